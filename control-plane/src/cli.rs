@@ -1,0 +1,88 @@
+//! The command line: subcommands, logging set-up and exit codes.
+//!
+//! Exit codes: 0 success; 1 the command ran and found a failure (a check failed, a file is
+//! invalid); 2 bad command line (clap); 64 (EX_USAGE) a configuration given on the command line is
+//! invalid; 70 (EX_SOFTWARE) an internal error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// ACGS mesh tracing: the constitutional-hash filter's control plane.
+#[derive(Debug, Parser)]
+#[command(name = "acgs-tracing", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `acgs=debug`.
+    #[arg(long, global = true, env = "ACGS_LOG", default_value = "warn")]
+    pub log: String,
+
+    /// Log format.
+    #[arg(long, global = true, env = "ACGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the real filter .wasm over requests from a JSONL file (or stdin) and show its decisions.
+    DryRun(commands::dry_run::DryRun),
+    /// The whole product on embedded defaults: control plane, filters, seed services, traffic.
+    Demo(commands::demo::Demo),
+    /// Benchmarks, each against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(commands::bench::Bench),
+}
+
+/// A configuration given on the command line is invalid (exit code 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit code for a command that ran and found a failure.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for an invalid configuration (EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit code for an internal error (EX_SOFTWARE).
+pub const EXIT_SOFTWARE: u8 = 70;
+
+/// Runs the parsed command line and maps its outcome to an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(&cli.log, cli.log_format);
+    let result = match cli.command {
+        Command::DryRun(cmd) => cmd.execute(),
+        Command::Demo(cmd) => cmd.execute(),
+        Command::Bench(cmd) => cmd.execute(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_SOFTWARE)
+            }
+        }
+    }
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,140 @@
+//! `acgs-tracing bench filter`: full request/response cycles (context create, request headers,
+//! response headers, log, done, delete) through our filter and through a no-op proxy-wasm filter
+//! built with the same SDK, in the same host, on one thread, in one run. Blocks of the two
+//! alternate so that machine noise hits both alike.
+//!
+//! The request is the common case with the whole feature set on: a valid hash on a constitutional
+//! operation, no incoming traceparent (so one is generated), strict mode, metadata headers, the
+//! response header and the per-VM aggregation.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use acgs_wasm_host::{FilterModule, Headers, HttpRequest, HttpResponse, Worker};
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+
+use super::OutputFormat;
+use crate::mesh::seed::{plugin_config, CONSTITUTIONAL_HASH, HASH_HEADER, SEED_SERVICES};
+use crate::mesh::sidecar::{load_filter, SidecarSpec};
+
+/// Our filter vs a no-op filter, ns per full request cycle.
+#[derive(Debug, Args)]
+pub struct FilterBench {
+    /// Measured requests per filter (after warm-up).
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
+    pub requests: u64,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// The benchmark's result.
+#[derive(Debug, Serialize)]
+pub struct FilterBenchReport {
+    pub requests: u64,
+    pub ours_ns_per_request: f64,
+    pub noop_ns_per_request: f64,
+    pub added_ns_per_request: f64,
+    pub ratio: f64,
+    pub wasm_bytes: usize,
+    pub memory_growth_bytes: i64,
+}
+
+const WARM_UP: u64 = 20_000;
+const BLOCK: u64 = 10_000;
+
+impl FilterBench {
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let ours = load_filter(None)?;
+        let noop = FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM)
+            .context("loading the no-op filter")?;
+        let core = &SEED_SERVICES[0];
+        let config = plugin_config(core, core.sampling_rate);
+        let mut ours_proxy = SidecarSpec::new(core.name, config.clone()).start(&ours)?;
+        let mut noop_proxy = SidecarSpec::new(core.name, config).start(&noop)?;
+        let ours_worker = ours_proxy.workers_mut().first_mut().context("no worker")?;
+        let noop_worker = noop_proxy.workers_mut().first_mut().context("no worker")?;
+
+        let request = bench_request();
+        let response = bench_response();
+        run(ours_worker, &request, &response, WARM_UP);
+        run(noop_worker, &request, &response, WARM_UP);
+        let memory_after_warm_up = ours_worker.memory_bytes();
+
+        let (mut ours_time, mut noop_time) = (Duration::ZERO, Duration::ZERO);
+        let mut done = 0;
+        while done < self.requests {
+            let block = BLOCK.min(self.requests - done);
+            ours_time += run(ours_worker, &request, &response, block);
+            noop_time += run(noop_worker, &request, &response, block);
+            done += block;
+        }
+        let memory_growth = ours_worker.memory_bytes() as i64 - memory_after_warm_up as i64;
+
+        let per_request = |time: Duration| time.as_nanos() as f64 / self.requests as f64;
+        let report = FilterBenchReport {
+            requests: self.requests,
+            ours_ns_per_request: per_request(ours_time),
+            noop_ns_per_request: per_request(noop_time),
+            added_ns_per_request: per_request(ours_time) - per_request(noop_time),
+            ratio: per_request(ours_time) / per_request(noop_time).max(f64::MIN_POSITIVE),
+            wasm_bytes: ours.wasm_bytes_len(),
+            memory_growth_bytes: memory_growth,
+        };
+        match self.format {
+            OutputFormat::Text => print_text(&report),
+            OutputFormat::Json => println!("{}", serde_json::to_string(&report)?),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Drives `count` full cycles and returns the time they took.
+fn run(worker: &mut Worker, request: &HttpRequest, response: &HttpResponse, count: u64) -> Duration {
+    let mut upstream = |_: &Headers, _: &[u8]| response.clone();
+    let started = Instant::now();
+    for _ in 0..count {
+        let outcome = worker.handle(request.clone(), &mut upstream);
+        std::hint::black_box(outcome);
+    }
+    started.elapsed()
+}
+
+fn bench_request() -> HttpRequest {
+    let mut headers = Headers::new();
+    headers.push(":method", "POST");
+    headers.push(":path", "/v1/constitutional/validate");
+    headers.push(":authority", "constitutional-core.default.svc.cluster.local:8080");
+    headers.push(":scheme", "http");
+    headers.push("user-agent", "acgs-bench/1.0");
+    headers.push("content-type", "application/json");
+    headers.push("x-request-id", "5f0c8a5e-4a48-4a35-9a55-5d6a1a0b5a1c");
+    headers.push(HASH_HEADER, CONSTITUTIONAL_HASH);
+    HttpRequest {
+        headers,
+        body: Vec::new(),
+        trailers: Headers::new(),
+        source_address: std::net::SocketAddr::from(([10, 0, 3, 7], 43_000)),
+        peer_principal: None,
+    }
+}
+
+fn bench_response() -> HttpResponse {
+    let mut headers = Headers::new();
+    headers.push("content-type", "application/json");
+    headers.push("content-length", "11");
+    HttpResponse { status: 200, headers, body: Vec::new(), trailers: Headers::new() }
+}
+
+fn print_text(report: &FilterBenchReport) {
+    println!("filter benchmark: {} full request cycles per filter, one thread", report.requests);
+    println!("  ours                 {:>9.0} ns/request", report.ours_ns_per_request);
+    println!("  no-op (baseline)     {:>9.0} ns/request", report.noop_ns_per_request);
+    println!("  added by our filter  {:>9.0} ns/request", report.added_ns_per_request);
+    println!("  ratio ours/no-op     {:>9.2}", report.ratio);
+    println!("  filter .wasm         {:>9} bytes", report.wasm_bytes);
+    println!("  linear memory growth {:>9} bytes after warm-up", report.memory_growth_bytes);
+}

@@ -1,0 +1,32 @@
+//! `acgs-tracing bench …`: each benchmark measures ours against a baseline in the same run and
+//! prints the ratio; `--format json` prints one JSON object on the last line.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+pub mod filter;
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Full request/response cycles through our filter vs a no-op filter in the same host.
+    Filter(filter::FilterBench),
+}
+
+impl Bench {
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Bench::Filter(bench) => bench.execute(),
+        }
+    }
+}
+
+/// How a benchmark prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people.
+    #[default]
+    Text,
+    /// One JSON object on the last line, for scripts.
+    Json,
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand, each a clap `Args` struct with `execute(self)`.
+
+pub mod bench;
+pub mod demo;
+pub mod dry_run;

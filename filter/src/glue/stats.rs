@@ -1,0 +1,37 @@
+//! Envoy stats the filter defines (`proxy_define_metric`): requests per hash status and local
+//! rejections, counted in every VM whatever the control plane does. Envoy keeps Wasm-defined
+//! metrics in its own stats store (exported by its admin endpoint and Prometheus sink).
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+use crate::hash::HashStatus;
+
+/// Counter ids, defined once per VM in `on_configure`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FilterStats {
+    by_status: [u32; HashStatus::ALL.len()],
+    rejected: u32,
+}
+
+impl FilterStats {
+    /// Defines the counters; `None` when the host refuses (the filter then runs without stats).
+    pub(super) fn define() -> Option<Self> {
+        let mut by_status = [0; HashStatus::ALL.len()];
+        for (slot, status) in by_status.iter_mut().zip(HashStatus::ALL) {
+            let name = format!("acgs_filter_requests_{}_total", status.as_str());
+            *slot = hostcalls::define_metric(MetricType::Counter, &name).ok()?;
+        }
+        let rejected = hostcalls::define_metric(MetricType::Counter, "acgs_filter_rejected_total").ok()?;
+        Some(Self { by_status, rejected })
+    }
+
+    pub(super) fn count(&self, status: HashStatus, rejected: bool) {
+        if let Some(id) = self.by_status.get(status as usize) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+        if rejected {
+            let _ = hostcalls::increment_metric(self.rejected, 1);
+        }
+    }
+}
