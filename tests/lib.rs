@@ -1,1 +1,93 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: a sidecar running the real filter .wasm in the
+//! embedded host, and requests/responses built the way Envoy hands them to the filter.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use acgs_wasm_host::{
+    FilterModule, Headers, HostError, HttpRequest, HttpResponse, NodeInfo, PluginConfig, Proxy, ProxyConfig,
+    StreamOutcome,
+};
+
+/// The default constitutional hash.
+pub const HASH: &str = "cdd01ef066bc6cf2";
+
+/// The real filter, compiled once per test process.
+pub fn filter_module() -> FilterModule {
+    static MODULE: std::sync::OnceLock<FilterModule> = std::sync::OnceLock::new();
+    MODULE
+        .get_or_init(|| FilterModule::from_bytes(acgs_filter_artifacts::FILTER_WASM).expect("the filter .wasm compiles"))
+        .clone()
+}
+
+/// Starts a sidecar for `workload` running the real filter with `config` on `workers` VMs.
+pub fn start_sidecar(workload: &str, config: &serde_json::Value, workers: usize) -> Result<Proxy, HostError> {
+    start_sidecar_raw(workload, config.to_string().as_bytes(), workers)
+}
+
+/// Starts a sidecar whose plugin configuration is the given raw bytes.
+pub fn start_sidecar_raw(workload: &str, configuration: &[u8], workers: usize) -> Result<Proxy, HostError> {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("WORKLOAD_NAME".to_owned(), workload.to_owned());
+    metadata.insert("NAMESPACE".to_owned(), "default".to_owned());
+    let plugin = PluginConfig {
+        name: "acgs-system.acgs-constitutional-header".to_owned(),
+        configuration: configuration.to_vec(),
+        ..PluginConfig::default()
+    };
+    let proxy = ProxyConfig {
+        workers,
+        node: NodeInfo { id: format!("sidecar~10.0.0.1~{workload}"), cluster: workload.to_owned(), metadata },
+        ..ProxyConfig::default()
+    };
+    Proxy::start(&filter_module(), plugin, proxy)
+}
+
+/// A request as Envoy presents it: pseudo-headers first, then `extra` headers.
+pub fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> HttpRequest {
+    let mut headers = Headers::new();
+    headers.push(":method", method);
+    headers.push(":path", path);
+    headers.push(":authority", "svc.default.svc.cluster.local");
+    headers.push(":scheme", "http");
+    for (name, value) in extra {
+        headers.push(name, value);
+    }
+    HttpRequest {
+        headers,
+        body: Vec::new(),
+        trailers: Headers::new(),
+        source_address: SocketAddr::from(([10, 0, 0, 9], 41_000)),
+        peer_principal: None,
+    }
+}
+
+/// A plain 200 from the upstream service.
+pub fn ok_response() -> HttpResponse {
+    let mut headers = Headers::new();
+    headers.push("content-type", "text/plain");
+    HttpResponse { status: 200, headers, body: b"ok".to_vec(), trailers: Headers::new() }
+}
+
+/// Sends `request` through the first worker of `proxy` to an upstream answering 200.
+pub fn send(proxy: &mut Proxy, request: HttpRequest) -> StreamOutcome {
+    let worker = &mut proxy.workers_mut()[0];
+    let mut upstream = |_: &Headers, _: &[u8]| ok_response();
+    worker.handle(request, &mut upstream)
+}
+
+/// The parts of a W3C traceparent: (trace id hex, parent id hex, flags).
+pub fn traceparent_parts(value: &[u8]) -> (String, String, String) {
+    let text = std::str::from_utf8(value).expect("traceparent is ASCII");
+    let parts: Vec<&str> = text.split('-').collect();
+    assert_eq!(parts.len(), 4, "traceparent {text:?} has four fields");
+    assert_eq!(parts[0], "00", "version of {text:?}");
+    (parts[1].to_owned(), parts[2].to_owned(), parts[3].to_owned())
+}
+
+/// Whether the filter's probabilistic sampler must sample `trace_id_hex` at `rate`: the trace
+/// id's low 56 bits below rate × 2^56 (DESIGN.md filter step 4).
+pub fn ratio_decision(trace_id_hex: &str, rate: f64) -> bool {
+    let low = u64::from_str_radix(&trace_id_hex[18..32], 16).expect("hex trace id");
+    (low as f64) < rate * (1u64 << 56) as f64
+}

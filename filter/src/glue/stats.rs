@@ -1,6 +1,7 @@
 //! Envoy stats the filter defines (`proxy_define_metric`): requests per hash status and local
 //! rejections, counted in every VM whatever the control plane does. Envoy keeps Wasm-defined
-//! metrics in its own stats store (exported by its admin endpoint and Prometheus sink).
+//! metrics in its custom stat namespace `wasmcustom` (envoyproxy/envoy#17357), so its admin
+//! Prometheus endpoint shows them under these names, without the `envoy_` prefix.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;

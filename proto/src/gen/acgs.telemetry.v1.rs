@@ -51,6 +51,10 @@ pub struct AggregateEntry {
     pub latency_sum_micros: u64,
     #[prost(uint64, tag = "9")]
     pub latency_max_micros: u64,
+    /// The caller (mTLS principal's workload, or address) for violation entries (missing,
+    /// mismatch); empty for the others, which keeps the key space small.
+    #[prost(string, tag = "10")]
+    pub source: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -1,0 +1,107 @@
+use acgs_proto::telemetry::{HashStatus as Wire, TelemetryBatch};
+use prost::Message as _;
+
+use super::*;
+
+fn request(operation: &str, status: HashStatus, latency: u64, sampled: bool) -> RequestRecord {
+    RequestRecord {
+        operation: Rc::from(operation),
+        category: "other",
+        status_class: 2,
+        hash_status: status,
+        latency_micros: latency,
+        source: None,
+        span: sampled.then(|| SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }),
+    }
+}
+
+fn decode(batch: &PendingBatch) -> TelemetryBatch {
+    TelemetryBatch::decode(batch.body.as_slice()).expect("valid protobuf")
+}
+
+#[test]
+fn requests_aggregate_per_key_with_their_latency_histogram() {
+    let mut buffer = TelemetryBuffer::new("svc", "vm-1", "cdd01ef066bc6cf2", BufferLimits::default(), 100);
+    buffer.record(request("GET /a", HashStatus::Valid, 40, false));
+    buffer.record(request("GET /a", HashStatus::Valid, 120, true));
+    buffer.record(request("GET /a", HashStatus::Mismatch, 60, true));
+    let batch = decode(buffer.next_batch(500).expect("something to send"));
+    assert_eq!((batch.vm_id.as_str(), batch.seq, batch.service.as_str()), ("vm-1", 1, "svc"));
+    assert_eq!((batch.window_start_unix_nanos, batch.window_end_unix_nanos), (100, 500));
+    assert_eq!(batch.constitutional_hash, "cdd01ef066bc6cf2");
+    let mut entries = batch.aggregates.clone();
+    entries.sort_by_key(|e| e.hash_status);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].hash_status, Wire::Valid as i32);
+    assert_eq!(entries[0].count, 2);
+    assert_eq!(entries[0].latency_buckets, vec![1, 0, 1], "40 µs ≤ 50, 120 µs ≤ 250; trailing zeros cut");
+    assert_eq!((entries[0].latency_sum_micros, entries[0].latency_max_micros), (160, 120));
+    assert_eq!(entries[1].hash_status, Wire::Mismatch as i32);
+    assert_eq!(batch.spans.len(), 2);
+    assert_eq!(batch.dropped, None);
+}
+
+#[test]
+fn an_unacknowledged_batch_is_resent_unchanged_while_new_requests_wait() {
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0);
+    buffer.record(request("GET /a", HashStatus::Valid, 1, false));
+    let first = buffer.next_batch(10).cloned().expect("batch");
+    buffer.settle(first.seq, Delivery::Retry);
+    buffer.record(request("GET /b", HashStatus::Valid, 1, false));
+    let again = buffer.next_batch(20).cloned().expect("batch");
+    assert_eq!(again, first, "same seq, same bytes");
+    buffer.settle(first.seq, Delivery::Delivered);
+    let second = decode(buffer.next_batch(30).expect("the waiting request"));
+    assert_eq!(second.seq, 2);
+    assert_eq!(second.aggregates.len(), 1);
+    assert_eq!(second.aggregates[0].operation, "GET /b");
+    assert!(buffer.next_batch(40).is_some(), "still unacknowledged");
+    buffer.settle(2, Delivery::Delivered);
+    assert!(buffer.next_batch(50).is_none(), "nothing left");
+    assert_eq!(buffer.totals.requests_delivered, 2);
+}
+
+#[test]
+fn what_does_not_fit_is_dropped_counted_and_reported() {
+    let limits = BufferLimits { max_entries: 2, max_spans: 1 };
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", limits, 0);
+    buffer.record(request("GET /a", HashStatus::Valid, 1, true));
+    buffer.record(request("GET /b", HashStatus::Valid, 1, true));
+    buffer.record(request("GET /c", HashStatus::Valid, 1, false));
+    buffer.record(request("GET /a", HashStatus::Valid, 1, false));
+    let batch = decode(buffer.next_batch(1).expect("batch"));
+    assert_eq!(batch.dropped, Some(DroppedCounters { spans: 1, aggregates: 1, batches: 0 }));
+    assert_eq!(batch.aggregates.iter().map(|e| e.count).sum::<u64>(), 3);
+    buffer.settle(1, Delivery::Delivered);
+    let t = buffer.totals;
+    assert_eq!((t.requests_seen, t.requests_delivered, t.requests_dropped), (4, 3, 1));
+    assert_eq!((t.spans_seen, t.spans_delivered, t.spans_dropped), (2, 1, 1));
+}
+
+#[test]
+fn a_refused_batch_is_dropped_and_reported_in_the_next() {
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0);
+    buffer.record(request("GET /a", HashStatus::Valid, 1, true));
+    buffer.record(request("GET /a", HashStatus::Valid, 1, false));
+    buffer.settle(1, Delivery::Refused);
+    let seq = buffer.next_batch(1).map(|b| b.seq).expect("batch");
+    buffer.settle(seq, Delivery::Refused);
+    let next = decode(buffer.next_batch(2).expect("the drop report"));
+    assert_eq!(next.seq, 2);
+    assert_eq!(next.dropped, Some(DroppedCounters { spans: 1, aggregates: 2, batches: 1 }));
+    assert!(next.aggregates.is_empty());
+}
+
+#[test]
+fn http_statuses_map_to_delivery_outcomes() {
+    assert_eq!(Delivery::from_status(Some(200)), Delivery::Delivered);
+    assert_eq!(Delivery::from_status(Some(204)), Delivery::Delivered);
+    assert_eq!(Delivery::from_status(None), Delivery::Retry);
+    assert_eq!(Delivery::from_status(Some(503)), Delivery::Retry);
+    assert_eq!(Delivery::from_status(Some(429)), Delivery::Retry);
+    assert_eq!(Delivery::from_status(Some(408)), Delivery::Retry);
+    assert_eq!(Delivery::from_status(Some(401)), Delivery::Retry, "a token being rotated");
+    assert_eq!(Delivery::from_status(Some(403)), Delivery::Retry);
+    assert_eq!(Delivery::from_status(Some(400)), Delivery::Refused);
+    assert_eq!(Delivery::from_status(Some(413)), Delivery::Refused);
+}
