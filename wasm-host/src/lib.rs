@@ -1,1 +1,40 @@
-//! placeholder
+//! A proxy-wasm ABI 0.2.1 host on wasmtime that runs a filter .wasm the way Envoy does, for the
+//! machines where no Envoy binary can run (DESIGN.md, "What cannot run here").
+//!
+//! A [`Proxy`] is one Envoy process with one HTTP Wasm plugin: it owns one VM per worker thread
+//! ([`Worker`]), each with its own root context and tick timer, and the process-wide state the
+//! VMs share (shared data with CAS, shared queues, metrics, the cluster map for callouts). A
+//! [`Worker`] handles one HTTP stream at a time through the filter's callbacks in Envoy's order,
+//! with Envoy's status codes for every host call (see `../shared/ENVOY-WASM.md`).
+//!
+//! Deliberate differences from Envoy, all documented where they live: streams on one worker are
+//! handled one after another (Envoy interleaves them on its event loop); events (callout
+//! responses, ticks, queue notifications) are delivered when the embedder gives the worker time
+//! ([`Worker::run_due`], [`Worker::run_for`], or while a stream is paused); callouts go over
+//! plain HTTP/1.1 to loopback endpoints.
+
+mod abi;
+mod callout;
+mod config;
+mod error;
+mod headers;
+mod hostcalls;
+mod logs;
+mod memory;
+mod module;
+mod process;
+mod properties;
+mod proxy;
+mod state;
+mod stream;
+mod worker;
+
+pub use config::{FailurePolicy, NodeInfo, PluginConfig, ProxyConfig};
+pub use error::HostError;
+pub use headers::{Headers, HttpRequest, HttpResponse};
+pub use logs::{LogLevel, LogRecord};
+pub use module::FilterModule;
+pub use process::Stats;
+pub use proxy::Proxy;
+pub use stream::{LocalReply, StreamOutcome, Upstream};
+pub use worker::Worker;

@@ -1,0 +1,98 @@
+//! What an embedder configures: the plugin (Envoy's `PluginConfig`: name, root id, VM id,
+//! configuration bytes, failure policy) and the proxy process (workers, node identity and
+//! metadata, the clusters callouts may reach, log level, stream timeout).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::logs::LogLevel;
+
+/// What happens to traffic when the filter's VM has failed (a trap), as Envoy's
+/// `PluginConfig.failure_policy` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// The failed VM's streams get a local 503 (`wasm_fail_stream`), as Envoy's default.
+    #[default]
+    FailClosed,
+    /// Requests pass unfiltered (Envoy's `fail_open: true` / `FAIL_OPEN`).
+    FailOpen,
+    /// The stream that hit the failure fails closed; the next stream gets a fresh VM
+    /// (`FAIL_RELOAD`).
+    FailReload,
+}
+
+/// The plugin as Envoy's `envoy.extensions.wasm.v3.PluginConfig` describes it.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// `name`; Istio sets `<namespace>.<WasmPlugin name>`. Exposed as the `plugin_name` property.
+    pub name: String,
+    /// `root_id`, passed to the guest's root context (`plugin_root_id` property).
+    pub root_id: String,
+    /// `vm_config.vm_id` (`plugin_vm_id` property).
+    pub vm_id: String,
+    /// `configuration`: the bytes `on_configure` reads.
+    pub configuration: Vec<u8>,
+    /// `vm_config.configuration`: the bytes `on_vm_start` reads.
+    pub vm_configuration: Vec<u8>,
+    /// `failure_policy`.
+    pub failure_policy: FailurePolicy,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            name: "wasm-plugin".to_owned(),
+            root_id: String::new(),
+            vm_id: String::new(),
+            configuration: Vec::new(),
+            vm_configuration: Vec::new(),
+            failure_policy: FailurePolicy::default(),
+        }
+    }
+}
+
+/// The Envoy node this proxy runs as (`node.*` / `xds.node.*` properties).
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    /// `node.id`, e.g. Istio's `sidecar~10.0.0.1~pod.ns~ns.svc.cluster.local`.
+    pub id: String,
+    /// `node.cluster`.
+    pub cluster: String,
+    /// `node.metadata` string entries (Istio sets WORKLOAD_NAME, NAME, NAMESPACE, CLUSTER_ID…).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The proxy process.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Envoy worker threads: one VM each (`--concurrency`).
+    pub workers: usize,
+    /// The node identity and metadata.
+    pub node: NodeInfo,
+    /// Cluster name → loopback endpoint, for `proxy_http_call`.
+    pub clusters: BTreeMap<String, SocketAddr>,
+    /// The Wasm log level (`--component-log-level wasm:…`): lower guest logs are dropped.
+    pub log_level: LogLevel,
+    /// How long a paused stream may wait for `proxy_continue_stream` before the host answers
+    /// it as Envoy's stream idle timeout would.
+    pub stream_timeout: Duration,
+    /// The upstream host address streams are routed to (`upstream.address` property).
+    pub upstream_address: SocketAddr,
+    /// The listener address (`destination.address` property).
+    pub listener_address: SocketAddr,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            node: NodeInfo::default(),
+            clusters: BTreeMap::new(),
+            log_level: LogLevel::Info,
+            stream_timeout: Duration::from_secs(15),
+            upstream_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listener_address: SocketAddr::from(([10, 0, 0, 1], 15006)),
+        }
+    }
+}

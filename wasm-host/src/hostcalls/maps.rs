@@ -1,0 +1,193 @@
+//! Header maps and buffers: `proxy_{get,set}_header_map_pairs`, `proxy_get_header_map_value`,
+//! `proxy_{add,replace,remove}_header_map_value`, `proxy_get_header_map_size`,
+//! `proxy_{get,set}_buffer_bytes`. A map that exists but is not available in the current callback
+//! answers `BadArgument` (`NotFound` in the log phase), as Envoy's `getMap` does; a missing key
+//! answers `NotFound`.
+
+use wasmtime::Caller;
+
+use super::{Registrar, ENV};
+use crate::abi::{parse_pairs, serialize_pairs, status, u32_len, BufferType, MapType};
+use crate::headers::Headers;
+use crate::memory::{read, return_bytes, to_status, write_u32};
+use crate::state::{RootPhase, VmState};
+use crate::stream::StreamPhase;
+
+fn map_mut(state: &mut VmState, map: i32) -> Result<&mut Headers, i32> {
+    let map = MapType::from_abi(map).ok_or(status::BAD_ARGUMENT)?;
+    match map {
+        MapType::CallResponseHeaders => state.call_response.as_mut().map(|call| &mut call.headers).ok_or(status::BAD_ARGUMENT),
+        MapType::CallResponseTrailers => state.call_response.as_mut().map(|call| &mut call.trailers).ok_or(status::BAD_ARGUMENT),
+        MapType::GrpcInitialMetadata | MapType::GrpcTrailingMetadata => Err(status::BAD_ARGUMENT),
+        MapType::RequestHeaders | MapType::RequestTrailers | MapType::ResponseHeaders | MapType::ResponseTrailers => {
+            let stream = state.effective_stream().ok_or(status::BAD_ARGUMENT)?;
+            let unavailable = if stream.phase == StreamPhase::Log { status::NOT_FOUND } else { status::BAD_ARGUMENT };
+            let found = match map {
+                MapType::RequestHeaders => Some(&mut stream.request_headers),
+                MapType::RequestTrailers => stream.request_trailers.as_mut(),
+                MapType::ResponseHeaders => stream.response_headers.as_mut(),
+                _ => stream.response_trailers.as_mut(),
+            };
+            found.ok_or(unavailable)
+        }
+    }
+}
+
+/// Runs `change` on a map with a key (and value) read from guest memory.
+fn mutate(
+    caller: &mut Caller<'_, VmState>,
+    map: i32,
+    key: (i32, i32),
+    value: Option<(i32, i32)>,
+    change: impl FnOnce(&mut Headers, &[u8], &[u8]),
+) -> i32 {
+    let key = match read(caller, key.0, key.1) {
+        Ok(key) => key,
+        Err(code) => return code,
+    };
+    let value = match value.map(|(ptr, len)| read(caller, ptr, len)).transpose() {
+        Ok(value) => value.unwrap_or_default(),
+        Err(code) => return code,
+    };
+    match map_mut(caller.data_mut(), map) {
+        Ok(headers) => {
+            change(headers, &key, &value);
+            status::OK
+        }
+        Err(code) => code,
+    }
+}
+
+pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
+    registrar.wrap(
+        ENV,
+        "proxy_get_header_map_pairs",
+        |mut caller: Caller<'_, VmState>, map: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
+            let bytes = match map_mut(caller.data_mut(), map) {
+                Ok(headers) => serialize_pairs(headers.iter()),
+                Err(code) => return Ok(code),
+            };
+            return_bytes(&mut caller, &bytes, ret_ptr, ret_len)
+        },
+    )?;
+    registrar.wrap(ENV, "proxy_set_header_map_pairs", |mut caller: Caller<'_, VmState>, map: i32, ptr: i32, len: i32| -> i32 {
+        let pairs = match read(&mut caller, ptr, len).map(|bytes| parse_pairs(&bytes)) {
+            Ok(Some(pairs)) => pairs,
+            Ok(None) => return status::BAD_ARGUMENT,
+            Err(code) => return code,
+        };
+        match map_mut(caller.data_mut(), map) {
+            Ok(headers) => {
+                headers.set_all(pairs);
+                status::OK
+            }
+            Err(code) => code,
+        }
+    })?;
+    registrar.wrap(
+        ENV,
+        "proxy_get_header_map_value",
+        |mut caller: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
+            let key = match read(&mut caller, key_ptr, key_len) {
+                Ok(key) => key,
+                Err(code) => return Ok(code),
+            };
+            let value = match map_mut(caller.data_mut(), map) {
+                Ok(headers) => match headers.get_bytes(&key) {
+                    Some(value) => value.to_vec(),
+                    None => return Ok(status::NOT_FOUND),
+                },
+                Err(code) => return Ok(code),
+            };
+            return_bytes(&mut caller, &value, ret_ptr, ret_len)
+        },
+    )?;
+    registrar.wrap(
+        ENV,
+        "proxy_replace_header_map_value",
+        |mut caller: Caller<'_, VmState>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
+            mutate(&mut caller, map, (kp, kl), Some((vp, vl)), |headers, key, value| headers.replace(key, value))
+        },
+    )?;
+    registrar.wrap(
+        ENV,
+        "proxy_add_header_map_value",
+        |mut caller: Caller<'_, VmState>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
+            mutate(&mut caller, map, (kp, kl), Some((vp, vl)), |headers, key, value| headers.append(key, value))
+        },
+    )?;
+    registrar.wrap(ENV, "proxy_remove_header_map_value", |mut caller: Caller<'_, VmState>, map: i32, kp: i32, kl: i32| -> i32 {
+        mutate(&mut caller, map, (kp, kl), None, |headers, key, _| headers.remove(key))
+    })?;
+    registrar.wrap(ENV, "proxy_get_header_map_size", |mut caller: Caller<'_, VmState>, map: i32, ret: i32| -> i32 {
+        let size = match map_mut(caller.data_mut(), map) {
+            Ok(headers) => u32_len(headers.byte_size()),
+            Err(code) => return code,
+        };
+        to_status(write_u32(&mut caller, ret, size))
+    })?;
+    registrar.wrap(
+        ENV,
+        "proxy_get_buffer_bytes",
+        |mut caller: Caller<'_, VmState>, buffer: i32, start: i32, max: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
+            let chunk = match with_buffer(caller.data_mut(), buffer, |bytes| {
+                let start = (start as u32 as usize).min(bytes.len());
+                let end = start.saturating_add(max as u32 as usize).min(bytes.len());
+                bytes[start..end].to_vec()
+            }) {
+                Ok(chunk) => chunk,
+                Err(code) => return Ok(code),
+            };
+            if chunk.is_empty() {
+                // Envoy writes nothing for an empty range; the SDK then sees no data.
+                return Ok(status::OK);
+            }
+            return_bytes(&mut caller, &chunk, ret_ptr, ret_len)
+        },
+    )?;
+    registrar.wrap(
+        ENV,
+        "proxy_set_buffer_bytes",
+        |mut caller: Caller<'_, VmState>, buffer: i32, start: i32, size: i32, ptr: i32, len: i32| -> i32 {
+            let data = match read(&mut caller, ptr, len) {
+                Ok(data) => data,
+                Err(code) => return code,
+            };
+            let state = caller.data_mut();
+            let Some(stream) = state.effective_stream() else {
+                return status::NOT_FOUND;
+            };
+            let body = match BufferType::from_abi(buffer) {
+                Some(BufferType::RequestBody) if stream.phase >= StreamPhase::RequestBody => &mut stream.request_body,
+                Some(BufferType::ResponseBody) if stream.phase >= StreamPhase::ResponseBody => &mut stream.response_body,
+                _ => return status::NOT_FOUND,
+            };
+            let start = (start as u32 as usize).min(body.len());
+            let end = start.saturating_add(size as u32 as usize).min(body.len());
+            body.splice(start..end, data);
+            status::OK
+        },
+    )?;
+    Ok(())
+}
+
+/// Runs `read` on the buffer the current callback may read; `NotFound` when there is none.
+fn with_buffer<T>(state: &mut VmState, buffer: i32, read: impl FnOnce(&[u8]) -> T) -> Result<T, i32> {
+    let buffer = BufferType::from_abi(buffer).ok_or(status::BAD_ARGUMENT)?;
+    match buffer {
+        BufferType::VmConfiguration => Ok(read(&state.env.plugin.vm_configuration)),
+        BufferType::PluginConfiguration if state.root_phase == RootPhase::Configure => {
+            Ok(read(&state.env.plugin.configuration))
+        }
+        BufferType::CallResponseBody => state.call_response.as_ref().map(|call| read(&call.body)).ok_or(status::NOT_FOUND),
+        BufferType::RequestBody | BufferType::ResponseBody => {
+            let stream = state.effective_stream().ok_or(status::NOT_FOUND)?;
+            match buffer {
+                BufferType::RequestBody if stream.phase >= StreamPhase::RequestBody => Ok(read(&stream.request_body)),
+                BufferType::ResponseBody if stream.phase >= StreamPhase::ResponseBody => Ok(read(&stream.response_body)),
+                _ => Err(status::NOT_FOUND),
+            }
+        }
+        _ => Err(status::NOT_FOUND),
+    }
+}

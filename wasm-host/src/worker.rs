@@ -1,0 +1,620 @@
+//! One Envoy worker thread's VM: instantiation and the root context's start-up
+//! (`_initialize`, `on_context_create`, `on_vm_start`, `on_configure`), the per-stream callback
+//! order (`on_context_create`, request headers/body/trailers, response headers/body/trailers,
+//! `on_log`, `on_done`, `on_delete`), local replies applied after the callback that sent them
+//! and passed through the filter's response callbacks, paused streams waiting for
+//! `proxy_continue_stream`, events (callout responses, queue notifications, ticks), and trap
+//! containment by the plugin's failure policy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, TypedFunc, WasmParams};
+
+use crate::abi::ACTION_CONTINUE;
+use crate::callout::{CalloutResult, Callouts};
+use crate::config::FailurePolicy;
+use crate::error::HostError;
+use crate::headers::{Headers, HttpRequest, HttpResponse};
+use crate::logs::{LogLevel, LogRecord};
+use crate::module::FilterModule;
+use crate::process::ProcessState;
+use crate::state::{CallResponseView, Environment, RootPhase, VmState};
+use crate::stream::{LocalReply, LocalReplyRequest, StreamOutcome, StreamPhase, StreamState, Upstream};
+
+/// Envoy's response code details for a stream failed by a failed VM.
+const FAIL_STREAM_DETAILS: &str = "wasm_fail_stream";
+
+type Callback<P, R> = Option<TypedFunc<P, R>>;
+
+/// The guest's exported callbacks (absent ones are no-ops that continue, as in Envoy).
+struct GuestExports {
+    on_context_create: TypedFunc<(i32, i32), ()>,
+    on_vm_start: Callback<(i32, i32), i32>,
+    on_configure: Callback<(i32, i32), i32>,
+    on_tick: Callback<i32, ()>,
+    on_queue_ready: Callback<(i32, i32), ()>,
+    on_request_headers: Callback<(i32, i32, i32), i32>,
+    on_request_body: Callback<(i32, i32, i32), i32>,
+    on_request_trailers: Callback<(i32, i32), i32>,
+    on_response_headers: Callback<(i32, i32, i32), i32>,
+    on_response_body: Callback<(i32, i32, i32), i32>,
+    on_response_trailers: Callback<(i32, i32), i32>,
+    on_log: Callback<i32, ()>,
+    on_done: Callback<i32, i32>,
+    on_delete: Callback<i32, ()>,
+    on_http_call_response: Callback<(i32, i32, i32, i32, i32), ()>,
+}
+
+struct Vm {
+    store: Store<VmState>,
+    exports: GuestExports,
+}
+
+/// One worker thread's VM of a [`crate::Proxy`].
+pub struct Worker {
+    module: FilterModule,
+    env: Arc<Environment>,
+    process: Arc<ProcessState>,
+    index: usize,
+    vm: Vm,
+    failure: Option<String>,
+    next_context_id: u32,
+    tick: Option<(Duration, Instant)>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("index", &self.index).field("failure", &self.failure).finish_non_exhaustive()
+    }
+}
+
+/// How a paused stream ended its wait.
+enum Resumed {
+    Continued,
+    TimedOut,
+}
+
+/// A trap (or host failure) while running guest code.
+struct Trapped(String);
+
+impl From<wasmtime::Error> for Trapped {
+    fn from(error: wasmtime::Error) -> Self {
+        Self(format!("{error:?}").lines().next().unwrap_or("trap").to_owned())
+    }
+}
+
+type Guest<T> = Result<T, Trapped>;
+
+impl Vm {
+    fn instantiate(module: &FilterModule, env: &Arc<Environment>, process: &Arc<ProcessState>, index: usize) -> Result<Self, HostError> {
+        let state = VmState::new(Arc::clone(env), Arc::clone(process), index, Callouts::default());
+        let mut store = Store::new(module.engine(), state);
+        let fail = |store: &mut Store<VmState>, reason: String| HostError::VmStart {
+            worker: index,
+            reason,
+            logs: store.data_mut().logs.take(),
+        };
+        let instance = match module.instance_pre().instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(error) => return Err(fail(&mut store, format!("{error:#}"))),
+        };
+        macro_rules! optional {
+            ($name:literal) => {
+                instance.get_typed_func(&mut store, $name).ok()
+            };
+        }
+        let on_context_create = match instance.get_typed_func(&mut store, "proxy_on_context_create") {
+            Ok(func) => func,
+            Err(error) => return Err(fail(&mut store, format!("proxy_on_context_create: {error:#}"))),
+        };
+        let exports = GuestExports {
+            on_context_create,
+            on_vm_start: optional!("proxy_on_vm_start"),
+            on_configure: optional!("proxy_on_configure"),
+            on_tick: optional!("proxy_on_tick"),
+            on_queue_ready: optional!("proxy_on_queue_ready"),
+            on_request_headers: optional!("proxy_on_request_headers"),
+            on_request_body: optional!("proxy_on_request_body"),
+            on_request_trailers: optional!("proxy_on_request_trailers"),
+            on_response_headers: optional!("proxy_on_response_headers"),
+            on_response_body: optional!("proxy_on_response_body"),
+            on_response_trailers: optional!("proxy_on_response_trailers"),
+            on_log: optional!("proxy_on_log"),
+            on_done: optional!("proxy_on_done"),
+            on_delete: optional!("proxy_on_delete"),
+            on_http_call_response: optional!("proxy_on_http_call_response"),
+        };
+        let memory = instance.get_memory(&mut store, "memory");
+        let allocate = instance
+            .get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate")
+            .or_else(|_| instance.get_typed_func::<i32, i32>(&mut store, "malloc"))
+            .ok();
+        store.data_mut().guest.memory = memory;
+        store.data_mut().guest.allocate = allocate;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_initialize")
+            .or_else(|_| instance.get_typed_func::<(), ()>(&mut store, "_start"));
+        if let Ok(start) = start {
+            if let Err(error) = start.call(&mut store, ()) {
+                return Err(fail(&mut store, format!("_initialize trapped: {}", Trapped::from(error).0)));
+            }
+        }
+        if let Ok(main) = instance.get_typed_func::<(i32, i32), i32>(&mut store, "main") {
+            if let Err(error) = main.call(&mut store, (0, 0)) {
+                return Err(fail(&mut store, format!("main trapped: {}", Trapped::from(error).0)));
+            }
+        }
+        let mut vm = Self { store, exports };
+        vm.start_root(index)?;
+        Ok(vm)
+    }
+
+    /// The root context's start-up; a false `on_configure` is a rejected configuration.
+    fn start_root(&mut self, index: usize) -> Result<(), HostError> {
+        let root = self.store.data().root_context_id as i32;
+        let vm_config_len = self.store.data().env.plugin.vm_configuration.len();
+        let plugin_config_len = self.store.data().env.plugin.configuration.len();
+        let result = (|| -> Guest<(bool, bool)> {
+            self.exports.on_context_create.call(&mut self.store, (root, 0))?;
+            self.store.data_mut().root_phase = RootPhase::VmStart;
+            let started = call_bool(&mut self.store, self.exports.on_vm_start.as_ref(), (root, len_i32(vm_config_len)))?;
+            if !started {
+                return Ok((false, false));
+            }
+            self.store.data_mut().root_phase = RootPhase::Configure;
+            let configured = call_bool(&mut self.store, self.exports.on_configure.as_ref(), (root, len_i32(plugin_config_len)))?;
+            Ok((true, configured))
+        })();
+        self.store.data_mut().root_phase = RootPhase::Idle;
+        let logs = |vm: &mut Self| vm.store.data_mut().logs.take();
+        match result {
+            Ok((true, true)) => Ok(()),
+            Ok((false, _)) => Err(HostError::VmStart { worker: index, reason: "on_vm_start returned false".to_owned(), logs: logs(self) }),
+            Ok((true, false)) => Err(HostError::ConfigurationRejected { worker: index, logs: logs(self) }),
+            Err(Trapped(reason)) => Err(HostError::VmStart { worker: index, reason, logs: logs(self) }),
+        }
+    }
+}
+
+fn len_i32(len: usize) -> i32 {
+    i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+/// Calls a callback returning a bool; an absent one answers true.
+fn call_bool<P: WasmParams>(store: &mut Store<VmState>, func: Option<&TypedFunc<P, i32>>, params: P) -> Guest<bool> {
+    match func {
+        Some(func) => Ok(func.call(store, params)? != 0),
+        None => Ok(true),
+    }
+}
+
+impl Worker {
+    pub(crate) fn start(module: &FilterModule, env: Arc<Environment>, process: Arc<ProcessState>, index: usize) -> Result<Self, HostError> {
+        let vm = Vm::instantiate(module, &env, &process, index)?;
+        Ok(Self { module: module.clone(), env, process, index, vm, failure: None, next_context_id: 2, tick: None })
+    }
+
+    /// This worker's index in its proxy.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether the VM has failed (trapped) and not been reloaded.
+    pub fn is_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Bytes of guest linear memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.vm.store.data().guest.memory.map_or(0, |memory| memory.data_size(&self.vm.store))
+    }
+
+    /// What the guest logged since the last call (the last 1024 lines).
+    pub fn take_logs(&mut self) -> Vec<LogRecord> {
+        self.vm.store.data_mut().logs.take()
+    }
+
+    /// Callouts this VM started whose responses have not been delivered yet.
+    pub fn callouts_in_flight(&self) -> usize {
+        self.vm.store.data().callouts.in_flight()
+    }
+
+    /// Runs one HTTP stream through the filter and the upstream, as Envoy would.
+    pub fn handle(&mut self, request: HttpRequest, upstream: &mut dyn Upstream) -> StreamOutcome {
+        self.run_due();
+        if self.failure.is_some() && self.env.plugin.failure_policy == FailurePolicy::FailReload {
+            self.reload();
+        }
+        if let Some(failure) = self.failure.clone() {
+            return self.failed_stream(request, upstream, None, failure);
+        }
+        let id = self.next_context_id;
+        self.next_context_id = self.next_context_id.wrapping_add(1).max(2);
+        self.vm.store.data_mut().stream = Some(StreamState::new(id, &request));
+        let mut progress = Progress::default();
+        let result = self.drive_stream(id, &request, upstream, &mut progress);
+        self.vm.store.data_mut().stream = None;
+        self.vm.store.data_mut().effective_context = self.vm.store.data().root_context_id;
+        match result {
+            Ok(outcome) => outcome,
+            Err(Trapped(reason)) => {
+                self.fail(&reason);
+                self.failed_stream(request, upstream, progress.upstream_response, reason)
+            }
+        }
+    }
+
+    /// Delivers what is due now: callout responses that have arrived, shared-queue
+    /// notifications, and the tick if its period has elapsed.
+    pub fn run_due(&mut self) {
+        if self.failure.is_some() {
+            return;
+        }
+        if let Err(Trapped(reason)) = self.deliver_events(None) {
+            self.fail(&reason);
+        }
+    }
+
+    /// Runs events for `duration`, waking for ticks and callout responses as they come.
+    pub fn run_for(&mut self, duration: Duration) {
+        let deadline = Instant::now() + duration;
+        while Instant::now() < deadline && self.failure.is_none() {
+            let wake = self.tick.map_or(deadline, |(_, next)| next.min(deadline));
+            if let Err(Trapped(reason)) = self.deliver_events(Some(wake)) {
+                self.fail(&reason);
+            }
+        }
+    }
+
+    fn fail(&mut self, reason: &str) {
+        tracing::error!(worker = self.index, plugin = %self.env.plugin.name, "Wasm VM failed: {reason}");
+        self.vm.store.data_mut().logs.log(LogLevel::Critical, format!("Wasm VM failed: {reason}"));
+        self.failure = Some(reason.to_owned());
+    }
+
+    fn reload(&mut self) {
+        match Vm::instantiate(&self.module, &self.env, &self.process, self.index) {
+            Ok(vm) => {
+                tracing::warn!(worker = self.index, plugin = %self.env.plugin.name, "Wasm VM reloaded after a failure");
+                self.vm = vm;
+                self.failure = None;
+                self.tick = None;
+            }
+            Err(error) => tracing::error!(worker = self.index, "reloading the failed Wasm VM: {error}"),
+        }
+    }
+
+    /// A stream on a failed VM: forwarded untouched under fail-open, a local 503 otherwise.
+    fn failed_stream(
+        &mut self,
+        request: HttpRequest,
+        upstream: &mut dyn Upstream,
+        upstream_response: Option<HttpResponse>,
+        failure: String,
+    ) -> StreamOutcome {
+        if self.env.plugin.failure_policy == FailurePolicy::FailOpen {
+            let response = upstream_response.unwrap_or_else(|| upstream.respond(&request.headers, &request.body));
+            return StreamOutcome {
+                response,
+                forwarded: Some(request.headers),
+                local_reply: None,
+                failure: Some(failure),
+                reset: false,
+            };
+        }
+        StreamOutcome {
+            response: HttpResponse { status: 503, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() },
+            forwarded: None,
+            local_reply: Some(LocalReply { status: 503, details: FAIL_STREAM_DETAILS.to_owned() }),
+            failure: Some(failure),
+            reset: false,
+        }
+    }
+
+    fn stream(&mut self) -> &mut StreamState {
+        self.vm.store.data_mut().stream.as_mut().expect("a stream is active while its callbacks run")
+    }
+
+    /// Calls a stream callback with the stream as the effective context.
+    fn call_stream<P: WasmParams>(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<P, i32>>, id: u32, params: P) -> Guest<i32> {
+        let Some(func) = pick(&self.vm.exports).cloned() else {
+            return Ok(ACTION_CONTINUE);
+        };
+        let state = self.vm.store.data_mut();
+        state.effective_context = id;
+        if let Some(stream) = state.stream.as_mut() {
+            stream.continue_requested = false;
+        }
+        let result = func.call(&mut self.vm.store, params);
+        let state = self.vm.store.data_mut();
+        state.effective_context = state.root_context_id;
+        Ok(result?)
+    }
+
+    fn call_stream_unit(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<i32, ()>>, id: u32) -> Guest<()> {
+        let Some(func) = pick(&self.vm.exports).cloned() else {
+            return Ok(());
+        };
+        self.vm.store.data_mut().effective_context = id;
+        let result = func.call(&mut self.vm.store, id as i32);
+        let state = self.vm.store.data_mut();
+        state.effective_context = state.root_context_id;
+        Ok(result?)
+    }
+
+    fn drive_stream(&mut self, id: u32, request: &HttpRequest, upstream: &mut dyn Upstream, progress: &mut Progress) -> Guest<StreamOutcome> {
+        let root = self.vm.store.data().root_context_id as i32;
+        self.vm.store.data_mut().effective_context = id;
+        let created = self.vm.exports.on_context_create.call(&mut self.vm.store, (id as i32, root));
+        self.vm.store.data_mut().effective_context = root as u32;
+        created?;
+
+        let has_body = !request.body.is_empty();
+        let has_trailers = !request.trailers.is_empty();
+        let headers_len = len_i32(request.headers.len());
+        let action = self.call_stream(|e| e.on_request_headers.as_ref(), id, (id as i32, headers_len, i32::from(!has_body && !has_trailers)))?;
+        if let Some(done) = self.after_request_callback(id, action, progress)? {
+            return Ok(done);
+        }
+        if has_body {
+            let stream = self.stream();
+            stream.phase = StreamPhase::RequestBody;
+            stream.request_body = request.body.clone();
+            let action = self.call_stream(|e| e.on_request_body.as_ref(), id, (id as i32, len_i32(request.body.len()), i32::from(!has_trailers)))?;
+            if let Some(done) = self.after_request_callback(id, action, progress)? {
+                return Ok(done);
+            }
+        }
+        if has_trailers {
+            let stream = self.stream();
+            stream.phase = StreamPhase::RequestTrailers;
+            stream.request_trailers = Some(request.trailers.clone());
+            let action = self.call_stream(|e| e.on_request_trailers.as_ref(), id, (id as i32, len_i32(request.trailers.len())))?;
+            if let Some(done) = self.after_request_callback(id, action, progress)? {
+                return Ok(done);
+            }
+        }
+
+        let stream = self.stream();
+        let forwarded = stream.request_headers.clone();
+        let body = stream.request_body.clone();
+        let response = upstream.respond(&forwarded, &body);
+        progress.upstream_response = Some(response.clone());
+        progress.forwarded = Some(forwarded);
+        self.response_phase(id, response, progress)
+    }
+
+    /// After a request callback: a local reply or reset ends the request path; a pause waits for
+    /// `proxy_continue_stream` (or answers as Envoy's stream idle timeout, 408).
+    fn after_request_callback(&mut self, id: u32, action: i32, progress: &mut Progress) -> Guest<Option<StreamOutcome>> {
+        if let Some(reply) = self.stream().local_reply.take() {
+            return self.local_reply(id, reply, progress).map(Some);
+        }
+        if self.stream().reset {
+            return self.finish_reset(id).map(Some);
+        }
+        if action != ACTION_CONTINUE && !self.stream().continue_requested {
+            match self.wait_for_continue()? {
+                Resumed::Continued => {}
+                Resumed::TimedOut => {
+                    let reply = host_reply(408, "stream_idle_timeout");
+                    return self.local_reply(id, reply, progress).map(Some);
+                }
+            }
+            if let Some(reply) = self.stream().local_reply.take() {
+                return self.local_reply(id, reply, progress).map(Some);
+            }
+            if self.stream().reset {
+                return self.finish_reset(id).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A local reply: built as Envoy's `sendLocalReply` builds it, then through the filter's
+    /// response callbacks.
+    fn local_reply(&mut self, id: u32, reply: LocalReplyRequest, progress: &mut Progress) -> Guest<StreamOutcome> {
+        progress.local_reply = Some(LocalReply { status: reply.status, details: reply.details.clone() });
+        self.stream().response_code_details = Some(reply.details.clone());
+        self.response_phase(id, local_response(&reply), progress)
+    }
+
+    fn response_phase(&mut self, id: u32, response: HttpResponse, progress: &mut Progress) -> Guest<StreamOutcome> {
+        let has_body = !response.body.is_empty();
+        let has_trailers = !response.trailers.is_empty();
+        let view = response.filter_view();
+        let headers_len = len_i32(view.len());
+        let stream = self.stream();
+        stream.phase = StreamPhase::ResponseHeaders;
+        stream.response_headers = Some(view);
+        let action = self.call_stream(|e| e.on_response_headers.as_ref(), id, (id as i32, headers_len, i32::from(!has_body && !has_trailers)))?;
+        self.after_response_callback(action)?;
+        if has_body && !self.stream().reset {
+            let stream = self.stream();
+            stream.phase = StreamPhase::ResponseBody;
+            stream.response_body = response.body.clone();
+            let action = self.call_stream(|e| e.on_response_body.as_ref(), id, (id as i32, len_i32(response.body.len()), i32::from(!has_trailers)))?;
+            self.after_response_callback(action)?;
+        }
+        if has_trailers && !self.stream().reset {
+            let stream = self.stream();
+            stream.phase = StreamPhase::ResponseTrailers;
+            stream.response_trailers = Some(response.trailers.clone());
+            let action = self.call_stream(|e| e.on_response_trailers.as_ref(), id, (id as i32, len_i32(response.trailers.len())))?;
+            self.after_response_callback(action)?;
+        }
+        if self.stream().reset {
+            return self.finish_reset(id);
+        }
+        self.finish(id)?;
+        let stream = self.stream();
+        let headers = stream.response_headers.take().unwrap_or_default();
+        let body = std::mem::take(&mut stream.response_body);
+        let trailers = stream.response_trailers.take().unwrap_or_default();
+        Ok(StreamOutcome {
+            response: HttpResponse::from_filter_view(headers, body, trailers),
+            forwarded: progress.forwarded.take(),
+            local_reply: progress.local_reply.take(),
+            failure: None,
+            reset: false,
+        })
+    }
+
+    /// After a response callback: a local reply sent now replaces the response (without running
+    /// the response callbacks again); a pause waits (504 on timeout).
+    fn after_response_callback(&mut self, action: i32) -> Guest<()> {
+        if action != ACTION_CONTINUE && !self.stream().continue_requested && !self.stream().reset {
+            if let Resumed::TimedOut = self.wait_for_continue()? {
+                let reply = host_reply(504, "stream_idle_timeout");
+                self.replace_response(&reply);
+            }
+        }
+        if let Some(reply) = self.stream().local_reply.take() {
+            self.replace_response(&reply);
+        }
+        Ok(())
+    }
+
+    fn replace_response(&mut self, reply: &LocalReplyRequest) {
+        let response = local_response(reply);
+        let stream = self.stream();
+        stream.response_code_details = Some(reply.details.clone());
+        stream.response_headers = Some(response.filter_view());
+        stream.response_body = response.body;
+        stream.response_trailers = None;
+    }
+
+    /// `on_log`, `on_done`, `on_delete`. (A false `on_done` would defer deletion until
+    /// `proxy_done` in Envoy; the stream is over here either way, so `on_delete` follows.)
+    fn finish(&mut self, id: u32) -> Guest<()> {
+        self.stream().phase = StreamPhase::Log;
+        self.call_stream_unit(|e| e.on_log.as_ref(), id)?;
+        if let Some(on_done) = self.vm.exports.on_done.clone() {
+            self.vm.store.data_mut().effective_context = id;
+            let result = on_done.call(&mut self.vm.store, id as i32);
+            let state = self.vm.store.data_mut();
+            state.effective_context = state.root_context_id;
+            result?;
+        }
+        self.call_stream_unit(|e| e.on_delete.as_ref(), id)
+    }
+
+    fn finish_reset(&mut self, id: u32) -> Guest<StreamOutcome> {
+        self.finish(id)?;
+        Ok(StreamOutcome {
+            response: HttpResponse { status: 0, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() },
+            forwarded: None,
+            local_reply: None,
+            failure: None,
+            reset: true,
+        })
+    }
+
+    /// Runs events until the paused stream is continued, answered or reset, or times out.
+    fn wait_for_continue(&mut self) -> Guest<Resumed> {
+        let deadline = Instant::now() + self.env.proxy.stream_timeout;
+        loop {
+            let stream = self.stream();
+            if stream.continue_requested || stream.local_reply.is_some() || stream.reset {
+                return Ok(Resumed::Continued);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Resumed::TimedOut);
+            }
+            let wake = self.tick.map_or(deadline, |(_, next)| next.min(deadline));
+            self.deliver_events(Some(wake))?;
+        }
+    }
+
+    /// Delivers callout results (waiting for one until `wait_until` when given), queue
+    /// notifications and a due tick.
+    fn deliver_events(&mut self, wait_until: Option<Instant>) -> Guest<()> {
+        let mut first_wait = wait_until;
+        while let Some(result) = self.vm.store.data_mut().callouts.next_result(first_wait.take()) {
+            self.deliver_callout(result)?;
+        }
+        let ready = self.process.take_ready_queues(self.index);
+        if let Some(on_queue_ready) = self.vm.exports.on_queue_ready.clone() {
+            let root = self.vm.store.data().root_context_id as i32;
+            for token in ready {
+                on_queue_ready.call(&mut self.vm.store, (root, token as i32))?;
+            }
+        }
+        self.run_tick()
+    }
+
+    fn deliver_callout(&mut self, result: CalloutResult) -> Guest<()> {
+        let (view, counts) = match result.response {
+            Some(response) => {
+                let view = CallResponseView { headers: response.filter_view(), body: response.body, trailers: response.trailers };
+                let counts = (len_i32(view.headers.len()), len_i32(view.body.len()), len_i32(view.trailers.len()));
+                (view, counts)
+            }
+            None => (CallResponseView::default(), (0, 0, 0)),
+        };
+        let Some(on_response) = self.vm.exports.on_http_call_response.clone() else {
+            return Ok(());
+        };
+        let root = self.vm.store.data().root_context_id;
+        let state = self.vm.store.data_mut();
+        state.call_response = Some(view);
+        state.effective_context = root;
+        let called = on_response.call(&mut self.vm.store, (root as i32, result.token as i32, counts.0, counts.1, counts.2));
+        let state = self.vm.store.data_mut();
+        state.call_response = None;
+        state.effective_context = root;
+        Ok(called?)
+    }
+
+    /// Fires `on_tick` when the period set with `proxy_set_tick_period_milliseconds` elapsed
+    /// (re-armed whenever the filter changes the period, as Envoy's timer is).
+    fn run_tick(&mut self) -> Guest<()> {
+        let now = Instant::now();
+        let period = self.vm.store.data().tick_period;
+        self.tick = match (period, self.tick) {
+            (None, _) => None,
+            (Some(period), Some((armed, next))) if armed == period => Some((armed, next)),
+            (Some(period), _) => Some((period, now + period)),
+        };
+        let Some((period, next)) = self.tick else {
+            return Ok(());
+        };
+        if now < next {
+            return Ok(());
+        }
+        self.tick = Some((period, now + period));
+        if let Some(on_tick) = self.vm.exports.on_tick.clone() {
+            let root = self.vm.store.data().root_context_id as i32;
+            on_tick.call(&mut self.vm.store, root)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a stream got to before a trap, for the failure policy.
+#[derive(Default)]
+struct Progress {
+    forwarded: Option<Headers>,
+    upstream_response: Option<HttpResponse>,
+    local_reply: Option<LocalReply>,
+}
+
+fn host_reply(status: u16, details: &str) -> LocalReplyRequest {
+    LocalReplyRequest { status, details: details.to_owned(), body: Vec::new(), headers: Vec::new() }
+}
+
+/// Envoy's local reply: `content-length`, `content-type: text/plain` when there is a body, then
+/// the filter's headers set over them (`setCopy`).
+fn local_response(reply: &LocalReplyRequest) -> HttpResponse {
+    let mut headers = Headers::new();
+    headers.push("content-length", reply.body.len().to_string());
+    if !reply.body.is_empty() {
+        headers.push("content-type", "text/plain");
+    }
+    for (name, value) in &reply.headers {
+        headers.replace(name, value);
+    }
+    HttpResponse { status: reply.status, headers, body: reply.body.clone(), trailers: Headers::new() }
+}
