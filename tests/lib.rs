@@ -89,5 +89,5 @@ pub fn traceparent_parts(value: &[u8]) -> (String, String, String) {
 /// id's low 56 bits below rate × 2^56 (DESIGN.md filter step 4).
 pub fn ratio_decision(trace_id_hex: &str, rate: f64) -> bool {
     let low = u64::from_str_radix(&trace_id_hex[18..32], 16).expect("hex trace id");
-    (low as f64) < rate * (1u64 << 56) as f64
+    low < (rate * (1u64 << 56) as f64) as u64
 }

@@ -1,1 +1,18 @@
-//! placeholder
+//! The constitutional-hash Envoy Wasm filter. Its decision logic lives in plain modules with no
+//! proxy-wasm import, tested natively: configuration ([`config`]), the hash check ([`hash`]),
+//! categories ([`category`]), operation names ([`operation`]), sampling ([`sampling`],
+//! [`traceparent`]), the per-request decision ([`decision`]) and the per-VM telemetry buffer
+//! ([`telemetry`]). On `wasm32` the `glue` module moves bytes between Envoy and that logic.
+
+pub mod category;
+pub mod config;
+pub mod decision;
+pub mod hash;
+pub mod operation;
+pub mod sampling;
+pub mod span_headers;
+pub mod telemetry;
+pub mod traceparent;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;
