@@ -139,7 +139,7 @@ fn tally(tally: &mut ServiceTally, presented: HashPresented, outcome: &StreamOut
 
 fn print_summary(tallies: &[ServiceTally]) {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    table.load_style(UTF8_FULL_CONDENSED).set_header([
         "service", "strategy", "requests", "valid", "missing", "mismatch", "exempt", "403", "forwarded", "sampled",
     ]);
     for (service, tally) in SEED_SERVICES.iter().zip(tallies) {

@@ -249,7 +249,7 @@ fn rejection_status(body: &[u8]) -> String {
 
 fn print_table(verdicts: &[Verdict]) {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    table.load_style(UTF8_FULL_CONDENSED).set_header([
         "#", "request", "status", "hash", "sampled", "request headers set / removed", "response headers set",
     ]);
     for v in verdicts {
