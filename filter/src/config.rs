@@ -219,11 +219,11 @@ fn header_value(field: &str, value: &Value) -> Result<String, ConfigError> {
 fn header_name(field: &str, value: &Value) -> Result<String, ConfigError> {
     let text = non_empty(field, value)?;
     if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(error(field, format!("{text:?} must be lower-case (Envoy lower-cases header names)")));
+        return Err(error(field, format!("\"{text}\" must be lower-case (Envoy lower-cases header names)")));
     }
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if !text.bytes().all(token) {
-        return Err(error(field, format!("{text:?} is not a valid HTTP header name")));
+        return Err(error(field, format!("\"{text}\" is not a valid HTTP header name")));
     }
     Ok(text)
 }
@@ -233,7 +233,7 @@ fn mode(field: &str, value: &Value) -> Result<Mode, ConfigError> {
         "strict" => Ok(Mode::Strict),
         "permissive" => Ok(Mode::Permissive),
         "inject" => Ok(Mode::Inject),
-        other => Err(error(field, format!("{other:?} is not one of strict, permissive, inject"))),
+        other => Err(error(field, format!("\"{other}\" is not one of strict, permissive, inject"))),
     }
 }
 
@@ -268,10 +268,10 @@ fn strings(field: &str, value: &Value, check: fn(&str, &str) -> Result<(), Confi
 
 fn absolute_path(field: &str, path: &str) -> Result<(), ConfigError> {
     if !path.starts_with('/') {
-        return Err(error(field, format!("{path:?} must start with '/'")));
+        return Err(error(field, format!("\"{path}\" must start with '/'")));
     }
     if path.contains(['?', '#']) {
-        return Err(error(field, format!("{path:?} must not contain a query or fragment")));
+        return Err(error(field, format!("\"{path}\" must not contain a query or fragment")));
     }
     Ok(())
 }
@@ -288,7 +288,7 @@ fn templates(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
             let closes = segment.matches('}').count();
             let whole = segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2;
             if (opens, closes) != (0, 0) && !(whole && opens == 1 && closes == 1) {
-                return Err(error(field, format!("{template:?}: a placeholder must be a whole segment like {{id}}")));
+                return Err(error(field, format!("\"{template}\": a placeholder must be a whole segment like {{id}}")));
             }
         }
         Ok(())

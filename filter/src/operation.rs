@@ -10,6 +10,10 @@ use std::rc::Rc;
 
 /// Longest path named literally.
 pub const MAX_PATH_LEN: usize = 256;
+/// Requests whose names are remembered by their raw method and path before the cache starts
+/// over (it saves the template matching and formatting on the hot path, and stays bounded
+/// whatever paths arrive).
+const CACHE_CAPACITY: usize = 4_096;
 /// Longest method accepted as a method name.
 const MAX_METHOD_LEN: usize = 16;
 const OTHER: &str = "(other)";
@@ -50,6 +54,9 @@ pub struct OperationNamer {
     /// Distinct literal (non-template) names handed out so far.
     literal: usize,
     named: HashMap<String, Rc<str>>,
+    /// `METHOD path` as raw bytes → name.
+    cache: HashMap<Vec<u8>, Rc<str>>,
+    scratch: Vec<u8>,
 }
 
 impl OperationNamer {
@@ -59,16 +66,39 @@ impl OperationNamer {
             max_literal,
             literal: 0,
             named: HashMap::new(),
+            cache: HashMap::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// The operation name of a request.
     pub fn name(&mut self, method: &[u8], path: &[u8]) -> Rc<str> {
+        let path = strip_query(path);
+        if path.len() > MAX_PATH_LEN || method.len() > MAX_METHOD_LEN {
+            return self.resolve(method, path);
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(method);
+        self.scratch.push(b' ');
+        self.scratch.extend_from_slice(path);
+        if let Some(name) = self.cache.get(self.scratch.as_slice()) {
+            return Rc::clone(name);
+        }
+        let name = self.resolve(method, path);
+        if self.cache.len() >= CACHE_CAPACITY {
+            self.cache.clear();
+        }
+        self.cache.insert(self.scratch.clone(), Rc::clone(&name));
+        name
+    }
+
+    /// Names a request without the cache (the same input always gets the same name: literal
+    /// names, once admitted, stay).
+    fn resolve(&mut self, method: &[u8], path: &[u8]) -> Rc<str> {
         let method = match std::str::from_utf8(method) {
             Ok(m) if !m.is_empty() && m.len() <= MAX_METHOD_LEN && m.bytes().all(|b| b.is_ascii_uppercase()) => m,
             _ => OTHER,
         };
-        let path = strip_query(path);
         let path = match std::str::from_utf8(path) {
             Ok(p) if p.starts_with('/') && p.len() <= MAX_PATH_LEN => p,
             _ => OTHER,

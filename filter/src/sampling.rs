@@ -149,7 +149,7 @@ fn number(path: &str, value: &Value) -> Result<f64, StrategyError> {
 fn probability(path: &str, value: &Value) -> Result<f64, StrategyError> {
     let rate = number(path, value)?;
     if !(0.0..=1.0).contains(&rate) {
-        return fail(path, format!("{rate} is outside [0, 1]"));
+        return fail(path, format!("{value} is outside [0, 1]"));
     }
     Ok(rate)
 }
@@ -157,7 +157,7 @@ fn probability(path: &str, value: &Value) -> Result<f64, StrategyError> {
 fn per_second(path: &str, value: &Value) -> Result<f64, StrategyError> {
     let rate = number(path, value)?;
     if rate < 0.0 {
-        return fail(path, format!("{rate} is negative"));
+        return fail(path, format!("{value} is negative"));
     }
     Ok(rate)
 }

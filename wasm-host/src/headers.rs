@@ -4,11 +4,31 @@
 use std::net::SocketAddr;
 
 /// An ordered header map. Names are stored lower-case, as Envoy's codecs and `LowerCaseString`
-/// keys make them; values are raw bytes (they need not be UTF-8).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// keys make them; values are raw bytes (they need not be UTF-8). Names and values live in one
+/// byte buffer with an index beside it, so a map costs two allocations however many headers it
+/// holds (the host copies maps on every stream).
+#[derive(Debug, Clone, Default)]
 pub struct Headers {
-    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Bytes of `bytes` no entry refers to any more (removed headers).
+    garbage: usize,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: u32,
+    name_len: u32,
+    value_len: u32,
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
 
 impl Headers {
     pub fn new() -> Self {
@@ -41,7 +61,7 @@ impl Headers {
 
     /// (name, value) pairs in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + Clone + '_ {
-        self.entries.iter().map(|(name, value)| (name.as_slice(), value.as_slice()))
+        self.entries.iter().map(|entry| self.split(*entry))
     }
 
     pub fn len(&self) -> usize {
@@ -54,16 +74,26 @@ impl Headers {
 
     /// Total bytes of names and values (what Envoy's header size limits count).
     pub fn byte_size(&self) -> usize {
-        self.entries.iter().map(|(name, value)| name.len() + value.len()).sum()
+        self.bytes.len() - self.garbage
+    }
+
+    fn split(&self, entry: Entry) -> (&[u8], &[u8]) {
+        let start = entry.start as usize;
+        let name_end = start + entry.name_len as usize;
+        let value_end = name_end + entry.value_len as usize;
+        (&self.bytes[start..name_end], &self.bytes[name_end..value_end])
     }
 
     pub(crate) fn get_bytes(&self, name: &[u8]) -> Option<&[u8]> {
-        let name = lower(name);
-        self.entries.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_slice())
+        self.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value)
     }
 
     pub(crate) fn append(&mut self, name: &[u8], value: &[u8]) {
-        self.entries.push((lower(name), value.to_vec()));
+        let start = crate::abi::u32_len(self.bytes.len());
+        self.bytes.extend_from_slice(name);
+        self.bytes[start as usize..].make_ascii_lowercase();
+        self.bytes.extend_from_slice(value);
+        self.entries.push(Entry { start, name_len: crate::abi::u32_len(name.len()), value_len: crate::abi::u32_len(value.len()) });
     }
 
     /// Envoy's `setCopy`: every entry of `name` is removed, then one is appended.
@@ -73,17 +103,32 @@ impl Headers {
     }
 
     pub(crate) fn remove(&mut self, name: &[u8]) {
-        let name = lower(name);
-        self.entries.retain(|(key, _)| *key != name);
+        let mut removed = 0usize;
+        let bytes = &self.bytes;
+        self.entries.retain(|entry| {
+            let start = entry.start as usize;
+            let key = &bytes[start..start + entry.name_len as usize];
+            let keep = !key.eq_ignore_ascii_case(name);
+            if !keep {
+                removed += (entry.name_len + entry.value_len) as usize;
+            }
+            keep
+        });
+        self.garbage += removed;
+        if self.garbage > 4096 && self.garbage > self.bytes.len() / 2 {
+            *self = Self::from_pairs(self.iter().collect::<Vec<_>>());
+        }
+    }
+
+    /// Room for `bytes` more bytes in `entries` more headers without reallocating.
+    pub(crate) fn reserve(&mut self, entries: usize, bytes: usize) {
+        self.entries.reserve(entries);
+        self.bytes.reserve(bytes);
     }
 
     pub(crate) fn set_all(&mut self, pairs: Vec<(Vec<u8>, Vec<u8>)>) {
-        self.entries = pairs.into_iter().map(|(name, value)| (lower(&name), value)).collect();
+        *self = Self::from_pairs(pairs);
     }
-}
-
-fn lower(name: &[u8]) -> Vec<u8> {
-    name.to_ascii_lowercase()
 }
 
 /// A downstream request: headers (with `:method`, `:path`, `:authority`, `:scheme`), body,
@@ -109,27 +154,46 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// The response's header map as a filter sees it: `:status` first.
-    pub(crate) fn filter_view(&self) -> Headers {
-        let mut map = Headers::new();
-        map.append(b":status", self.status.to_string().as_bytes());
+    /// The response as a filter sees it: a header map with `:status` first, the body, the
+    /// trailers.
+    pub(crate) fn into_filter_view(self) -> (Headers, Vec<u8>, Headers) {
+        let mut map = Headers { bytes: Vec::with_capacity(self.headers.byte_size() + 10), entries: Vec::with_capacity(self.headers.len() + 1), garbage: 0 };
+        let mut digits = [0u8; 5];
+        map.append(b":status", status_digits(self.status, &mut digits));
         for (name, value) in self.headers.iter() {
             map.append(name, value);
         }
-        map
+        (map, self.body, self.trailers)
     }
 
     /// Back from the filter's view: `:status` parsed (502 when the filter broke it, as Envoy's
     /// codec would refuse to encode it), pseudo-headers dropped.
-    pub(crate) fn from_filter_view(map: Headers, body: Vec<u8>, trailers: Headers) -> Self {
+    pub(crate) fn from_filter_view(mut map: Headers, body: Vec<u8>, trailers: Headers) -> Self {
         let status = map
             .get(":status")
             .and_then(|value| std::str::from_utf8(value).ok())
             .and_then(|value| value.parse::<u16>().ok())
             .filter(|code| (100..=999).contains(code))
             .unwrap_or(502);
-        let headers = Headers::from_pairs(map.iter().filter(|(name, _)| !name.starts_with(b":")));
-        Self { status, headers, body, trailers }
+        map.remove(b":status");
+        if map.iter().any(|(name, _)| name.starts_with(b":")) {
+            map = Headers::from_pairs(map.iter().filter(|(name, _)| !name.starts_with(b":")).collect::<Vec<_>>());
+        }
+        Self { status, headers: map, body, trailers }
+    }
+}
+
+/// The decimal digits of a status code, written into `buffer`.
+fn status_digits(status: u16, buffer: &mut [u8; 5]) -> &[u8] {
+    let mut rest = status;
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            return &buffer[at..];
+        }
     }
 }
 

@@ -20,6 +20,21 @@ fn range(ptr: i32, len: i32) -> Option<std::ops::Range<usize>> {
     Some(start..start.checked_add(len)?)
 }
 
+/// Runs `f` on the guest's memory and the host state together, without copying.
+pub(crate) fn with_guest<R>(
+    caller: &mut Caller<'_, VmState>,
+    f: impl FnOnce(&mut [u8], &mut VmState) -> Result<R, i32>,
+) -> Result<R, i32> {
+    let memory = memory(caller).ok_or(status::INVALID_MEMORY_ACCESS)?;
+    let (bytes, state) = memory.data_and_store_mut(&mut *caller);
+    f(bytes, state)
+}
+
+/// The guest bytes at `ptr`, `len`; `InvalidMemoryAccess` when out of bounds.
+pub(crate) fn slice(memory: &[u8], ptr: i32, len: i32) -> Result<&[u8], i32> {
+    range(ptr, len).and_then(|range| memory.get(range)).ok_or(status::INVALID_MEMORY_ACCESS)
+}
+
 /// Copies `len` bytes at `ptr` out of the guest; `InvalidMemoryAccess` when out of bounds.
 pub(crate) fn read(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Result<Vec<u8>, i32> {
     let memory = memory(caller).ok_or(status::INVALID_MEMORY_ACCESS)?;
@@ -55,21 +70,33 @@ pub(crate) fn return_bytes(
 ) -> wasmtime::Result<i32> {
     let mut pointer = 0u32;
     if !bytes.is_empty() {
-        let Some(allocate) = caller.data().guest.allocate.clone() else {
+        let size = i32::try_from(bytes.len()).map_err(|_| wasmtime::Error::msg("value larger than guest memory"))?;
+        // Taken out for the call (a clone would cost more than the call): a host call made from
+        // inside the guest's allocator finds no allocator and gets InvalidMemoryAccess.
+        let Some(allocate) = caller.data_mut().guest.allocate.take() else {
             return Ok(status::INVALID_MEMORY_ACCESS);
         };
-        let size = i32::try_from(bytes.len()).map_err(|_| wasmtime::Error::msg("value larger than guest memory"))?;
-        pointer = allocate.call(&mut *caller, size)? as u32;
+        let allocated = allocate.call(&mut *caller, size);
+        caller.data_mut().guest.allocate = Some(allocate);
+        pointer = allocated? as u32;
         if pointer == 0 {
             return Ok(status::INVALID_MEMORY_ACCESS);
         }
-        if let Err(code) = write(caller, pointer as i32, bytes) {
-            return Ok(code);
-        }
     }
-    Ok(to_status(
-        write_u32(caller, ptr_ptr, pointer).and_then(|()| write_u32(caller, size_ptr, u32_len(bytes.len()))),
-    ))
+    Ok(to_status(with_guest(caller, |memory, _| {
+        if pointer != 0 {
+            slice_mut(memory, pointer as i32, bytes.len())?.copy_from_slice(bytes);
+        }
+        slice_mut(memory, ptr_ptr, 4)?.copy_from_slice(&pointer.to_le_bytes());
+        slice_mut(memory, size_ptr, 4)?.copy_from_slice(&u32_len(bytes.len()).to_le_bytes());
+        Ok(())
+    })))
+}
+
+fn slice_mut(memory: &mut [u8], ptr: i32, len: usize) -> Result<&mut [u8], i32> {
+    let start = usize::try_from(ptr as u32).map_err(|_| status::INVALID_MEMORY_ACCESS)?;
+    let end = start.checked_add(len).ok_or(status::INVALID_MEMORY_ACCESS)?;
+    memory.get_mut(start..end).ok_or(status::INVALID_MEMORY_ACCESS)
 }
 
 /// `Ok` or the error status.

@@ -3,6 +3,7 @@
 //! is how a filter coordinates its workers (DESIGN.md filter step 6 relies on it).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::abi::{status, MetricKind};
@@ -14,6 +15,8 @@ const MAX_QUEUE_DEPTH: usize = 100_000;
 pub(crate) struct ProcessState {
     shared_data: Mutex<HashMap<Vec<u8>, SharedValue>>,
     queues: Mutex<Queues>,
+    /// Set when any queue got an item; lets workers skip the queue lock on every stream.
+    queue_ready: AtomicBool,
     metrics: Mutex<Metrics>,
 }
 
@@ -119,6 +122,7 @@ impl ProcessState {
         }
         queue.items.push_back(item.to_vec());
         queue.notify = true;
+        self.queue_ready.store(true, Ordering::Release);
         status::OK
     }
 
@@ -127,6 +131,11 @@ impl ProcessState {
         let mut queues = lock(&self.queues);
         let queue = token_index(token).and_then(|i| queues.queues.get_mut(i)).ok_or(status::NOT_FOUND)?;
         queue.items.pop_front().ok_or(status::EMPTY)
+    }
+
+    /// Whether some queue may have items waiting for its owner's `on_queue_ready`.
+    pub(crate) fn any_queue_ready(&self) -> bool {
+        self.queue_ready.load(Ordering::Acquire)
     }
 
     /// Tokens of `worker`'s queues that got items since the last call (`on_queue_ready`).
@@ -139,6 +148,8 @@ impl ProcessState {
                 ready.push(crate::abi::u32_len(index + 1));
             }
         }
+        let pending = queues.queues.iter().any(|queue| queue.notify);
+        self.queue_ready.store(pending, Ordering::Release);
         ready
     }
 

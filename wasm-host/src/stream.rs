@@ -36,9 +36,12 @@ pub(crate) struct StreamState {
     pub(crate) request_headers: Headers,
     pub(crate) request_body: Vec<u8>,
     pub(crate) request_trailers: Option<Headers>,
+    /// Trailers that arrived but whose phase has not come yet.
+    pub(crate) pending_request_trailers: Headers,
     pub(crate) response_headers: Option<Headers>,
     pub(crate) response_body: Vec<u8>,
     pub(crate) response_trailers: Option<Headers>,
+    pub(crate) pending_response_trailers: Headers,
     pub(crate) source_address: SocketAddr,
     pub(crate) peer_principal: Option<String>,
     pub(crate) local_reply: Option<LocalReplyRequest>,
@@ -50,18 +53,25 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
-    pub(crate) fn new(context_id: u32, request: &crate::headers::HttpRequest) -> Self {
+    /// A stream for `request`; its body and trailers become visible to the filter in their
+    /// phases (the phase gates every read).
+    pub(crate) fn new(context_id: u32, request: crate::headers::HttpRequest) -> Self {
+        let mut request_headers = request.headers;
+        // Filters add headers: grow once here rather than on every write.
+        request_headers.reserve(8, 512);
         Self {
             context_id,
             phase: StreamPhase::RequestHeaders,
-            request_headers: request.headers.clone(),
-            request_body: Vec::new(),
+            request_headers,
+            request_body: request.body,
             request_trailers: None,
+            pending_request_trailers: request.trailers,
             response_headers: None,
             response_body: Vec::new(),
             response_trailers: None,
+            pending_response_trailers: Headers::new(),
             source_address: request.source_address,
-            peer_principal: request.peer_principal.clone(),
+            peer_principal: request.peer_principal,
             local_reply: None,
             continue_requested: false,
             reset: false,

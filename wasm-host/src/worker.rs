@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, TypedFunc, WasmParams};
+use wasmtime::{Store, TypedFunc, WasmParams, WasmResults};
 
 use crate::abi::ACTION_CONTINUE;
 use crate::callout::{CalloutResult, Callouts};
@@ -227,20 +227,33 @@ impl Worker {
             self.reload();
         }
         if let Some(failure) = self.failure.clone() {
-            return self.failed_stream(request, upstream, None, failure);
+            let unfiltered = Unfiltered { headers: request.headers, body: request.body, response: None };
+            return self.failed_stream(unfiltered, upstream, failure);
         }
         let id = self.next_context_id;
         self.next_context_id = self.next_context_id.wrapping_add(1).max(2);
-        self.vm.store.data_mut().stream = Some(StreamState::new(id, &request));
+        self.vm.store.data_mut().stream = Some(StreamState::new(id, request));
         let mut progress = Progress::default();
-        let result = self.drive_stream(id, &request, upstream, &mut progress);
-        self.vm.store.data_mut().stream = None;
-        self.vm.store.data_mut().effective_context = self.vm.store.data().root_context_id;
-        match result {
-            Ok(outcome) => outcome,
-            Err(Trapped(reason)) => {
+        let result = self.drive_stream(id, upstream, &mut progress);
+        let state = self.vm.store.data_mut();
+        state.effective_context = state.root_context_id;
+        let stream = state.stream.take();
+        match (result, stream) {
+            (Ok(outcome), _) => outcome,
+            (Err(Trapped(reason)), stream) => {
                 self.fail(&reason);
-                self.failed_stream(request, upstream, progress.upstream_response, reason)
+                let unfiltered = match stream {
+                    Some(stream) => Unfiltered {
+                        response: progress.forwarded.then(|| {
+                            let headers = stream.response_headers.unwrap_or_default();
+                            HttpResponse::from_filter_view(headers, stream.response_body, stream.pending_response_trailers)
+                        }),
+                        headers: stream.request_headers,
+                        body: stream.request_body,
+                    },
+                    None => Unfiltered { headers: Headers::new(), body: Vec::new(), response: None },
+                };
+                self.failed_stream(unfiltered, upstream, reason)
             }
         }
     }
@@ -285,19 +298,17 @@ impl Worker {
         }
     }
 
-    /// A stream on a failed VM: forwarded untouched under fail-open, a local 503 otherwise.
-    fn failed_stream(
-        &mut self,
-        request: HttpRequest,
-        upstream: &mut dyn Upstream,
-        upstream_response: Option<HttpResponse>,
-        failure: String,
-    ) -> StreamOutcome {
+    /// A stream on a failed VM: forwarded as it stands under fail-open (the upstream's
+    /// response as it came when the trap hit the response path), a local 503 otherwise.
+    fn failed_stream(&mut self, unfiltered: Unfiltered, upstream: &mut dyn Upstream, failure: String) -> StreamOutcome {
         if self.env.plugin.failure_policy == FailurePolicy::FailOpen {
-            let response = upstream_response.unwrap_or_else(|| upstream.respond(&request.headers, &request.body));
+            let response = match unfiltered.response {
+                Some(response) => response,
+                None => upstream.respond(&unfiltered.headers, &unfiltered.body),
+            };
             return StreamOutcome {
                 response,
-                forwarded: Some(request.headers),
+                forwarded: Some(unfiltered.headers),
                 local_reply: None,
                 failure: Some(failure),
                 reset: false,
@@ -318,96 +329,87 @@ impl Worker {
 
     /// Calls a stream callback with the stream as the effective context.
     fn call_stream<P: WasmParams>(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<P, i32>>, id: u32, params: P) -> Guest<i32> {
-        let Some(func) = pick(&self.vm.exports).cloned() else {
+        let Vm { store, exports } = &mut self.vm;
+        let Some(func) = pick(exports) else {
             return Ok(ACTION_CONTINUE);
         };
-        let state = self.vm.store.data_mut();
+        let state = store.data_mut();
         state.effective_context = id;
         if let Some(stream) = state.stream.as_mut() {
             stream.continue_requested = false;
         }
-        let result = func.call(&mut self.vm.store, params);
-        let state = self.vm.store.data_mut();
+        let result = func.call(&mut *store, params);
+        let state = store.data_mut();
         state.effective_context = state.root_context_id;
         Ok(result?)
     }
 
-    fn call_stream_unit(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<i32, ()>>, id: u32) -> Guest<()> {
-        let Some(func) = pick(&self.vm.exports).cloned() else {
+    fn call_stream_unit<R: WasmResults>(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<i32, R>>, id: u32) -> Guest<()> {
+        let Vm { store, exports } = &mut self.vm;
+        let Some(func) = pick(exports) else {
             return Ok(());
         };
-        self.vm.store.data_mut().effective_context = id;
-        let result = func.call(&mut self.vm.store, id as i32);
-        let state = self.vm.store.data_mut();
+        store.data_mut().effective_context = id;
+        let result = func.call(&mut *store, id as i32);
+        let state = store.data_mut();
         state.effective_context = state.root_context_id;
-        Ok(result?)
+        result?;
+        Ok(())
     }
 
-    fn drive_stream(&mut self, id: u32, request: &HttpRequest, upstream: &mut dyn Upstream, progress: &mut Progress) -> Guest<StreamOutcome> {
+    fn drive_stream(&mut self, id: u32, upstream: &mut dyn Upstream, progress: &mut Progress) -> Guest<StreamOutcome> {
         let root = self.vm.store.data().root_context_id as i32;
         self.vm.store.data_mut().effective_context = id;
         let created = self.vm.exports.on_context_create.call(&mut self.vm.store, (id as i32, root));
         self.vm.store.data_mut().effective_context = root as u32;
         created?;
 
-        let has_body = !request.body.is_empty();
-        let has_trailers = !request.trailers.is_empty();
-        let headers_len = len_i32(request.headers.len());
-        let action = self.call_stream(|e| e.on_request_headers.as_ref(), id, (id as i32, headers_len, i32::from(!has_body && !has_trailers)))?;
+        let stream = self.stream();
+        let body_len = stream.request_body.len();
+        let trailers_len = stream.pending_request_trailers.len();
+        let headers_len = len_i32(stream.request_headers.len());
+        let end_of_stream = i32::from(body_len == 0 && trailers_len == 0);
+        let action = self.call_stream(|e| e.on_request_headers.as_ref(), id, (id as i32, headers_len, end_of_stream))?;
         if let Some(done) = self.after_request_callback(id, action, progress)? {
             return Ok(done);
         }
-        if has_body {
-            let stream = self.stream();
-            stream.phase = StreamPhase::RequestBody;
-            stream.request_body = request.body.clone();
-            let action = self.call_stream(|e| e.on_request_body.as_ref(), id, (id as i32, len_i32(request.body.len()), i32::from(!has_trailers)))?;
+        if body_len > 0 {
+            self.stream().phase = StreamPhase::RequestBody;
+            let action = self.call_stream(|e| e.on_request_body.as_ref(), id, (id as i32, len_i32(body_len), i32::from(trailers_len == 0)))?;
             if let Some(done) = self.after_request_callback(id, action, progress)? {
                 return Ok(done);
             }
         }
-        if has_trailers {
+        if trailers_len > 0 {
             let stream = self.stream();
             stream.phase = StreamPhase::RequestTrailers;
-            stream.request_trailers = Some(request.trailers.clone());
-            let action = self.call_stream(|e| e.on_request_trailers.as_ref(), id, (id as i32, len_i32(request.trailers.len())))?;
+            stream.request_trailers = Some(std::mem::take(&mut stream.pending_request_trailers));
+            let action = self.call_stream(|e| e.on_request_trailers.as_ref(), id, (id as i32, len_i32(trailers_len)))?;
             if let Some(done) = self.after_request_callback(id, action, progress)? {
                 return Ok(done);
             }
         }
 
         let stream = self.stream();
-        let forwarded = stream.request_headers.clone();
-        let body = stream.request_body.clone();
-        let response = upstream.respond(&forwarded, &body);
-        progress.upstream_response = Some(response.clone());
-        progress.forwarded = Some(forwarded);
+        let response = upstream.respond(&stream.request_headers, &stream.request_body);
+        progress.forwarded = true;
         self.response_phase(id, response, progress)
     }
 
     /// After a request callback: a local reply or reset ends the request path; a pause waits for
     /// `proxy_continue_stream` (or answers as Envoy's stream idle timeout, 408).
     fn after_request_callback(&mut self, id: u32, action: i32, progress: &mut Progress) -> Guest<Option<StreamOutcome>> {
+        if action != ACTION_CONTINUE && !self.stream().continue_requested {
+            if let Resumed::TimedOut = self.wait_for_continue()? {
+                let reply = host_reply(408, "stream_idle_timeout");
+                return self.local_reply(id, reply, progress).map(Some);
+            }
+        }
         if let Some(reply) = self.stream().local_reply.take() {
             return self.local_reply(id, reply, progress).map(Some);
         }
         if self.stream().reset {
             return self.finish_reset(id).map(Some);
-        }
-        if action != ACTION_CONTINUE && !self.stream().continue_requested {
-            match self.wait_for_continue()? {
-                Resumed::Continued => {}
-                Resumed::TimedOut => {
-                    let reply = host_reply(408, "stream_idle_timeout");
-                    return self.local_reply(id, reply, progress).map(Some);
-                }
-            }
-            if let Some(reply) = self.stream().local_reply.take() {
-                return self.local_reply(id, reply, progress).map(Some);
-            }
-            if self.stream().reset {
-                return self.finish_reset(id).map(Some);
-            }
         }
         Ok(None)
     }
@@ -417,31 +419,31 @@ impl Worker {
     fn local_reply(&mut self, id: u32, reply: LocalReplyRequest, progress: &mut Progress) -> Guest<StreamOutcome> {
         progress.local_reply = Some(LocalReply { status: reply.status, details: reply.details.clone() });
         self.stream().response_code_details = Some(reply.details.clone());
-        self.response_phase(id, local_response(&reply), progress)
+        self.response_phase(id, local_response(reply), progress)
     }
 
     fn response_phase(&mut self, id: u32, response: HttpResponse, progress: &mut Progress) -> Guest<StreamOutcome> {
-        let has_body = !response.body.is_empty();
-        let has_trailers = !response.trailers.is_empty();
-        let view = response.filter_view();
+        let (view, body, trailers) = response.into_filter_view();
+        let (body_len, trailers_len) = (body.len(), trailers.len());
         let headers_len = len_i32(view.len());
         let stream = self.stream();
         stream.phase = StreamPhase::ResponseHeaders;
         stream.response_headers = Some(view);
-        let action = self.call_stream(|e| e.on_response_headers.as_ref(), id, (id as i32, headers_len, i32::from(!has_body && !has_trailers)))?;
+        stream.response_body = body;
+        stream.pending_response_trailers = trailers;
+        let end_of_stream = i32::from(body_len == 0 && trailers_len == 0);
+        let action = self.call_stream(|e| e.on_response_headers.as_ref(), id, (id as i32, headers_len, end_of_stream))?;
         self.after_response_callback(action)?;
-        if has_body && !self.stream().reset {
-            let stream = self.stream();
-            stream.phase = StreamPhase::ResponseBody;
-            stream.response_body = response.body.clone();
-            let action = self.call_stream(|e| e.on_response_body.as_ref(), id, (id as i32, len_i32(response.body.len()), i32::from(!has_trailers)))?;
+        if body_len > 0 && !self.stream().reset {
+            self.stream().phase = StreamPhase::ResponseBody;
+            let action = self.call_stream(|e| e.on_response_body.as_ref(), id, (id as i32, len_i32(body_len), i32::from(trailers_len == 0)))?;
             self.after_response_callback(action)?;
         }
-        if has_trailers && !self.stream().reset {
+        if trailers_len > 0 && !self.stream().reset {
             let stream = self.stream();
             stream.phase = StreamPhase::ResponseTrailers;
-            stream.response_trailers = Some(response.trailers.clone());
-            let action = self.call_stream(|e| e.on_response_trailers.as_ref(), id, (id as i32, len_i32(response.trailers.len())))?;
+            stream.response_trailers = Some(std::mem::take(&mut stream.pending_response_trailers));
+            let action = self.call_stream(|e| e.on_response_trailers.as_ref(), id, (id as i32, len_i32(trailers_len)))?;
             self.after_response_callback(action)?;
         }
         if self.stream().reset {
@@ -452,9 +454,10 @@ impl Worker {
         let headers = stream.response_headers.take().unwrap_or_default();
         let body = std::mem::take(&mut stream.response_body);
         let trailers = stream.response_trailers.take().unwrap_or_default();
+        let forwarded = progress.forwarded.then(|| std::mem::take(&mut stream.request_headers));
         Ok(StreamOutcome {
             response: HttpResponse::from_filter_view(headers, body, trailers),
-            forwarded: progress.forwarded.take(),
+            forwarded,
             local_reply: progress.local_reply.take(),
             failure: None,
             reset: false,
@@ -466,23 +469,24 @@ impl Worker {
     fn after_response_callback(&mut self, action: i32) -> Guest<()> {
         if action != ACTION_CONTINUE && !self.stream().continue_requested && !self.stream().reset {
             if let Resumed::TimedOut = self.wait_for_continue()? {
-                let reply = host_reply(504, "stream_idle_timeout");
-                self.replace_response(&reply);
+                self.replace_response(host_reply(504, "stream_idle_timeout"));
             }
         }
         if let Some(reply) = self.stream().local_reply.take() {
-            self.replace_response(&reply);
+            self.replace_response(reply);
         }
         Ok(())
     }
 
-    fn replace_response(&mut self, reply: &LocalReplyRequest) {
-        let response = local_response(reply);
+    fn replace_response(&mut self, reply: LocalReplyRequest) {
+        let details = reply.details.clone();
+        let (view, body, _) = local_response(reply).into_filter_view();
         let stream = self.stream();
-        stream.response_code_details = Some(reply.details.clone());
-        stream.response_headers = Some(response.filter_view());
-        stream.response_body = response.body;
+        stream.response_code_details = Some(details);
+        stream.response_headers = Some(view);
+        stream.response_body = body;
         stream.response_trailers = None;
+        stream.pending_response_trailers = Headers::new();
     }
 
     /// `on_log`, `on_done`, `on_delete`. (A false `on_done` would defer deletion until
@@ -490,13 +494,7 @@ impl Worker {
     fn finish(&mut self, id: u32) -> Guest<()> {
         self.stream().phase = StreamPhase::Log;
         self.call_stream_unit(|e| e.on_log.as_ref(), id)?;
-        if let Some(on_done) = self.vm.exports.on_done.clone() {
-            self.vm.store.data_mut().effective_context = id;
-            let result = on_done.call(&mut self.vm.store, id as i32);
-            let state = self.vm.store.data_mut();
-            state.effective_context = state.root_context_id;
-            result?;
-        }
+        self.call_stream_unit(|e| e.on_done.as_ref(), id)?;
         self.call_stream_unit(|e| e.on_delete.as_ref(), id)
     }
 
@@ -535,8 +533,8 @@ impl Worker {
         while let Some(result) = self.vm.store.data_mut().callouts.next_result(first_wait.take()) {
             self.deliver_callout(result)?;
         }
-        let ready = self.process.take_ready_queues(self.index);
-        if let Some(on_queue_ready) = self.vm.exports.on_queue_ready.clone() {
+        let ready = if self.process.any_queue_ready() { self.process.take_ready_queues(self.index) } else { Vec::new() };
+        if let (false, Some(on_queue_ready)) = (ready.is_empty(), self.vm.exports.on_queue_ready.clone()) {
             let root = self.vm.store.data().root_context_id as i32;
             for token in ready {
                 on_queue_ready.call(&mut self.vm.store, (root, token as i32))?;
@@ -548,7 +546,8 @@ impl Worker {
     fn deliver_callout(&mut self, result: CalloutResult) -> Guest<()> {
         let (view, counts) = match result.response {
             Some(response) => {
-                let view = CallResponseView { headers: response.filter_view(), body: response.body, trailers: response.trailers };
+                let (headers, body, trailers) = response.into_filter_view();
+                let view = CallResponseView { headers, body, trailers };
                 let counts = (len_i32(view.headers.len()), len_i32(view.body.len()), len_i32(view.trailers.len()));
                 (view, counts)
             }
@@ -571,8 +570,11 @@ impl Worker {
     /// Fires `on_tick` when the period set with `proxy_set_tick_period_milliseconds` elapsed
     /// (re-armed whenever the filter changes the period, as Envoy's timer is).
     fn run_tick(&mut self) -> Guest<()> {
-        let now = Instant::now();
         let period = self.vm.store.data().tick_period;
+        if period.is_none() && self.tick.is_none() {
+            return Ok(());
+        }
+        let now = Instant::now();
         self.tick = match (period, self.tick) {
             (None, _) => None,
             (Some(period), Some((armed, next))) if armed == period => Some((armed, next)),
@@ -593,12 +595,18 @@ impl Worker {
     }
 }
 
-/// What a stream got to before a trap, for the failure policy.
+/// How far a stream got: whether the request went upstream, and the local reply if any.
 #[derive(Default)]
 struct Progress {
-    forwarded: Option<Headers>,
-    upstream_response: Option<HttpResponse>,
+    forwarded: bool,
     local_reply: Option<LocalReply>,
+}
+
+/// A stream's request (and response, if one came) as they stand when its VM failed.
+struct Unfiltered {
+    headers: Headers,
+    body: Vec<u8>,
+    response: Option<HttpResponse>,
 }
 
 fn host_reply(status: u16, details: &str) -> LocalReplyRequest {
@@ -607,7 +615,7 @@ fn host_reply(status: u16, details: &str) -> LocalReplyRequest {
 
 /// Envoy's local reply: `content-length`, `content-type: text/plain` when there is a body, then
 /// the filter's headers set over them (`setCopy`).
-fn local_response(reply: &LocalReplyRequest) -> HttpResponse {
+fn local_response(reply: LocalReplyRequest) -> HttpResponse {
     let mut headers = Headers::new();
     headers.push("content-length", reply.body.len().to_string());
     if !reply.body.is_empty() {
@@ -616,5 +624,5 @@ fn local_response(reply: &LocalReplyRequest) -> HttpResponse {
     for (name, value) in &reply.headers {
         headers.replace(name, value);
     }
-    HttpResponse { status: reply.status, headers, body: reply.body.clone(), trailers: Headers::new() }
+    HttpResponse { status: reply.status, headers, body: reply.body, trailers: Headers::new() }
 }

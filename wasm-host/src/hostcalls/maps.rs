@@ -9,7 +9,7 @@ use wasmtime::Caller;
 use super::{Registrar, ENV};
 use crate::abi::{parse_pairs, serialize_pairs, status, u32_len, BufferType, MapType};
 use crate::headers::Headers;
-use crate::memory::{read, return_bytes, to_status, write_u32};
+use crate::memory::{read, return_bytes, slice, to_status, with_guest, write_u32};
 use crate::state::{RootPhase, VmState};
 use crate::stream::StreamPhase;
 
@@ -33,7 +33,7 @@ fn map_mut(state: &mut VmState, map: i32) -> Result<&mut Headers, i32> {
     }
 }
 
-/// Runs `change` on a map with a key (and value) read from guest memory.
+/// Runs `change` on a map with a key (and value) borrowed from guest memory.
 fn mutate(
     caller: &mut Caller<'_, VmState>,
     map: i32,
@@ -41,21 +41,15 @@ fn mutate(
     value: Option<(i32, i32)>,
     change: impl FnOnce(&mut Headers, &[u8], &[u8]),
 ) -> i32 {
-    let key = match read(caller, key.0, key.1) {
-        Ok(key) => key,
-        Err(code) => return code,
-    };
-    let value = match value.map(|(ptr, len)| read(caller, ptr, len)).transpose() {
-        Ok(value) => value.unwrap_or_default(),
-        Err(code) => return code,
-    };
-    match map_mut(caller.data_mut(), map) {
-        Ok(headers) => {
-            change(headers, &key, &value);
-            status::OK
-        }
-        Err(code) => code,
-    }
+    to_status(with_guest(caller, |memory, state| {
+        let key = slice(memory, key.0, key.1)?;
+        let value = match value {
+            Some((ptr, len)) => slice(memory, ptr, len)?,
+            None => &[],
+        };
+        change(map_mut(state, map)?, key, value);
+        Ok(())
+    }))
 }
 
 pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
@@ -88,15 +82,12 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
         ENV,
         "proxy_get_header_map_value",
         |mut caller: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
-            let key = match read(&mut caller, key_ptr, key_len) {
-                Ok(key) => key,
-                Err(code) => return Ok(code),
-            };
-            let value = match map_mut(caller.data_mut(), map) {
-                Ok(headers) => match headers.get_bytes(&key) {
-                    Some(value) => value.to_vec(),
-                    None => return Ok(status::NOT_FOUND),
-                },
+            let found = with_guest(&mut caller, |memory, state| {
+                let key = slice(memory, key_ptr, key_len)?;
+                map_mut(state, map)?.get_bytes(key).map(<[u8]>::to_vec).ok_or(status::NOT_FOUND)
+            });
+            let value = match found {
+                Ok(value) => value,
                 Err(code) => return Ok(code),
             };
             return_bytes(&mut caller, &value, ret_ptr, ret_len)
