@@ -1,0 +1,96 @@
+//! The `acgs-tracing` binary as an operator runs it: dry-run over a JSONL file (verdicts, bad
+//! lines, bad configuration, exit codes), the demo's checks, and the filter bench's JSON report.
+
+use std::io::Write as _;
+use std::process::{Command, Output};
+
+fn acgs_tracing(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_acgs-tracing")).args(args).output().expect("the binary runs")
+}
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("acgs-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(contents.as_bytes())).expect("temp file");
+    path
+}
+
+const REQUESTS: &str = r#"{"method":"GET","path":"/v1/policies/7","headers":{"constitutional-hash":"cdd01ef066bc6cf2"}}
+{"method":"GET","path":"/v1/policies/7"}
+{"path":"/v1/policies/7","headers":{"constitutional-hash":"forged"}}
+{"path":"/healthz"}
+"#;
+
+#[test]
+fn dry_run_prints_one_verdict_per_request_as_json() {
+    let file = temp_file("requests.jsonl", REQUESTS);
+    let output = acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let verdicts: Vec<(u64, &str, bool)> = lines
+        .iter()
+        .map(|v| (v["status"].as_u64().expect("status"), v["hash_status"].as_str().expect("hash status"), v["local_reply"].as_bool().expect("bool")))
+        .collect();
+    assert_eq!(verdicts, [(200, "valid", false), (403, "missing", true), (403, "mismatch", true), (200, "exempt", false)]);
+    assert!(lines[0]["request_headers_set"].as_array().expect("list").iter().any(|h| h == "x-acgs-hash-status: valid"));
+    assert_eq!(lines[0]["response_headers_set"], serde_json::json!(["constitutional-hash: cdd01ef066bc6cf2"]));
+}
+
+#[test]
+fn dry_run_reports_bad_lines_by_number_and_keeps_the_good_ones() {
+    let file = temp_file("mixed.jsonl", "{\"path\":\"/healthz\"}\nnot json\n{\"method\":\"GET\"}\n{\"path\":\"/healthz\"}\n");
+    let output = acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "bad input lines fail the run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2, "both good lines still get their verdict");
+}
+
+#[test]
+fn dry_run_refuses_a_bad_configuration_naming_the_field() {
+    let file = temp_file("one.jsonl", "{\"path\":\"/healthz\"}\n");
+    let output = acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--config-json", r#"{"mode":"enforce"}"#]);
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("field `mode`"), "{stderr}");
+    let missing = acgs_tracing(&["dry-run", "-r", "/nonexistent/requests.jsonl"]);
+    assert_eq!(missing.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/requests.jsonl"));
+}
+
+#[test]
+fn demo_passes_its_own_checks() {
+    let output = acgs_tracing(&["demo", "--requests", "2000"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for service in ["constitutional-core", "groqcloud-policy", "auth-service", "health-check"] {
+        assert!(stdout.contains(service), "{service} in the summary");
+    }
+    assert!(stdout.contains("(0 wrong)"), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+}
+
+#[test]
+fn the_filter_bench_prints_its_report_as_json_on_the_last_line() {
+    let output = acgs_tracing(&["bench", "filter", "--requests", "2000", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    for field in ["ours_ns_per_request", "noop_ns_per_request", "added_ns_per_request", "ratio", "wasm_bytes", "memory_growth_bytes"] {
+        assert!(report[field].is_number(), "{field} in {report}");
+    }
+    assert_eq!(report["requests"], 2000);
+    assert!(report["ours_ns_per_request"].as_f64() > Some(0.0));
+}
+
+#[test]
+fn bad_arguments_exit_with_a_usage_error() {
+    let output = acgs_tracing(&["demo", "--requests", "5"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--requests"));
+}
