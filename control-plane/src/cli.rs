@@ -39,6 +39,10 @@ pub enum Command {
     DryRun(commands::dry_run::DryRun),
     /// The whole product on embedded defaults: control plane, filters, seed services, traffic.
     Demo(commands::demo::Demo),
+    /// Serve sampling strategies over the Jaeger protocol (HTTP and gRPC), metrics and health.
+    Serve(commands::serve::Serve),
+    /// Check a strategies file offline (exit code 0 valid, 1 invalid).
+    Validate(commands::validate::Validate),
     /// Benchmarks, each against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -62,6 +66,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::DryRun(cmd) => cmd.execute(),
         Command::Demo(cmd) => cmd.execute(),
+        Command::Serve(cmd) => cmd.execute(),
+        Command::Validate(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
     };
     match result {

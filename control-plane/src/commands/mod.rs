@@ -3,3 +3,5 @@
 pub mod bench;
 pub mod demo;
 pub mod dry_run;
+pub mod serve;
+pub mod validate;

@@ -1,0 +1,214 @@
+//! The strategies file in Jaeger's own format (`default_strategy`, `service_strategies[]`,
+//! `operation_strategies[]`, `type` probabilistic | ratelimiting, `param`), JSON or YAML, so a file
+//! that `jaeger --sampling.strategies-file` reads works unchanged, plus the project's
+//! `constitutional` selector (services and operations that are always sampled at 1.0).
+//!
+//! Stricter than Jaeger where Jaeger silently guesses: unknown fields, unknown types, rates out of
+//! range, duplicate services or operations and empty names are errors naming the file and the
+//! path of the field. Where Jaeger's own behaviour is defined, it is kept and reported as a
+//! warning: a `ratelimiting` operation strategy is ignored (Jaeger's per-operation sampling is
+//! probabilistic only) and a fractional `ratelimiting` param is truncated to an integer.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Largest strategies file accepted (a 10,000-service file is well under 1 MB).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategiesFile {
+    #[serde(default)]
+    pub default_strategy: Option<DefaultStrategy>,
+    #[serde(default)]
+    pub service_strategies: Vec<ServiceStrategy>,
+    #[serde(default)]
+    pub constitutional: Option<Constitutional>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultStrategy {
+    #[serde(rename = "type")]
+    pub kind: StrategyKind,
+    pub param: f64,
+    #[serde(default)]
+    pub operation_strategies: Vec<OperationStrategy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceStrategy {
+    pub service: String,
+    #[serde(rename = "type")]
+    pub kind: StrategyKind,
+    pub param: f64,
+    #[serde(default)]
+    pub operation_strategies: Vec<OperationStrategy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationStrategy {
+    pub operation: String,
+    #[serde(rename = "type")]
+    pub kind: StrategyKind,
+    pub param: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyKind {
+    Probabilistic,
+    Ratelimiting,
+}
+
+/// The project's addition: what is always sampled.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Constitutional {
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub operations: Vec<String>,
+}
+
+/// Why a strategies source was refused: the source (file name), the path of the field, the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {path}: {reason}")]
+pub struct StrategiesError {
+    pub source_name: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// How a source is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+}
+
+impl Format {
+    /// YAML for `.yaml`/`.yml`, JSON otherwise.
+    pub fn of(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Self::Yaml,
+            _ => Self::Json,
+        }
+    }
+}
+
+/// A parsed, validated file and the warnings about what Jaeger would ignore in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub file: StrategiesFile,
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates a strategies file.
+pub fn load(path: &Path) -> Result<Validated, StrategiesError> {
+    let name = path.display().to_string();
+    let fail = |reason: String| StrategiesError { source_name: name.clone(), path: "(file)".to_owned(), reason };
+    let metadata = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(fail(format!("{} bytes is over the {MAX_FILE_BYTES}-byte limit", metadata.len())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    parse(&name, &bytes, Format::of(path))
+}
+
+/// Parses and validates strategies from bytes.
+pub fn parse(source_name: &str, bytes: &[u8], format: Format) -> Result<Validated, StrategiesError> {
+    let error = |path: String, reason: String| StrategiesError { source_name: source_name.to_owned(), path, reason };
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(error("(file)".to_owned(), format!("{} bytes is over the {MAX_FILE_BYTES}-byte limit", bytes.len())));
+    }
+    let file: StrategiesFile = match format {
+        Format::Json => {
+            let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
+        }
+        Format::Yaml => {
+            let deserializer = serde_norway::Deserializer::from_slice(bytes);
+            serde_path_to_error::deserialize(deserializer).map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
+        }
+    };
+    let warnings = validate(&file).map_err(|(path, reason)| error(path, reason))?;
+    Ok(Validated { file, warnings })
+}
+
+fn path_of(path: &serde_path_to_error::Path) -> String {
+    let text = path.to_string();
+    if text == "." { "(root)".to_owned() } else { text }
+}
+
+type Invalid = (String, String);
+
+fn check_param(path: &str, kind: StrategyKind, param: f64, warnings: &mut Vec<String>) -> Result<(), Invalid> {
+    let bad = |reason: String| Err((format!("{path}.param"), reason));
+    if !param.is_finite() {
+        return bad(format!("{param} is not a number"));
+    }
+    match kind {
+        StrategyKind::Probabilistic if !(0.0..=1.0).contains(&param) => bad(format!("probability {param} is outside [0, 1]")),
+        StrategyKind::Ratelimiting if param < 0.0 => bad(format!("rate {param} is negative")),
+        StrategyKind::Ratelimiting if param > f64::from(i32::MAX) => bad(format!("rate {param} is above {}", i32::MAX)),
+        StrategyKind::Ratelimiting if param.fract() != 0.0 => {
+            warnings.push(format!("{path}.param: rate {param} is truncated to {} traces per second, as Jaeger does", param.trunc()));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_operations(path: &str, operations: &[OperationStrategy], warnings: &mut Vec<String>) -> Result<(), Invalid> {
+    let mut seen = HashSet::new();
+    for (index, operation) in operations.iter().enumerate() {
+        let item = format!("{path}.operation_strategies[{index}]");
+        if operation.operation.trim().is_empty() {
+            return Err((format!("{item}.operation"), "must not be empty".to_owned()));
+        }
+        if !seen.insert(operation.operation.as_str()) {
+            return Err((format!("{item}.operation"), format!("duplicate operation {:?}", operation.operation)));
+        }
+        check_param(&item, operation.kind, operation.param, warnings)?;
+        if operation.kind == StrategyKind::Ratelimiting {
+            warnings.push(format!("{item}: ratelimiting is not supported per operation; Jaeger ignores it, and so do we"));
+        }
+    }
+    Ok(())
+}
+
+fn validate(file: &StrategiesFile) -> Result<Vec<String>, Invalid> {
+    let mut warnings = Vec::new();
+    if let Some(default) = &file.default_strategy {
+        check_param("default_strategy", default.kind, default.param, &mut warnings)?;
+        check_operations("default_strategy", &default.operation_strategies, &mut warnings)?;
+    }
+    let mut services = HashSet::new();
+    for (index, strategy) in file.service_strategies.iter().enumerate() {
+        let path = format!("service_strategies[{index}]");
+        if strategy.service.trim().is_empty() {
+            return Err((format!("{path}.service"), "must not be empty".to_owned()));
+        }
+        if !services.insert(strategy.service.as_str()) {
+            return Err((format!("{path}.service"), format!("duplicate service {:?}", strategy.service)));
+        }
+        check_param(&path, strategy.kind, strategy.param, &mut warnings)?;
+        check_operations(&path, &strategy.operation_strategies, &mut warnings)?;
+    }
+    if let Some(constitutional) = &file.constitutional {
+        for (field, names) in [("services", &constitutional.services), ("operations", &constitutional.operations)] {
+            if let Some(index) = names.iter().position(|name| name.trim().is_empty()) {
+                return Err((format!("constitutional.{field}[{index}]"), "must not be empty".to_owned()));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! `GET /sampling?service=` and `GET /api/sampling?service=`: the Jaeger remote-sampling HTTP
+//! endpoints (agent and collector spellings), serving the resolved JSON with a strong `ETag`;
+//! `If-None-Match` with the current tag answers `304`. A missing, repeated or empty `service`
+//! is `400` with Jaeger's message; before the first valid strategies load, `503`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::metrics::SamplingMetrics;
+use super::store::StrategyStore;
+
+/// Longest service name accepted.
+const MAX_SERVICE_LEN: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct SamplingState {
+    pub store: Arc<StrategyStore>,
+    pub metrics: SamplingMetrics,
+}
+
+pub fn router(state: SamplingState) -> Router {
+    Router::new().route("/sampling", get(strategy)).route("/api/sampling", get(strategy)).with_state(state)
+}
+
+/// The one `service` query parameter.
+pub fn service_param(query: Option<&str>) -> Result<String, &'static str> {
+    let mut found = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key == "service" {
+            if found.is_some() {
+                return Err("'service' parameter must be provided once");
+            }
+            found = Some(value.into_owned());
+        }
+    }
+    match found {
+        None => Err("'service' parameter must be provided once"),
+        Some(service) if service.is_empty() => Err("'service' parameter must not be empty"),
+        Some(service) if service.len() > MAX_SERVICE_LEN => Err("'service' parameter is longer than 512 bytes"),
+        Some(service) => Ok(service),
+    }
+}
+
+fn text(status: StatusCode, message: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
+}
+
+async fn strategy(State(state): State<SamplingState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let service = match service_param(query.as_deref()) {
+        Ok(service) => service,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    let Some(set) = state.store.current() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no valid sampling strategies loaded yet");
+    };
+    state.metrics.request(&service, set.knows(&service));
+    let served = set.lookup(&service);
+    let etag = HeaderValue::from_str(&served.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let not_modified = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == served.etag || tag == "*");
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut response = Response::new(Body::from(served.json.clone()));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::ETAG, etag);
+    response
+}

@@ -1,0 +1,140 @@
+//! The control plane's servers, as `serve` runs them and as `demo` and the tests embed them:
+//! HTTP (Jaeger sampling endpoints, `/metrics`, `/healthz`, `/readyz`) and gRPC
+//! (`SamplingManager`), both on loopback or any address, both stopped gracefully.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use acgs_proto::jaeger::api_v2::sampling_manager_server::SamplingManagerServer;
+use anyhow::Context as _;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::sampling::grpc::SamplingGrpc;
+use crate::sampling::http::{router as sampling_router, SamplingState};
+use crate::sampling::metrics::SamplingMetrics;
+use crate::sampling::store::StrategyStore;
+use crate::sampling::watch::{load_into, watch as watch_file, FileWatch};
+
+/// Where to listen and what to serve.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub http_addr: SocketAddr,
+    /// `None`: no gRPC listener.
+    pub grpc_addr: Option<SocketAddr>,
+    /// The strategies file (watched); `None`: the embedded seed strategies.
+    pub strategies: Option<PathBuf>,
+}
+
+/// A running control plane.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: Option<SocketAddr>,
+    pub store: Arc<StrategyStore>,
+    pub metrics: SamplingMetrics,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    _watch: Option<FileWatch>,
+}
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Binds the listeners and starts serving. A strategies file that is invalid at start-up is
+/// logged and watched: the server runs, not ready, until the file is fixed.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let mut registry = Registry::default();
+    let metrics = SamplingMetrics::register(&mut registry);
+    let store = Arc::new(StrategyStore::new());
+    let file_watch = match &config.strategies {
+        Some(path) => {
+            let _ = load_into(path, &store, &metrics);
+            Some(watch_file(path.clone(), Arc::clone(&store), metrics.clone()).with_context(|| format!("watching {}", path.display()))?)
+        }
+        None => {
+            store.replace(crate::sampling::seed()?);
+            None
+        }
+    };
+    let registry = Arc::new(registry);
+    let (shutdown, stopped) = watch::channel(false);
+    let ready_store = Arc::clone(&store);
+    let app = Router::new()
+        .merge(sampling_router(SamplingState { store: Arc::clone(&store), metrics: metrics.clone() }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready_store.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "no valid sampling strategies loaded yet\n")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = Arc::clone(&registry);
+                async move {
+                    let mut text = String::new();
+                    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+                        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let mut tasks = Vec::new();
+    let mut http_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        });
+        if let Err(error) = served.await {
+            tracing::error!("HTTP server failed: {error}");
+        }
+    }));
+    let grpc_addr = match config.grpc_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding gRPC on {addr}"))?;
+            let bound = listener.local_addr()?;
+            let service = SamplingManagerServer::new(SamplingGrpc { store: Arc::clone(&store), metrics: metrics.clone() });
+            let mut grpc_stop = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let served = tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, async move {
+                    let _ = grpc_stop.wait_for(|stop| *stop).await;
+                });
+                if let Err(error) = served.await {
+                    tracing::error!("gRPC server failed: {error}");
+                }
+            }));
+            Some(bound)
+        }
+        None => None,
+    };
+    tracing::info!(%http_addr, grpc_addr = ?grpc_addr, "control plane listening");
+    Ok(RunningServer { http_addr, grpc_addr, store, metrics, shutdown, tasks, _watch: file_watch })
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and returns when both servers are done.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
