@@ -142,7 +142,7 @@ pub fn parse(source_name: &str, bytes: &[u8], format: Format) -> Result<Validate
 
 fn path_of(path: &serde_path_to_error::Path) -> String {
     let text = path.to_string();
-    if text == "." { "(root)".to_owned() } else { text }
+    if text == "." || text == "?" { "(root)".to_owned() } else { text }
 }
 
 type Invalid = (String, String);

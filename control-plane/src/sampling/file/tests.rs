@@ -54,8 +54,8 @@ fn malformed_files_are_refused_naming_the_field() {
             r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1}, {"service": "a", "type": "probabilistic", "param": 0}]}"#,
             "service_strategies[1].service",
         ),
-        (r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1, "extra": 1}]}"#, "service_strategies[0]"),
-        (r#"{"services": []}"#, "(root)"),
+        (r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1, "extra": 1}]}"#, "service_strategies[0].extra"),
+        (r#"{"services": []}"#, "services"),
         (
             r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1, "operation_strategies": [{"operation": "x", "type": "probabilistic", "param": 2}]}]}"#,
             "service_strategies[0].operation_strategies[0].param",
