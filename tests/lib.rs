@@ -27,6 +27,16 @@ pub fn start_sidecar(workload: &str, config: &serde_json::Value, workers: usize)
 
 /// Starts a sidecar whose plugin configuration is the given raw bytes.
 pub fn start_sidecar_raw(workload: &str, configuration: &[u8], workers: usize) -> Result<Proxy, HostError> {
+    start_sidecar_with_clusters(workload, configuration, workers, BTreeMap::new())
+}
+
+/// Starts a sidecar that can reach the given clusters (name → loopback address).
+pub fn start_sidecar_with_clusters(
+    workload: &str,
+    configuration: &[u8],
+    workers: usize,
+    clusters: BTreeMap<String, SocketAddr>,
+) -> Result<Proxy, HostError> {
     let mut metadata = BTreeMap::new();
     metadata.insert("WORKLOAD_NAME".to_owned(), workload.to_owned());
     metadata.insert("NAMESPACE".to_owned(), "default".to_owned());
@@ -38,6 +48,7 @@ pub fn start_sidecar_raw(workload: &str, configuration: &[u8], workers: usize) -
     let proxy = ProxyConfig {
         workers,
         node: NodeInfo { id: format!("sidecar~10.0.0.1~{workload}"), cluster: workload.to_owned(), metadata },
+        clusters,
         ..ProxyConfig::default()
     };
     Proxy::start(&filter_module(), plugin, proxy)

@@ -9,6 +9,7 @@ pub mod config;
 pub mod decision;
 pub mod hash;
 pub mod operation;
+pub mod poll;
 pub mod sampling;
 pub mod span_headers;
 pub mod telemetry;

@@ -1,12 +1,15 @@
 //! The root context of one VM: validates the plugin configuration in `on_configure` (a bad one is
 //! refused with a log line naming the field, so Envoy rejects the plugin instead of failing
-//! requests), resolves the workload name from Istio's node metadata, and hands every HTTP stream
-//! a handle on the VM's decision engine.
+//! requests), resolves the workload name from Istio's node metadata, hands every HTTP stream
+//! a handle on the VM's decision engine, and on every tick keeps the sampling strategy current
+//! (see [`crate::poll`]: one VM per process polls the control plane, all apply what it fetched;
+//! a failed or garbled answer leaves the last good strategy in force).
 
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -15,13 +18,23 @@ use super::stats::FilterStats;
 use super::stream::ConstitutionalStream;
 use crate::config::FilterConfig;
 use crate::decision::Engine;
+use crate::poll::{decode_shared, encode_shared, lease_value, may_take_lease, poll_path, PollSchedule, LEASE_KEY, STRATEGY_KEY};
+use crate::sampling::{Strategy, UnknownFields};
 
 /// Node-metadata keys Istio sets, in the order the workload name is taken from them.
 const WORKLOAD_KEYS: [&str; 2] = ["WORKLOAD_NAME", "NAME"];
 
+/// Longest tick period: how soon a VM applies a strategy another VM fetched.
+const MAX_TICK_MS: u64 = 1_000;
+
 #[derive(Default)]
 pub(super) struct FilterRoot {
     shared: Option<Rc<StreamShared>>,
+    /// This VM's identity in the polling lease.
+    vm_id: String,
+    schedule: Option<PollSchedule>,
+    pending_poll: Option<u32>,
+    applied_etag: Vec<u8>,
 }
 
 /// What every stream of this VM shares.
@@ -31,7 +44,32 @@ pub(super) struct StreamShared {
     pub(super) stats: Option<FilterStats>,
 }
 
-impl Context for FilterRoot {}
+impl Context for FilterRoot {
+    fn on_http_call_response(&mut self, token: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if self.pending_poll != Some(token) {
+            return;
+        }
+        self.pending_poll = None;
+        let now = super::now_nanos(self);
+        let status = self.get_http_call_response_header_bytes(":status");
+        let outcome = match status.as_deref() {
+            Some(b"200") => self.store_fetched(body_size),
+            Some(b"304") => Ok(()),
+            Some(other) => Err(format!("the control plane answered {}", String::from_utf8_lossy(other))),
+            None => Err("the control plane could not be reached".to_owned()),
+        };
+        if let Some(schedule) = self.schedule.as_mut() {
+            match outcome {
+                Ok(()) => schedule.succeeded(now),
+                Err(reason) => {
+                    log::warn!("sampling strategy poll failed, keeping the last good strategy: {reason}");
+                    schedule.failed(now);
+                }
+            }
+        }
+        self.apply_shared_strategy();
+    }
+}
 
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -50,12 +88,24 @@ impl RootContext for FilterRoot {
             config.mode.as_str(),
             config.header
         );
+        let seed = random_seed();
+        self.vm_id = format!("{seed:016x}");
+        self.schedule = Some(PollSchedule::new(config.control_plane.poll_interval_ms, seed));
+        let _ = self.set_tick_period(Duration::from_millis(config.control_plane.poll_interval_ms.min(MAX_TICK_MS)));
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
             stats: FilterStats::define(),
         }));
         true
+    }
+
+    fn on_tick(&mut self) {
+        self.apply_shared_strategy();
+        let now = super::now_nanos(self);
+        if self.pending_poll.is_none() && self.schedule.as_ref().is_some_and(|s| s.is_due(now)) {
+            self.poll(now);
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -69,6 +119,72 @@ impl RootContext for FilterRoot {
 }
 
 impl FilterRoot {
+    /// Applies the strategy in shared data when it is newer than the one in force.
+    fn apply_shared_strategy(&mut self) {
+        let (Some(record), _) = self.get_shared_data(STRATEGY_KEY) else {
+            return;
+        };
+        let Some((etag, body)) = decode_shared(&record) else {
+            return;
+        };
+        if etag == self.applied_etag.as_slice() {
+            return;
+        }
+        self.applied_etag = etag.to_vec();
+        match (Strategy::from_json(body, UnknownFields::Ignore), &self.shared) {
+            (Ok(strategy), Some(shared)) => {
+                log::info!("sampling strategy {} applied: {strategy:?}", String::from_utf8_lossy(etag));
+                shared.engine.borrow_mut().apply_strategy(strategy);
+            }
+            (Err(error), _) => log::warn!("shared sampling strategy is invalid, keeping the last good one: {error}"),
+            (Ok(_), None) => {}
+        }
+    }
+
+    /// Takes the polling lease if free and asks the control plane for this service's strategy.
+    fn poll(&mut self, now: u64) {
+        let (Some(shared), Some(interval)) = (self.shared.clone(), self.schedule.as_ref().map(PollSchedule::interval_nanos)) else {
+            return;
+        };
+        let control_plane = &shared.config.control_plane;
+        let (lease, cas) = self.get_shared_data(LEASE_KEY);
+        let expires = now.saturating_add(interval).saturating_add(control_plane.timeout_ms.saturating_mul(1_000_000));
+        let leased = may_take_lease(lease.as_deref(), &self.vm_id, now)
+            && self.set_shared_data(LEASE_KEY, Some(&lease_value(&self.vm_id, expires)), cas).is_ok();
+        if !leased {
+            if let Some(schedule) = self.schedule.as_mut() {
+                schedule.skipped(now);
+            }
+            return;
+        }
+        let (record, _) = self.get_shared_data(STRATEGY_KEY);
+        let etag = record.as_deref().and_then(decode_shared).map(|(etag, _)| String::from_utf8_lossy(etag).into_owned());
+        let path = poll_path(shared.engine.borrow().service());
+        let mut headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", control_plane.authority.as_str()), ("accept", "application/json")];
+        if let Some(etag) = etag.as_deref() {
+            headers.push(("if-none-match", etag));
+        }
+        let timeout = Duration::from_millis(control_plane.timeout_ms);
+        match self.dispatch_http_call(&control_plane.cluster, headers, None, Vec::new(), timeout) {
+            Ok(token) => self.pending_poll = Some(token),
+            Err(status) => {
+                log::debug!("cannot call the control plane cluster {}: {status:?}", control_plane.cluster);
+                if let Some(schedule) = self.schedule.as_mut() {
+                    schedule.failed(now);
+                }
+            }
+        }
+    }
+
+    /// Checks and publishes a fetched strategy.
+    fn store_fetched(&mut self, body_size: usize) -> Result<(), String> {
+        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
+        Strategy::from_json(&body, UnknownFields::Ignore).map_err(|e| format!("invalid strategy from the control plane: {e}"))?;
+        let etag = self.get_http_call_response_header_bytes("etag").unwrap_or_else(|| format!("\"{}\"", body.len()).into_bytes());
+        let record = encode_shared(&String::from_utf8_lossy(&etag), &body);
+        self.set_shared_data(STRATEGY_KEY, Some(&record), None).map_err(|status| format!("cannot publish the strategy: {status:?}"))
+    }
+
     /// Istio's WORKLOAD_NAME (or NAME) node metadata, under the current property path
     /// (`xds.node.metadata`) or the older one (`node.metadata`); "unknown" when neither is set.
     fn workload_name(&self) -> String {

@@ -31,7 +31,7 @@ impl HttpContext for ConstitutionalStream {
         let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
         let hash = self.get_http_request_header_bytes(&config.header);
         let traceparent = self.get_http_request_header_bytes(TRACEPARENT_HEADER);
-        let now = now_nanos(self);
+        let now = super::now_nanos(self);
         let view = RequestView {
             method: &method,
             path: &path,
@@ -76,12 +76,4 @@ impl HttpContext for ConstitutionalStream {
         self.set_http_response_header(&config.header, Some(&config.constitutional_hash));
         Action::Continue
     }
-}
-
-fn now_nanos(context: &dyn Context) -> u64 {
-    context
-        .get_current_time()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

@@ -1,0 +1,113 @@
+//! DESIGN.md filter step 6 end to end: the real control plane on loopback serves a strategies
+//! file, the real filter .wasm in a sidecar with several worker VMs polls it, and an edit of the
+//! file changes what every worker samples; a bad file, a deleted file and a stopped control plane
+//! leave the last good strategy in force and traffic untouched.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use acgs_control_plane::server::{start, RunningServer, ServerConfig};
+use acgs_e2e::{request, start_sidecar_with_clusters, traceparent_parts, HASH};
+use acgs_wasm_host::{Headers, HttpResponse, Proxy};
+use serde_json::json;
+
+const CLUSTER: &str = "outbound|5778||acgs-control-plane.acgs-system.svc.cluster.local";
+const WORKERS: usize = 3;
+const POLL_MS: u64 = 200;
+/// A functional deadline (several poll intervals), not a performance assertion.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn strategies(rate: f64) -> String {
+    json!({
+        "default_strategy": {"type": "probabilistic", "param": 1.0},
+        "service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": rate}]
+    })
+    .to_string()
+}
+
+/// Replaces the file atomically (write + rename), as editors and ConfigMap updates do.
+fn write_atomically(path: &Path, contents: &str) {
+    let staging = path.with_extension("tmp");
+    std::fs::write(&staging, contents).expect("write");
+    std::fs::rename(&staging, path).expect("rename");
+}
+
+/// The fraction of 40 fresh requests each worker samples.
+fn sampled_fractions(proxy: &mut Proxy) -> Vec<f64> {
+    let mut fractions = Vec::new();
+    for worker in proxy.workers_mut() {
+        worker.run_for(Duration::from_millis(5));
+        let mut sampled = 0;
+        for _ in 0..40 {
+            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse { status: 200, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() };
+            let outcome = worker.handle(request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]), &mut upstream);
+            assert_eq!(outcome.response.status, 200, "traffic is never affected");
+            let forwarded = outcome.forwarded.expect("forwarded");
+            let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
+            sampled += usize::from(flags == "01");
+        }
+        fractions.push(sampled as f64 / 40.0);
+    }
+    fractions
+}
+
+fn wait_until(proxy: &mut Proxy, expected: f64) -> Duration {
+    let started = Instant::now();
+    loop {
+        let fractions = sampled_fractions(proxy);
+        if fractions.iter().all(|f| *f == expected) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < DEADLINE, "workers still sample {fractions:?}, expected {expected}");
+    }
+}
+
+fn sidecar(control_plane: &RunningServer) -> Proxy {
+    let config = json!({
+        "control_plane": {"cluster": CLUSTER, "authority": "acgs-control-plane.acgs-system:5778", "poll_interval_ms": POLL_MS, "timeout_ms": 500},
+        "fallback_strategy": {"strategyType": "PROBABILISTIC", "probabilisticSampling": {"samplingRate": 1.0}}
+    });
+    let mut clusters = BTreeMap::new();
+    clusters.insert(CLUSTER.to_owned(), control_plane.http_addr);
+    start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters).expect("sidecar starts")
+}
+
+#[test]
+fn an_edited_strategy_reaches_every_worker_and_bad_news_changes_nothing() {
+    let dir = tempdir();
+    let file = dir.join("strategies.json");
+    std::fs::write(&file, strategies(0.0)).expect("write");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime
+        .block_on(start(ServerConfig { http_addr: "127.0.0.1:0".parse().expect("addr"), grpc_addr: None, strategies: Some(file.clone()) }))
+        .expect("control plane starts");
+    let mut proxy = sidecar(&server);
+
+    wait_until(&mut proxy, 0.0);
+    write_atomically(&file, &strategies(1.0));
+    wait_until(&mut proxy, 1.0);
+
+    std::fs::write(&file, "{\"service_strategies\": [{\"service\": \"groqcloud-policy\", \"type\": \"probabilistic\", \"param\": 7}]}").expect("write");
+    std::thread::sleep(Duration::from_millis(3 * POLL_MS));
+    assert_eq!(sampled_fractions(&mut proxy), vec![1.0; WORKERS], "an invalid file changes nothing");
+    std::fs::remove_file(&file).expect("remove");
+    std::thread::sleep(Duration::from_millis(3 * POLL_MS));
+    assert_eq!(sampled_fractions(&mut proxy), vec![1.0; WORKERS], "a deleted file changes nothing");
+
+    write_atomically(&file, &strategies(0.0));
+    wait_until(&mut proxy, 0.0);
+
+    runtime.block_on(server.shutdown());
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(POLL_MS));
+        assert_eq!(sampled_fractions(&mut proxy), vec![0.0; WORKERS], "the control plane down keeps the last strategy");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("acgs-e2e-sampling-{}-{:?}", std::process::id(), Instant::now()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
