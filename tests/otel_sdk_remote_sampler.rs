@@ -1,0 +1,100 @@
+//! An unmodified OpenTelemetry SDK sampler follows our strategies: the Rust `opentelemetry_sdk`
+//! Jaeger remote sampler, pointed at the real control plane on loopback (its default path,
+//! `/sampling`), samples what the strategies file says and follows an edit of it. The findings
+//! about its reading of the Jaeger format are in docs/sampling.md.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use acgs_control_plane::server::{start, ServerConfig};
+use opentelemetry::trace::{SpanKind, TraceId};
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_sdk::trace::{Sampler, SamplingDecision, ShouldSample};
+use serde_json::json;
+
+/// The SDK brings no HTTP client of its own: a blocking ureq call on tokio's blocking pool.
+#[derive(Debug)]
+struct UreqClient;
+
+#[async_trait::async_trait]
+impl HttpClient for UreqClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let uri = request.uri().to_string();
+        tokio::task::spawn_blocking(move || -> Result<Response<Bytes>, HttpError> {
+            let mut response = ureq::get(&uri).config().http_status_as_error(false).build().call()?;
+            let status = response.status();
+            let body = response.body_mut().read_to_vec()?;
+            Ok(Response::builder().status(status).body(Bytes::from(body))?)
+        })
+        .await?
+    }
+}
+
+fn write(path: &Path, value: serde_json::Value) {
+    let staging = path.with_extension("tmp");
+    std::fs::write(&staging, value.to_string()).expect("write");
+    std::fs::rename(&staging, path).expect("rename");
+}
+
+/// How many of 200 spans named `operation` with varied trace ids the sampler keeps.
+fn kept(sampler: &Sampler, operation: &str) -> usize {
+    (1..=200u128)
+        .filter(|n| {
+            let trace_id = TraceId::from_bytes((n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834)).to_be_bytes());
+            let result = sampler.should_sample(None, trace_id, operation, &SpanKind::Server, &[], &[]);
+            result.decision == SamplingDecision::RecordAndSample
+        })
+        .count()
+}
+
+fn wait_for(sampler: &Sampler, operation: &str, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let count = kept(sampler, operation);
+        if count == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{operation}: the SDK keeps {count} of 200, expected {expected}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_otel_sdk_jaeger_remote_sampler_applies_and_follows_our_strategies() {
+    let dir = std::env::temp_dir().join(format!("acgs-otel-sampler-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("strategies.json");
+    write(
+        &file,
+        json!({
+            "default_strategy": {"type": "probabilistic", "param": 1.0},
+            "service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 0.0,
+                "operation_strategies": [{"operation": "GET /v1/policies/{id}", "type": "probabilistic", "param": 1.0}]}]
+        }),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _guard = runtime.enter();
+    let server = runtime
+        .block_on(start(ServerConfig { http_addr: "127.0.0.1:0".parse().expect("addr"), grpc_addr: None, strategies: Some(file.clone()) }))
+        .expect("control plane starts");
+    let sampler = Sampler::jaeger_remote(opentelemetry_sdk::runtime::Tokio, UreqClient, Sampler::AlwaysOn, "groqcloud-policy")
+        .with_endpoint(format!("http://{}/sampling", server.http_addr))
+        .with_update_interval(Duration::from_millis(100))
+        .build()
+        .expect("sampler builds");
+
+    wait_for(&sampler, "POST /v1/rules", 0);
+    assert_eq!(kept(&sampler, "GET /v1/policies/{id}"), 200, "the per-operation strategy applies");
+
+    write(&file, json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0}]}));
+    wait_for(&sampler, "POST /v1/rules", 200);
+
+    write(&file, json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 0.5}]}));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(60..=140).contains(&kept(&sampler, "POST /v1/rules")) {
+        assert!(Instant::now() < deadline, "the SDK never applied rate 0.5");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runtime.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
