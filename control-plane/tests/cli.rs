@@ -94,3 +94,16 @@ fn bad_arguments_exit_with_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--requests"));
 }
+
+#[test]
+fn validate_checks_a_strategies_file_offline() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/strategies/example.yaml");
+    let output = acgs_tracing(&["validate", example]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid: 4 service strategies, default probabilistic 1"));
+    let bad = temp_file("bad-strategies.json", r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 2}]}"#);
+    let output = acgs_tracing(&["validate", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("bad-strategies.json: service_strategies[0].param: probability 2 is outside [0, 1]"), "{stdout}");
+}
