@@ -1,12 +1,17 @@
 //! `acgs-tracing demo`: the product on embedded defaults, with no cluster and no external server.
-//! The real filter .wasm runs in a sidecar (the embedded proxy-wasm host) in front of each seed
-//! service; simulated clients send a few thousand requests, some with missing or forged hashes and
-//! health probes; then a summary shows what the filters decided and checks it against what was
-//! sent (exit code 1 when a check fails).
+//! A real control plane runs in-process on loopback, serving the seed strategies from a file; the
+//! real filter .wasm runs in a sidecar (the embedded proxy-wasm host) in front of each seed
+//! service and polls it; simulated clients send a few thousand requests at a steady pace, some
+//! with missing or forged hashes and health probes. Half-way, the strategies file is edited
+//! (groqcloud-policy 1 → 0.25) and the sampled fraction follows. Then a summary shows what the
+//! filters decided and checks it against what was sent (exit code 1 when a check fails).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use acgs_filter::poll::STRATEGY_KEY;
 
 use acgs_wasm_host::{Headers, HttpResponse, Proxy, StreamOutcome};
 use anyhow::Context as _;
@@ -15,9 +20,10 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{UsageError, EXIT_FAILED};
-use crate::mesh::seed::{plugin_config, SEED_SERVICES};
+use crate::mesh::seed::{plugin_config_polling, strategies_with, SEED_SERVICES};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 use crate::mesh::traffic::{HashPresented, TrafficGenerator, TrafficMix};
+use crate::server::{start, ServerConfig};
 
 /// Run the whole product on embedded defaults and show what it does.
 #[derive(Debug, Args)]
@@ -47,58 +53,143 @@ struct ServiceTally {
     wrong_decisions: u64,
 }
 
+/// The strategy change the demo makes half-way: this service's rate goes from its seed value
+/// to this one.
+const CHANGED_SERVICE: &str = "groqcloud-policy";
+const CHANGED_RATE: f64 = 0.25;
+/// How often the sidecars poll the control plane in the demo.
+const POLL_INTERVAL_MS: u64 = 250;
+/// The pace of the simulated clients.
+const REQUESTS_PER_SECOND: f64 = 2_500.0;
+
+/// Sampling of requests the filter decided itself (no incoming traceparent), before and after
+/// the mid-run strategy change.
+#[derive(Debug, Default, Clone, Copy)]
+struct PhaseSampling {
+    decided: u64,
+    sampled: u64,
+}
+
 impl Demo {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let module = load_filter(None)?;
         let workers = usize::try_from(self.workers).map_err(|e| UsageError(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let dir = std::env::temp_dir().join(format!("acgs-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let strategies = dir.join("strategies.json");
+        std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, 1.0))?;
+        let config = ServerConfig {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            strategies: Some(strategies.clone()),
+        };
+        let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
         let mut sidecars = SEED_SERVICES
             .iter()
             .map(|service| {
-                let mut spec = SidecarSpec::new(service.name, plugin_config(service, service.sampling_rate));
+                let mut spec = SidecarSpec::new(service.name, plugin_config_polling(service, service.sampling_rate, POLL_INTERVAL_MS));
                 spec.workers = workers;
+                spec.control_plane = Some(server.http_addr);
                 spec.start(&module).with_context(|| format!("starting the sidecar of {}", service.name))
             })
             .collect::<anyhow::Result<Vec<Proxy>>>()?;
 
         println!(
-            "ACGS mesh tracing demo: {} seed services, {} filter VMs each, filter .wasm {} KB",
+            "ACGS mesh tracing demo: control plane on {} (gRPC {}), {} seed services with {} filter VMs each, filter .wasm {} KB",
+            server.http_addr,
+            server.grpc_addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             SEED_SERVICES.len(),
             workers,
             module.wasm_bytes_len() / 1024
         );
         let progress = ProgressBar::new(self.requests).with_style(
-            ProgressStyle::with_template("{spinner} {msg:<12} [{bar:40}] {pos}/{len} requests ({per_sec})")
+            ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {pos}/{len} requests ({per_sec})")
                 .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?
                 .progress_chars("=> "),
         );
-        progress.set_message("traffic");
-
         let mut traffic = TrafficGenerator::new(self.seed, TrafficMix::default());
         let mut tallies = vec![ServiceTally::default(); SEED_SERVICES.len()];
+        let mut phases = [PhaseSampling::default(); 2];
+        let changed_index = SEED_SERVICES.iter().position(|s| s.name == CHANGED_SERVICE).unwrap_or(0);
         let started = Instant::now();
-        for n in 0..self.requests {
-            let planned = traffic.next_request();
-            let sidecar = &mut sidecars[planned.service];
-            let worker_index = usize::try_from(n).unwrap_or(0) % workers;
-            let worker = &mut sidecar.workers_mut()[worker_index];
-            let mut upstream = |_: &Headers, _: &[u8]| seed_service_response();
-            let outcome = worker.handle(planned.request, &mut upstream);
-            tally(&mut tallies[planned.service], planned.presented, &outcome);
-            progress.inc(1);
+        let half = self.requests / 2;
+        for phase in 0..2 {
+            let (from, to) = if phase == 0 { (0, half) } else { (half, self.requests) };
+            progress.set_message(if phase == 0 { "seed strategies" } else { "after the strategy change" });
+            let phase_started = Instant::now();
+            for n in from..to {
+                let planned = traffic.next_request();
+                let decided_by_filter = planned.request.headers.get("traceparent").is_none();
+                let sidecar = &mut sidecars[planned.service];
+                let worker = &mut sidecar.workers_mut()[usize::try_from(n).unwrap_or(0) % workers];
+                let mut upstream = |_: &Headers, _: &[u8]| seed_service_response();
+                let outcome = worker.handle(planned.request, &mut upstream);
+                if planned.service == changed_index && decided_by_filter && outcome.forwarded.is_some() {
+                    phases[phase].decided += 1;
+                    phases[phase].sampled += u64::from(is_sampled(&outcome));
+                }
+                tally(&mut tallies[planned.service], planned.presented, &outcome);
+                progress.inc(1);
+                pace(phase_started, n - from);
+            }
+            if phase == 0 {
+                progress.suspend(|| println!("→ strategies file edited: {CHANGED_SERVICE} probabilistic 1 → {CHANGED_RATE}"));
+                std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, CHANGED_RATE))?;
+                let applied = wait_until_applied(&mut sidecars[changed_index], Duration::from_secs(10));
+                progress.suspend(|| match applied {
+                    Some(took) => println!("→ every {CHANGED_SERVICE} filter VM applies it {:.0} ms after the edit", took.as_secs_f64() * 1e3),
+                    None => println!("→ the filters did not apply the change within 10 s"),
+                });
+            }
         }
         progress.finish_with_message("done");
         let elapsed = started.elapsed();
+        runtime.block_on(server.shutdown());
+        let _ = std::fs::remove_dir_all(&dir);
 
         print_summary(&tallies);
         println!(
-            "{} requests in {:.2} s ({:.0} requests/s through the filter, single thread)",
+            "{} requests in {:.2} s ({:.0} requests/s through the filters)",
             self.requests,
             elapsed.as_secs_f64(),
             self.requests as f64 / elapsed.as_secs_f64().max(1e-9)
         );
-        let failed = print_checks(&tallies);
+        let failed = print_checks(&tallies, &phases);
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
     }
+}
+
+/// Keeps the clients at [`REQUESTS_PER_SECOND`], so that sidecars poll during the run.
+fn pace(phase_started: Instant, sent: u64) {
+    let due = Duration::from_secs_f64(sent as f64 / REQUESTS_PER_SECOND);
+    if let Some(ahead) = due.checked_sub(phase_started.elapsed()) {
+        std::thread::sleep(ahead);
+    }
+}
+
+/// Runs the sidecar's VMs until the strategy the control plane now serves is in force in all of
+/// them: its shared strategy record changes and one tick per VM passes.
+fn wait_until_applied(sidecar: &mut Proxy, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let before = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
+    while started.elapsed() < limit {
+        for worker in sidecar.workers_mut() {
+            worker.run_for(Duration::from_millis(10));
+        }
+        let now = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
+        if now.is_some() && now != before {
+            for worker in sidecar.workers_mut() {
+                worker.run_for(Duration::from_millis(POLL_INTERVAL_MS.min(1_000) + 10));
+            }
+            return Some(started.elapsed());
+        }
+    }
+    None
+}
+
+fn is_sampled(outcome: &StreamOutcome) -> bool {
+    outcome.forwarded.as_ref().and_then(|f| f.get("traceparent")).and_then(|tp| tp.get(53..55)) == Some(b"01")
 }
 
 fn seed_service_response() -> HttpResponse {
@@ -146,7 +237,11 @@ fn print_summary(tallies: &[ServiceTally]) {
         let count = |status: &str| tally.by_hash_status.get(status).copied().unwrap_or(0).to_string();
         table.add_row([
             service.name.to_owned(),
-            format!("probabilistic {}", service.sampling_rate),
+            if service.name == CHANGED_SERVICE {
+                format!("probabilistic {} → {CHANGED_RATE}", service.sampling_rate)
+            } else {
+                format!("probabilistic {}", service.sampling_rate)
+            },
             tally.requests.to_string(),
             count("valid"),
             count("missing"),
@@ -161,7 +256,7 @@ fn print_summary(tallies: &[ServiceTally]) {
 }
 
 /// Prints each check with ✓/✗ and returns how many failed.
-fn print_checks(tallies: &[ServiceTally]) -> usize {
+fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2]) -> usize {
     let mut checks = Vec::new();
     let wrong: u64 = tallies.iter().map(|t| t.wrong_decisions).sum();
     checks.push((wrong == 0, format!("strict mode: every missing/forged hash got 403, every other request was forwarded ({wrong} wrong)")));
@@ -169,7 +264,7 @@ fn print_checks(tallies: &[ServiceTally]) -> usize {
         let observed = fraction(tally.sampled, tally.forwarded);
         let ok = if service.name == "constitutional-core" {
             tally.sampled == tally.forwarded
-        } else if service.sampling_rate < 1.0 {
+        } else if service.sampling_rate < 1.0 && service.name != CHANGED_SERVICE {
             within_binomial(observed, service.sampling_rate, tally.forwarded)
         } else {
             continue;
@@ -181,6 +276,18 @@ fn print_checks(tallies: &[ServiceTally]) -> usize {
                 service.name,
                 observed * 100.0,
                 service.sampling_rate * 100.0
+            ),
+        ));
+    }
+    for (phase, (rate, when)) in phases.iter().zip([(1.0, "before"), (CHANGED_RATE, "after")]) {
+        let observed = fraction(phase.sampled, phase.decided);
+        checks.push((
+            within_binomial(observed, rate, phase.decided),
+            format!(
+                "{CHANGED_SERVICE} {when} the change: {:.1} % of {} filter-decided requests sampled (strategy {} %)",
+                observed * 100.0,
+                phase.decided,
+                rate * 100.0
             ),
         ));
     }

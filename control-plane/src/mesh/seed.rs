@@ -65,3 +65,33 @@ pub fn plugin_config(service: &SeedService, sampling_rate: f64) -> serde_json::V
         }
     })
 }
+
+/// A seed service's filter configuration that polls the control plane of the sidecar's
+/// `CONTROL_PLANE_CLUSTER` every `poll_interval_ms`.
+pub fn plugin_config_polling(service: &SeedService, fallback_rate: f64, poll_interval_ms: u64) -> serde_json::Value {
+    let mut config = plugin_config(service, fallback_rate);
+    config["control_plane"] = json!({
+        "cluster": super::sidecar::CONTROL_PLANE_CLUSTER,
+        "authority": "acgs-control-plane.acgs-system.svc.cluster.local:5778",
+        "poll_interval_ms": poll_interval_ms,
+        "timeout_ms": 1000
+    });
+    config
+}
+
+/// The seed's strategies file (Jaeger format) with `service`'s probabilistic rate replaced.
+pub fn strategies_with(service: &str, rate: f64) -> String {
+    let services: Vec<serde_json::Value> = SEED_SERVICES
+        .iter()
+        .map(|seed| {
+            let param = if seed.name == service { rate } else { seed.sampling_rate };
+            json!({"service": seed.name, "type": "probabilistic", "param": param})
+        })
+        .collect();
+    json!({
+        "default_strategy": {"type": "probabilistic", "param": 1.0},
+        "service_strategies": services,
+        "constitutional": {"services": ["constitutional-core"], "operations": ["POST /v1/constitutional/validate"]}
+    })
+    .to_string()
+}

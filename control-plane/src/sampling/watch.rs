@@ -44,15 +44,19 @@ pub fn load_into(path: &Path, store: &StrategyStore, metrics: &SamplingMetrics) 
     }
 }
 
-/// Stops the watcher when dropped.
+/// Stops the watcher when dropped (and waits for it, so nothing is loaded afterwards).
 #[derive(Debug)]
 pub struct FileWatch {
     stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for FileWatch {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -78,7 +82,7 @@ pub fn watch(path: PathBuf, store: Arc<StrategyStore>, metrics: SamplingMetrics)
     let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     watcher.watch(&directory, RecursiveMode::NonRecursive).map_err(std::io::Error::other)?;
     let stopped = Arc::clone(&stop);
-    std::thread::Builder::new().name("strategies-watch".to_owned()).spawn(move || {
+    let thread = std::thread::Builder::new().name("strategies-watch".to_owned()).spawn(move || {
         let _watcher = watcher;
         let mut last = fingerprint(&path);
         while !stopped.load(Ordering::Acquire) {
@@ -98,5 +102,5 @@ pub fn watch(path: PathBuf, store: Arc<StrategyStore>, metrics: SamplingMetrics)
             }
         }
     })?;
-    Ok(FileWatch { stop })
+    Ok(FileWatch { stop, thread: Some(thread) })
 }
