@@ -91,6 +91,18 @@ fn the_filter_bench_prints_its_report_as_json_on_the_last_line() {
 }
 
 #[test]
+fn the_sampling_bench_prints_its_report_as_json_on_the_last_line() {
+    let output = acgs_tracing(&["bench", "sampling", "--seconds", "1", "--connections", "4", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    for field in ["ours_rps", "bare_rps", "ratio", "p99_ms", "lookup_ns_10", "lookup_ns_10k", "rss_mb_10k"] {
+        assert!(report[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {report}");
+    }
+    assert_eq!(report["connections"], 4);
+}
+
+#[test]
 fn bad_arguments_exit_with_a_usage_error() {
     let output = acgs_tracing(&["demo", "--requests", "5"]);
     assert_eq!(output.status.code(), Some(2));

@@ -6,17 +6,21 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 pub mod filter;
+pub mod sampling;
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
     /// Full request/response cycles through our filter vs a no-op filter in the same host.
     Filter(filter::FilterBench),
+    /// Load on /api/sampling vs a bare axum handler; strategy lookup cost with 10 and 10k services.
+    Sampling(sampling::SamplingBench),
 }
 
 impl Bench {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         match self {
             Bench::Filter(bench) => bench.execute(),
+            Bench::Sampling(bench) => bench.execute(),
         }
     }
 }
