@@ -111,3 +111,56 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// A control plane that answers every poll badly: garbage, 5xx, an out-of-range strategy, or
+/// nothing before the filter's timeout. Returns its address and a counter of polls seen.
+fn misbehaving_control_plane() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&polls);
+    std::thread::spawn(move || {
+        let answers: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 14\r\n\r\n<html>oops</ht",
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 65\r\n\r\n{\"strategyType\":\"PROBABILISTIC\",\"probabilisticSampling\":{\"samplingRate\":7}}",
+            b"",
+        ];
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let answer = answers[n % answers.len()];
+            if answer.is_empty() {
+                std::thread::sleep(Duration::from_millis(800));
+            } else {
+                let _ = stream.write_all(answer);
+            }
+        }
+    });
+    (addr, polls)
+}
+
+#[test]
+fn a_misbehaving_control_plane_leaves_the_fallback_strategy_and_traffic_alone() {
+    let (addr, polls) = misbehaving_control_plane();
+    let config = json!({
+        "control_plane": {"cluster": CLUSTER, "authority": "cp", "poll_interval_ms": 100, "timeout_ms": 300},
+        "fallback_strategy": {"strategyType": "PROBABILISTIC", "probabilisticSampling": {"samplingRate": 0.0}}
+    });
+    let mut clusters = BTreeMap::new();
+    clusters.insert(CLUSTER.to_owned(), addr);
+    let mut proxy = start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters).expect("sidecar starts");
+    let started = Instant::now();
+    while polls.load(std::sync::atomic::Ordering::SeqCst) < 8 {
+        assert!(started.elapsed() < DEADLINE, "the filter kept polling with backoff");
+        assert_eq!(sampled_fractions(&mut proxy), vec![0.0; WORKERS], "bad answers change nothing");
+        for worker in proxy.workers_mut() {
+            worker.run_for(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(sampled_fractions(&mut proxy), vec![0.0; WORKERS]);
+    assert!(proxy.workers_mut().iter().all(|w| !w.is_failed()), "no VM trapped");
+}

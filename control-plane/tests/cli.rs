@@ -121,3 +121,26 @@ fn validate_checks_a_strategies_file_offline() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("bad-strategies.json: service_strategies[0].param: probability 2 is outside [0, 1]"), "{stdout}");
 }
+
+#[test]
+fn serve_answers_on_its_ports_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).expect("banner");
+    let http = banner.split_whitespace().nth(3).expect("HTTP address in the banner").to_owned();
+    let mut stream = std::net::TcpStream::connect(&http).expect("HTTP port open");
+    stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+}

@@ -37,7 +37,8 @@ impl Serve {
         runtime.block_on(async move {
             let config = ServerConfig { http_addr: self.http_addr, grpc_addr: Some(self.grpc_addr), strategies: self.strategies };
             let server = start(config).await?;
-            eprintln!("acgs-tracing serving: HTTP {} gRPC {}", server.http_addr, self.grpc_addr);
+            let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
+            eprintln!("acgs-tracing serving: HTTP {} gRPC {grpc}", server.http_addr);
             wait_for_signal().await;
             tracing::info!("shutting down");
             let grace = Duration::from_secs(self.shutdown_grace_seconds);
