@@ -6,7 +6,7 @@
 //! trailers.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::headers::{Headers, HttpResponse};
@@ -82,10 +82,7 @@ impl Callouts {
             None => self.receiver.try_recv().ok(),
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                match self.receiver.recv_timeout(wait) {
-                    Ok(result) => Some(result),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                }
+                self.receiver.recv_timeout(wait).ok()
             }
         };
         if received.is_some() {

@@ -114,7 +114,7 @@ impl Demo {
         let changed_index = SEED_SERVICES.iter().position(|s| s.name == CHANGED_SERVICE).unwrap_or(0);
         let started = Instant::now();
         let half = self.requests / 2;
-        for phase in 0..2 {
+        for (phase, counts) in phases.iter_mut().enumerate() {
             let (from, to) = if phase == 0 { (0, half) } else { (half, self.requests) };
             progress.set_message(if phase == 0 { "seed strategies" } else { "after the strategy change" });
             let phase_started = Instant::now();
@@ -126,8 +126,8 @@ impl Demo {
                 let mut upstream = |_: &Headers, _: &[u8]| seed_service_response();
                 let outcome = worker.handle(planned.request, &mut upstream);
                 if planned.service == changed_index && decided_by_filter && outcome.forwarded.is_some() {
-                    phases[phase].decided += 1;
-                    phases[phase].sampled += u64::from(is_sampled(&outcome));
+                    counts.decided += 1;
+                    counts.sampled += u64::from(is_sampled(&outcome));
                 }
                 tally(&mut tallies[planned.service], planned.presented, &outcome);
                 progress.inc(1);

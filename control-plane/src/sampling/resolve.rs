@@ -69,7 +69,7 @@ impl StrategySet {
         for service in &file.service_strategies {
             let mut response = with_operations(strategy(service.kind, service.param), &service.operation_strategies);
             merge_default_operations(&mut response, default_operations.as_ref());
-            if constitutional.services.iter().any(|name| *name == service.service) {
+            if constitutional.services.contains(&service.service) {
                 force_full_sampling(&mut response);
             }
             add_constitutional_operations(&mut response, &constitutional.operations);

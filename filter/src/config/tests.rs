@@ -138,7 +138,7 @@ proptest! {
             any::<i64>().prop_map(serde_json::Value::from),
             any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)),
             ".{0,20}".prop_map(serde_json::Value::from),
-            proptest::collection::vec(".{0,10}", 0..4).prop_map(|v| serde_json::Value::from(v)),
+            proptest::collection::vec(".{0,10}", 0..4).prop_map(serde_json::Value::from),
         ],
     ) {
         let config = json!({ key: value });

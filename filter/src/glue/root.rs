@@ -91,7 +91,7 @@ impl RootContext for FilterRoot {
         let seed = random_seed();
         self.vm_id = format!("{seed:016x}");
         self.schedule = Some(PollSchedule::new(config.control_plane.poll_interval_ms, seed));
-        let _ = self.set_tick_period(Duration::from_millis(config.control_plane.poll_interval_ms.min(MAX_TICK_MS)));
+        self.set_tick_period(Duration::from_millis(config.control_plane.poll_interval_ms.min(MAX_TICK_MS)));
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
