@@ -11,3 +11,4 @@ pub mod commands;
 pub mod mesh;
 pub mod sampling;
 pub mod server;
+pub mod telemetry;

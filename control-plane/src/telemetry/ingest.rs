@@ -1,0 +1,97 @@
+//! `POST /v1/telemetry`: where the filters' batches come in (`application/x-protobuf`
+//! `acgs.telemetry.v1.TelemetryBatch`). In order: bearer token (401), media type (415), body size
+//! (413), protobuf decoding (400), the batch's own consistency (400, naming the field), then
+//! exactly-once admission on (vm_id, seq) and a bounded hand-off to the store (503 with
+//! `Retry-After` when full, so the filter retries the same seq later). Every outcome is counted
+//! in `acgs_telemetry_batches_total{result}`. A duplicate is answered 200, as the first delivery
+//! was: the sender only needs to know the batch is in.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prost::Message as _;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::batch::{record_count, validate};
+use super::dedupe::Admission;
+use super::{BatchResult, TelemetryShared};
+
+/// The media type the filters send.
+pub const PROTOBUF: &str = "application/x-protobuf";
+
+pub(super) async fn post_telemetry(
+    State(shared): State<Arc<TelemetryShared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (result, response) = admit(&shared, &headers, body).await;
+    shared.count_batch(result);
+    response
+}
+
+async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (BatchResult, Response) {
+    if !shared.authorized(headers.get(header::AUTHORIZATION)) {
+        let mut response = reply(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"acgs-telemetry\""));
+        return (BatchResult::Unauthorized, response);
+    }
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if media_type.as_deref() != Some(PROTOBUF) {
+        return (
+            BatchResult::UnsupportedMediaType,
+            reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, &format!("content-type must be {PROTOBUF}")),
+        );
+    }
+    let limit = shared.config.max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                BatchResult::TooLarge,
+                reply(StatusCode::PAYLOAD_TOO_LARGE, &format!("body larger than {limit} bytes")),
+            )
+        }
+    };
+    let batch = match acgs_proto::telemetry::TelemetryBatch::decode(bytes) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return (BatchResult::Malformed, reply(StatusCode::BAD_REQUEST, &format!("malformed TelemetryBatch: {error}")))
+        }
+    };
+    if let Err(error) = validate(&batch) {
+        return (BatchResult::Invalid, reply(StatusCode::BAD_REQUEST, &format!("invalid TelemetryBatch: {error}")));
+    }
+    let records = record_count(&batch);
+    let (vm_id, seq) = (batch.vm_id.clone(), batch.seq);
+    let Ok(mut tracker) = shared.tracker.lock() else {
+        return (BatchResult::Overloaded, reply(StatusCode::SERVICE_UNAVAILABLE, "ingest unavailable"));
+    };
+    if tracker.check(&vm_id, seq) == Admission::Duplicate {
+        return (BatchResult::Duplicate, reply(StatusCode::OK, "duplicate"));
+    }
+    match shared.queue.try_send(batch) {
+        Ok(()) => {
+            tracker.record(&vm_id, seq);
+            shared.records.inc_by(records);
+            (BatchResult::Accepted, reply(StatusCode::OK, "accepted"))
+        }
+        Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => {
+            let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "ingest queue full, retry later");
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            (BatchResult::Overloaded, response)
+        }
+    }
+}
+
+fn reply(status: StatusCode, message: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
+}

@@ -1,0 +1,262 @@
+//! Telemetry from the filters: ingest (`POST /v1/telemetry`), the store of aggregates, windows and
+//! sampled spans, and its Prometheus exposition. [`Telemetry::start`] spawns the task that applies
+//! admitted batches to the store; the HTTP handler only authenticates, decodes, validates and
+//! admits (exactly once per (vm_id, seq)), so a slow consumer shows up as 503s the filters retry,
+//! never as unbounded memory.
+
+pub mod batch;
+pub mod dedupe;
+pub mod exposition;
+pub mod histogram;
+mod ingest;
+pub mod otlp;
+pub mod store;
+pub mod window;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use acgs_proto::telemetry::TelemetryBatch;
+use axum::http::HeaderValue;
+use axum::routing::post;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+
+pub use ingest::PROTOBUF;
+use store::{StoreLimits, TelemetryStore};
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// How ingest behaves.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// Bearer token the filters must present; `None` accepts any sender.
+    pub token: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Admitted batches waiting for the store; beyond it ingest answers 503.
+    pub queue_batches: usize,
+    /// Filter VMs whose (vm_id, seq) history is kept.
+    pub max_vms: usize,
+    /// Bounds of the store.
+    pub limits: StoreLimits,
+    /// OTLP export of spans and metrics; off when `None`.
+    pub export: Option<otlp::OtlpConfig>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { token: None, max_body_bytes: 4 * 1024 * 1024, queue_batches: 1_024, max_vms: 100_000, limits: StoreLimits::default(), export: None }
+    }
+}
+
+/// Outcome label of `acgs_telemetry_batches_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchResult {
+    Accepted,
+    Duplicate,
+    Unauthorized,
+    UnsupportedMediaType,
+    TooLarge,
+    Malformed,
+    Invalid,
+    Overloaded,
+}
+
+impl BatchResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchResult::Accepted => "accepted",
+            BatchResult::Duplicate => "duplicate",
+            BatchResult::Unauthorized => "unauthorized",
+            BatchResult::UnsupportedMediaType => "unsupported_media_type",
+            BatchResult::TooLarge => "too_large",
+            BatchResult::Malformed => "malformed",
+            BatchResult::Invalid => "invalid",
+            BatchResult::Overloaded => "overloaded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// State shared by the handler and the consumer.
+#[derive(Debug)]
+struct TelemetryShared {
+    config: TelemetryConfig,
+    tracker: Mutex<dedupe::SeqTracker>,
+    queue: mpsc::Sender<TelemetryBatch>,
+    store: Arc<RwLock<TelemetryStore>>,
+    batches: Family<ResultLabel, Counter>,
+    dropped: Family<ReasonLabel, Counter>,
+    records: Counter,
+    exported_spans: Counter,
+    export: std::sync::OnceLock<otlp::SpanExportQueue>,
+}
+
+impl TelemetryShared {
+    fn authorized(&self, header: Option<&HeaderValue>) -> bool {
+        let Some(expected) = &self.config.token else { return true };
+        let Some(presented) = header.and_then(|v| v.to_str().ok()) else { return false };
+        let Some((scheme, token)) = presented.split_once(' ') else { return false };
+        scheme.eq_ignore_ascii_case("bearer") && constant_time_eq(token.trim().as_bytes(), expected.as_bytes())
+    }
+
+    fn count_batch(&self, result: BatchResult) {
+        self.batches.get_or_create(&ResultLabel { result: result.as_str() }).inc();
+    }
+
+    fn count_dropped(&self, reason: &'static str, n: u64) {
+        if n > 0 {
+            self.dropped.get_or_create(&ReasonLabel { reason }).inc_by(n);
+        }
+    }
+}
+
+impl otlp::ExportCounters for TelemetryShared {
+    fn dropped(&self, reason: &'static str, n: u64) {
+        self.count_dropped(reason, n);
+    }
+
+    fn exported_spans(&self, n: u64) {
+        self.exported_spans.inc_by(n);
+    }
+}
+
+/// Equality whose time depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (x, y) in a.iter().zip(b.iter().cycle()) {
+        diff |= x ^ y;
+    }
+    diff == 0 && !b.is_empty()
+}
+
+/// The running telemetry pipeline (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    shared: Arc<TelemetryShared>,
+}
+
+impl Telemetry {
+    /// Starts the consumer task (and the OTLP exporter, when configured) on the current tokio
+    /// runtime; fails only on an unusable export endpoint.
+    pub fn start(config: TelemetryConfig) -> Result<Self, tonic::transport::Error> {
+        let (queue, receiver) = mpsc::channel(config.queue_batches.max(1));
+        let store = Arc::new(RwLock::new(TelemetryStore::new(config.limits.clone())));
+        let shared = Arc::new(TelemetryShared {
+            tracker: Mutex::new(dedupe::SeqTracker::new(config.max_vms)),
+            config,
+            queue,
+            store,
+            batches: Family::default(),
+            dropped: Family::default(),
+            records: Counter::default(),
+            exported_spans: Counter::default(),
+            export: std::sync::OnceLock::new(),
+        });
+        if let Some(export) = shared.config.export.clone() {
+            let counters: Arc<dyn otlp::ExportCounters> = Arc::clone(&shared) as Arc<dyn otlp::ExportCounters>;
+            let queue = otlp::start(export, Arc::clone(&shared.store), counters)?;
+            let _ = shared.export.set(queue);
+        }
+        tokio::spawn(consume(Arc::clone(&shared), receiver));
+        Ok(Self { shared })
+    }
+
+    /// `POST /v1/telemetry`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/telemetry", post(ingest::post_telemetry))
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(Arc::clone(&self.shared))
+    }
+
+    /// Registers the telemetry families.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "acgs_telemetry_batches",
+            "Telemetry batches received from the filters, by result",
+            self.shared.batches.clone(),
+        );
+        registry.register(
+            "acgs_telemetry_dropped",
+            "Telemetry records dropped, by reason (filter_* as reported by the filters)",
+            self.shared.dropped.clone(),
+        );
+        registry.register(
+            "acgs_telemetry_exported_spans",
+            "Sampled spans delivered to the OTLP collector",
+            self.shared.exported_spans.clone(),
+        );
+        registry.register(
+            "acgs_telemetry_records",
+            "Aggregate entries and span records admitted",
+            self.shared.records.clone(),
+        );
+        registry.register_collector(Box::new(exposition::TelemetryCollector::new(Arc::clone(&self.shared.store))));
+    }
+
+    /// The store the consumer fills.
+    pub fn store(&self) -> Arc<RwLock<TelemetryStore>> {
+        Arc::clone(&self.shared.store)
+    }
+}
+
+/// Applies admitted batches to the store, a burst at a time under one lock.
+async fn consume(shared: Arc<TelemetryShared>, mut receiver: mpsc::Receiver<TelemetryBatch>) {
+    let mut burst = Vec::with_capacity(64);
+    while receiver.recv_many(&mut burst, 64).await > 0 {
+        let now = unix_now_secs();
+        let mut series_dropped = 0;
+        let mut spans_evicted = 0;
+        let mut filter_drops = (0, 0, 0);
+        let mut export_full = 0;
+        if let Ok(mut store) = shared.store.write() {
+            for batch in burst.drain(..) {
+                if let Some(d) = &batch.dropped {
+                    filter_drops.0 += d.spans;
+                    filter_drops.1 += d.aggregates;
+                    filter_drops.2 += d.batches;
+                }
+                if let Some(export) = shared.export.get() {
+                    let service: Arc<str> = Arc::from(batch.service.as_str());
+                    for record in &batch.spans {
+                        let span = store::StoredSpan { service: Arc::clone(&service), record: record.clone() };
+                        if !export.offer(span) {
+                            export_full += 1;
+                        }
+                    }
+                }
+                let outcome = store.apply(batch, now);
+                series_dropped += outcome.series_dropped;
+                spans_evicted += outcome.spans_evicted;
+            }
+        }
+        burst.clear();
+        shared.count_dropped("export_queue_full", export_full);
+        shared.count_dropped("series_limit", series_dropped);
+        shared.count_dropped("span_buffer", spans_evicted);
+        shared.count_dropped("filter_spans", filter_drops.0);
+        shared.count_dropped("filter_aggregates", filter_drops.1);
+        shared.count_dropped("filter_batches", filter_drops.2);
+    }
+}
+
+#[cfg(test)]
+mod tests;
