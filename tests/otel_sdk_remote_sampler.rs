@@ -75,7 +75,7 @@ fn the_otel_sdk_jaeger_remote_sampler_applies_and_follows_our_strategies() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _guard = runtime.enter();
     let server = runtime
-        .block_on(start(ServerConfig { http_addr: "127.0.0.1:0".parse().expect("addr"), grpc_addr: None, strategies: Some(file.clone()) }))
+        .block_on(start(ServerConfig::loopback(Some(file.clone()))))
         .expect("control plane starts");
     let sampler = Sampler::jaeger_remote(opentelemetry_sdk::runtime::Tokio, UreqClient, Sampler::AlwaysOn, "groqcloud-policy")
         .with_endpoint(format!("http://{}/sampling", server.http_addr))

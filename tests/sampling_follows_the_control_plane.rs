@@ -80,7 +80,7 @@ fn an_edited_strategy_reaches_every_worker_and_bad_news_changes_nothing() {
     std::fs::write(&file, strategies(0.0)).expect("write");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = runtime
-        .block_on(start(ServerConfig { http_addr: "127.0.0.1:0".parse().expect("addr"), grpc_addr: None, strategies: Some(file.clone()) }))
+        .block_on(start(ServerConfig::loopback(Some(file.clone()))))
         .expect("control plane starts");
     let mut proxy = sidecar(&server);
 

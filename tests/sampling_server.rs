@@ -26,11 +26,7 @@ impl Harness {
         let file = dir.join("strategies.json");
         std::fs::write(&file, initial).expect("write");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let config = ServerConfig {
-            http_addr: "127.0.0.1:0".parse().expect("addr"),
-            grpc_addr: Some("127.0.0.1:0".parse().expect("addr")),
-            strategies: Some(file.clone()),
-        };
+        let config = ServerConfig { grpc_addr: Some("127.0.0.1:0".parse().expect("addr")), ..ServerConfig::loopback(Some(file.clone())) };
         let server = runtime.block_on(start(config)).expect("control plane starts");
         Self { runtime, server: Some(server), dir, file }
     }

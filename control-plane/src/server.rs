@@ -1,6 +1,6 @@
 //! The control plane's servers, as `serve` runs them and as `demo` and the tests embed them:
-//! HTTP (Jaeger sampling endpoints, `/metrics`, `/healthz`, `/readyz`) and gRPC
-//! (`SamplingManager`), both on loopback or any address, both stopped gracefully.
+//! HTTP (Jaeger sampling endpoints, `POST /v1/telemetry`, `/metrics`, `/healthz`, `/readyz`) and
+//! gRPC (`SamplingManager`), both on loopback or any address, both stopped gracefully.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use crate::sampling::http::{router as sampling_router, SamplingState};
 use crate::sampling::metrics::SamplingMetrics;
 use crate::sampling::store::StrategyStore;
 use crate::sampling::watch::{load_into, watch as watch_file, FileWatch};
+use crate::telemetry::{Telemetry, TelemetryConfig};
 
 /// Where to listen and what to serve.
 #[derive(Debug, Clone)]
@@ -30,6 +31,20 @@ pub struct ServerConfig {
     pub grpc_addr: Option<SocketAddr>,
     /// The strategies file (watched); `None`: the embedded seed strategies.
     pub strategies: Option<PathBuf>,
+    /// Telemetry ingest and export.
+    pub telemetry: TelemetryConfig,
+}
+
+impl ServerConfig {
+    /// HTTP on an ephemeral loopback port, no gRPC, default telemetry (for demos and tests).
+    pub fn loopback(strategies: Option<PathBuf>) -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: None,
+            strategies,
+            telemetry: TelemetryConfig::default(),
+        }
+    }
 }
 
 /// A running control plane.
@@ -39,6 +54,7 @@ pub struct RunningServer {
     pub grpc_addr: Option<SocketAddr>,
     pub store: Arc<StrategyStore>,
     pub metrics: SamplingMetrics,
+    pub telemetry: Telemetry,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _watch: Option<FileWatch>,
@@ -62,11 +78,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             None
         }
     };
+    let telemetry = Telemetry::start(config.telemetry.clone()).context("starting telemetry export")?;
+    telemetry.register(&mut registry);
     let registry = Arc::new(registry);
     let (shutdown, stopped) = watch::channel(false);
     let ready_store = Arc::clone(&store);
     let app = Router::new()
         .merge(sampling_router(SamplingState { store: Arc::clone(&store), metrics: metrics.clone() }))
+        .merge(telemetry.router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -126,7 +145,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     tracing::info!(%http_addr, grpc_addr = ?grpc_addr, "control plane listening");
-    Ok(RunningServer { http_addr, grpc_addr, store, metrics, shutdown, tasks, _watch: file_watch })
+    Ok(RunningServer { http_addr, grpc_addr, store, metrics, telemetry, shutdown, tasks, _watch: file_watch })
 }
 
 impl RunningServer {

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod operation;
 pub mod poll;
 pub mod sampling;
+pub mod span;
 pub mod span_headers;
 pub mod telemetry;
 pub mod traceparent;

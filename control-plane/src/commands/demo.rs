@@ -79,11 +79,7 @@ impl Demo {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let strategies = dir.join("strategies.json");
         std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, 1.0))?;
-        let config = ServerConfig {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            strategies: Some(strategies.clone()),
-        };
+        let config = ServerConfig { grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..ServerConfig::loopback(Some(strategies.clone())) };
         let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
         let mut sidecars = SEED_SERVICES
             .iter()

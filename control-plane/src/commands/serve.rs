@@ -9,8 +9,10 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::server::{start, ServerConfig};
+use crate::telemetry::otlp::OtlpConfig;
+use crate::telemetry::TelemetryConfig;
 
-/// Serve sampling strategies (HTTP :5778, gRPC :14250), metrics and health endpoints.
+/// Serve sampling strategies (HTTP :5778, gRPC :14250), telemetry ingest, metrics and health.
 #[derive(Debug, Args)]
 pub struct Serve {
     /// HTTP listen address: /sampling, /api/sampling, /metrics, /healthz, /readyz.
@@ -26,6 +28,15 @@ pub struct Serve {
     #[arg(long, env = "ACGS_STRATEGIES_FILE")]
     pub strategies: Option<PathBuf>,
 
+    /// Bearer token the filters must present on POST /v1/telemetry (unset: no authentication).
+    #[arg(long, env = "ACGS_TELEMETRY_TOKEN", hide_env_values = true)]
+    pub telemetry_token: Option<String>,
+
+    /// OTLP/gRPC endpoint of an OpenTelemetry Collector to export sampled spans and request
+    /// metrics to, e.g. http://otel-collector.acgs-system:4317 (unset: no export).
+    #[arg(long, env = "ACGS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "ACGS_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
@@ -35,7 +46,12 @@ impl Serve {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async move {
-            let config = ServerConfig { http_addr: self.http_addr, grpc_addr: Some(self.grpc_addr), strategies: self.strategies };
+            let telemetry = TelemetryConfig {
+                token: self.telemetry_token,
+                export: self.otlp_endpoint.map(OtlpConfig::new),
+                ..TelemetryConfig::default()
+            };
+            let config = ServerConfig { http_addr: self.http_addr, grpc_addr: Some(self.grpc_addr), strategies: self.strategies, telemetry };
             let server = start(config).await?;
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
             eprintln!("acgs-tracing serving: HTTP {} gRPC {grpc}", server.http_addr);

@@ -20,6 +20,7 @@ use crate::config::FilterConfig;
 use crate::decision::Engine;
 use crate::poll::{decode_shared, encode_shared, lease_value, may_take_lease, poll_path, PollSchedule, LEASE_KEY, STRATEGY_KEY};
 use crate::sampling::{Strategy, UnknownFields};
+use crate::telemetry::{BufferLimits, Delivery, TelemetryBuffer};
 
 /// Node-metadata keys Istio sets, in the order the workload name is taken from them.
 const WORKLOAD_KEYS: [&str; 2] = ["WORKLOAD_NAME", "NAME"];
@@ -35,6 +36,9 @@ pub(super) struct FilterRoot {
     schedule: Option<PollSchedule>,
     pending_poll: Option<u32>,
     applied_etag: Vec<u8>,
+    /// The telemetry batch being delivered: (call token, batch seq).
+    pending_flush: Option<(u32, u64)>,
+    next_flush_nanos: u64,
 }
 
 /// What every stream of this VM shares.
@@ -42,10 +46,27 @@ pub(super) struct StreamShared {
     pub(super) config: Rc<FilterConfig>,
     pub(super) engine: RefCell<Engine>,
     pub(super) stats: Option<FilterStats>,
+    pub(super) telemetry: RefCell<TelemetryBuffer>,
+    pub(super) service: String,
 }
 
 impl Context for FilterRoot {
     fn on_http_call_response(&mut self, token: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if let Some((flush_token, seq)) = self.pending_flush {
+            if flush_token == token {
+                self.pending_flush = None;
+                let status = self.get_http_call_response_header_bytes(":status");
+                let code = status.as_deref().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
+                let delivery = Delivery::from_status(code);
+                if delivery != Delivery::Delivered {
+                    log::warn!("telemetry batch {seq} not accepted (status {code:?}): {delivery:?}");
+                }
+                if let Some(shared) = &self.shared {
+                    shared.telemetry.borrow_mut().settle(seq, delivery);
+                }
+                return;
+            }
+        }
         if self.pending_poll != Some(token) {
             return;
         }
@@ -90,12 +111,19 @@ impl RootContext for FilterRoot {
         );
         let seed = random_seed();
         self.vm_id = format!("{seed:016x}");
-        self.schedule = Some(PollSchedule::new(config.control_plane.poll_interval_ms, seed));
-        self.set_tick_period(Duration::from_millis(config.control_plane.poll_interval_ms.min(MAX_TICK_MS)));
+        let control_plane = &config.control_plane;
+        self.schedule = Some(PollSchedule::new(control_plane.poll_interval_ms, seed));
+        let tick = control_plane.poll_interval_ms.min(control_plane.flush_interval_ms).min(MAX_TICK_MS);
+        self.set_tick_period(Duration::from_millis(tick));
+        let now = super::now_nanos(self);
+        self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
+        let telemetry = TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now);
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
             stats: FilterStats::define(),
+            telemetry: RefCell::new(telemetry),
+            service,
         }));
         true
     }
@@ -106,6 +134,7 @@ impl RootContext for FilterRoot {
         if self.pending_poll.is_none() && self.schedule.as_ref().is_some_and(|s| s.is_due(now)) {
             self.poll(now);
         }
+        self.flush_telemetry(now);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -173,6 +202,42 @@ impl FilterRoot {
                     schedule.failed(now);
                 }
             }
+        }
+    }
+
+    /// Sends the telemetry batch when the flush interval has passed or the buffer is nearly full
+    /// (the unacknowledged batch again, with its seq, until the control plane takes it).
+    fn flush_telemetry(&mut self, now: u64) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        if self.pending_flush.is_some() {
+            return;
+        }
+        let nearly_full = shared.telemetry.borrow().nearly_full();
+        if now < self.next_flush_nanos && !nearly_full {
+            return;
+        }
+        let control_plane = &shared.config.control_plane;
+        self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
+        let mut buffer = shared.telemetry.borrow_mut();
+        let Some(batch) = buffer.next_batch(now) else {
+            return;
+        };
+        let authorization = control_plane.token.as_ref().map(|token| format!("Bearer {token}"));
+        let mut headers = vec![
+            (":method", "POST"),
+            (":path", "/v1/telemetry"),
+            (":authority", control_plane.authority.as_str()),
+            ("content-type", "application/x-protobuf"),
+        ];
+        if let Some(authorization) = authorization.as_deref() {
+            headers.push(("authorization", authorization));
+        }
+        let timeout = Duration::from_millis(control_plane.timeout_ms);
+        match self.dispatch_http_call(&control_plane.cluster, headers, Some(&batch.body), Vec::new(), timeout) {
+            Ok(token) => self.pending_flush = Some((token, batch.seq)),
+            Err(status) => log::debug!("cannot send telemetry to the control plane cluster {}: {status:?}", control_plane.cluster),
         }
     }
 

@@ -1,7 +1,8 @@
 //! One HTTP stream: reads `:method`, `:path`, the hash header and `traceparent`, asks the engine,
 //! and applies the decision — a local 403 with the JSON body, or the metadata headers (and the
 //! injected hash and rewritten traceparent where the decision says so) on the forwarded request.
-//! The hash header is always set on the response.
+//! The hash header is always set on the response. When the stream ends (`on_log`, after local
+//! replies too) it records the request in the VM's telemetry buffer, with its span when sampled.
 
 use std::rc::Rc;
 
@@ -9,16 +10,40 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::root::StreamShared;
-use crate::decision::{RequestView, Verdict};
+use crate::decision::{RequestDecision, RequestView, Verdict};
+use crate::operation::strip_query;
+use crate::span::{request_record, Finished};
 use crate::span_headers::{CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, TRACEPARENT_HEADER};
 
 pub(super) struct ConstitutionalStream {
     shared: Rc<StreamShared>,
+    /// What `on_log` reports: when the request arrived, its method and path, the decision.
+    seen: Option<Seen>,
+}
+
+struct Seen {
+    start_nanos: u64,
+    method: Vec<u8>,
+    path: Vec<u8>,
+    decision: RequestDecision,
 }
 
 impl ConstitutionalStream {
     pub(super) fn new(shared: Rc<StreamShared>) -> Self {
-        Self { shared }
+        Self { shared, seen: None }
+    }
+
+    /// The caller: its mTLS identity when there is one, else its IP address.
+    fn peer(&self) -> String {
+        if let Some(principal) = self.get_property(vec!["connection", "uri_san_peer_certificate"]) {
+            return String::from_utf8_lossy(&principal).into_owned();
+        }
+        let address = self.get_property(vec!["source", "address"]).unwrap_or_default();
+        let address = String::from_utf8_lossy(&address);
+        match address.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.trim_matches(['[', ']']).to_owned(),
+            _ => address.into_owned(),
+        }
     }
 }
 
@@ -39,6 +64,7 @@ impl HttpContext for ConstitutionalStream {
             traceparent: traceparent.as_deref(),
         };
         let decision = self.shared.engine.borrow_mut().decide(&view, now);
+        let path = strip_query(&path).to_vec();
         let rejected = matches!(decision.verdict, Verdict::Reject { .. });
         if let Some(stats) = &self.shared.stats {
             stats.count(decision.hash_status, rejected);
@@ -54,6 +80,7 @@ impl HttpContext for ConstitutionalStream {
                     ],
                     Some(body),
                 );
+                self.seen = Some(Seen { start_nanos: now, method, path, decision });
                 Action::Pause
             }
             Verdict::Forward => {
@@ -66,6 +93,7 @@ impl HttpContext for ConstitutionalStream {
                 if let Some(traceparent) = &decision.traceparent_out {
                     self.set_http_request_header_bytes(TRACEPARENT_HEADER, Some(traceparent));
                 }
+                self.seen = Some(Seen { start_nanos: now, method, path, decision });
                 Action::Continue
             }
         }
@@ -75,5 +103,36 @@ impl HttpContext for ConstitutionalStream {
         let config = &self.shared.config;
         self.set_http_response_header(&config.header, Some(&config.constitutional_hash));
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(seen) = self.seen.take() else {
+            return;
+        };
+        let end_nanos = super::now_nanos(self);
+        let status = self
+            .get_http_response_header_bytes(":status")
+            .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u16>().ok()));
+        let sampled = seen.decision.sampled;
+        let peer = if sampled || seen.decision.hash_status.is_violation() { self.peer() } else { String::new() };
+        let (authority, user_agent) = if sampled {
+            (self.get_http_request_header_bytes(":authority"), self.get_http_request_header_bytes("user-agent"))
+        } else {
+            (None, None)
+        };
+        let finished = Finished {
+            decision: &seen.decision,
+            service: &self.shared.service,
+            constitutional_hash: &self.shared.config.constitutional_hash,
+            method: &seen.method,
+            path: &seen.path,
+            status,
+            authority: authority.as_deref(),
+            user_agent: user_agent.as_deref(),
+            start_nanos: seen.start_nanos,
+            end_nanos,
+            peer: &peer,
+        };
+        self.shared.telemetry.borrow_mut().record(request_record(&finished));
     }
 }

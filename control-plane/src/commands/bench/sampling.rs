@@ -63,7 +63,7 @@ impl SamplingBench {
         let (lookup_ns_10, lookup_ns_10k, rss_mb_10k, set_10k) = lookups()?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let report = runtime.block_on(async {
-            let server = start(ServerConfig { http_addr: SocketAddr::from(([127, 0, 0, 1], 0)), grpc_addr: None, strategies: None }).await?;
+            let server = start(ServerConfig::loopback(None)).await?;
             let body = server.store.current().context("seed strategies loaded")?.lookup("groqcloud-policy").json.clone();
             let bare = bare_server(body).await?;
             let duration = Duration::from_secs(self.seconds);
