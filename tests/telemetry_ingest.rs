@@ -1,0 +1,103 @@
+//! `POST /v1/telemetry` on the real control plane with a real HTTP client: unauthenticated,
+//! wrong media type, oversized, malformed, truncated, inconsistent and replayed batches get the
+//! right status, are counted by result, and change nothing; good batches keep being taken.
+
+use acgs_control_plane::server::{start, RunningServer, ServerConfig};
+use acgs_control_plane::telemetry::TelemetryConfig;
+use acgs_proto::telemetry::{AggregateEntry, HashStatus, TelemetryBatch};
+use prost::Message as _;
+
+const TOKEN: &str = "t0ken";
+
+fn batch(vm_id: &str, seq: u64, count: u64) -> TelemetryBatch {
+    TelemetryBatch {
+        vm_id: vm_id.to_owned(),
+        seq,
+        service: "auth-service".to_owned(),
+        window_start_unix_nanos: 1,
+        window_end_unix_nanos: 2,
+        aggregates: vec![AggregateEntry {
+            service: "auth-service".to_owned(),
+            operation: "POST /v1/auth/token".to_owned(),
+            status_class: 2,
+            hash_status: HashStatus::Valid as i32,
+            category: "auth".to_owned(),
+            count,
+            latency_buckets: vec![0, count],
+            latency_sum_micros: 90 * count,
+            latency_max_micros: 99,
+            source: String::new(),
+        }],
+        spans: Vec::new(),
+        dropped: None,
+        constitutional_hash: "cdd01ef066bc6cf2".to_owned(),
+    }
+}
+
+fn post(server: &RunningServer, body: &[u8], content_type: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = ureq::post(&format!("http://{}/v1/telemetry", server.http_addr))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("content-type", content_type);
+    if let Some(token) = token {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.send(body).expect("HTTP call");
+    (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn metric(server: &RunningServer, prefix: &str) -> u64 {
+    let mut response = ureq::get(&format!("http://{}/metrics", server.http_addr)).call().expect("metrics");
+    let text = response.body_mut().read_to_string().expect("text");
+    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
+}
+
+fn wait_for_count(server: &RunningServer, expected: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(server, "acgs_requests_total{") != expected {
+        assert!(std::time::Instant::now() < deadline, "counted {} requests, expected {expected}", metric(server, "acgs_requests_total{"));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config = ServerConfig {
+        telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), max_body_bytes: 64 * 1024, ..TelemetryConfig::default() },
+        ..ServerConfig::loopback(None)
+    };
+    let server = runtime.block_on(start(config)).expect("control plane starts");
+    let protobuf = "application/x-protobuf";
+    let good = batch("vm-a", 1, 5).encode_to_vec();
+
+    assert_eq!(post(&server, &good, protobuf, None).0, 401, "no token");
+    assert_eq!(post(&server, &good, protobuf, Some("wrong")).0, 401, "wrong token");
+    assert_eq!(post(&server, &good, "application/json", Some(TOKEN)).0, 415);
+    assert_eq!(post(&server, &vec![0u8; 70 * 1024], protobuf, Some(TOKEN)).0, 413);
+    let (status, body) = post(&server, b"\xff\xff\xff\xff not protobuf", protobuf, Some(TOKEN));
+    assert_eq!(status, 400);
+    assert!(body.starts_with("malformed TelemetryBatch"), "{body}");
+    assert_eq!(post(&server, &good[..good.len() - 3], protobuf, Some(TOKEN)).0, 400, "truncated");
+    let mut inconsistent = batch("vm-a", 2, 5);
+    inconsistent.aggregates[0].count = 6;
+    let (status, body) = post(&server, &inconsistent.encode_to_vec(), protobuf, Some(TOKEN));
+    assert_eq!(status, 400);
+    assert!(body.contains("aggregates[0].count"), "{body}");
+    let (status, body) = post(&server, &batch("", 1, 1).encode_to_vec(), protobuf, Some(TOKEN));
+    assert_eq!((status, body.contains("vm_id")), (400, true), "{body}");
+
+    assert_eq!(post(&server, &good, protobuf, Some(TOKEN)), (200, "accepted\n".to_owned()));
+    assert_eq!(post(&server, &good, protobuf, Some(TOKEN)), (200, "duplicate\n".to_owned()), "a replay is acknowledged, not counted");
+    assert_eq!(post(&server, &batch("vm-a", 3, 7).encode_to_vec(), protobuf, Some(TOKEN)).0, 200);
+    assert_eq!(post(&server, &batch("vm-b", 1, 1).encode_to_vec(), protobuf, Some(TOKEN)).0, 200, "seq is per VM");
+    wait_for_count(&server, 13);
+
+    let result = |r: &str| metric(&server, &format!("acgs_telemetry_batches_total{{result=\"{r}\"}}"));
+    assert_eq!(
+        [result("unauthorized"), result("unsupported_media_type"), result("too_large"), result("malformed"), result("invalid"), result("accepted"), result("duplicate")],
+        [2, 1, 1, 2, 2, 3, 1]
+    );
+    runtime.block_on(server.shutdown());
+}
