@@ -1,0 +1,227 @@
+//! OTLP export, against an OTLP/gRPC receiver built from the official protos on loopback: the
+//! spans that reach it are exactly the sampled requests, with `service.name` resources and the
+//! constitutional attributes; a filter buffer overflow while the control plane is down is counted
+//! so that delivered + dropped = sent; a collector that is down leaves ingest and sampling
+//! serving and counts its drops.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use acgs_control_plane::server::{start, RunningServer, ServerConfig};
+use acgs_control_plane::telemetry::otlp::OtlpConfig;
+use acgs_control_plane::telemetry::TelemetryConfig;
+use acgs_e2e::{request, start_sidecar_with_clusters, HASH};
+use acgs_wasm_host::{Headers, HttpResponse, Proxy};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use serde_json::json;
+
+const CLUSTER: &str = "outbound|5778||acgs-control-plane.acgs-system.svc.cluster.local";
+
+/// What the receiver got: (service.name, span) pairs and metric names.
+#[derive(Debug, Default, Clone)]
+struct Received {
+    spans: Arc<Mutex<Vec<(String, Span)>>>,
+    metrics: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Received {
+    async fn export(&self, request: tonic::Request<ExportTraceServiceRequest>) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().expect("lock");
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(Value::StringValue(name)) => Some(name.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                spans.extend(scope.spans.into_iter().map(|span| (service.clone(), span)));
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Received {
+    async fn export(&self, request: tonic::Request<ExportMetricsServiceRequest>) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let mut names = self.metrics.lock().expect("lock");
+        for resource in request.into_inner().resource_metrics {
+            for scope in resource.scope_metrics {
+                names.extend(scope.metrics.into_iter().map(|m| m.name));
+            }
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+fn receiver(runtime: &tokio::runtime::Runtime) -> (SocketAddr, Received) {
+    let received = Received::default();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (traces, metrics) = (received.clone(), received.clone());
+    runtime.spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let _ = tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(traces))
+            .add_service(MetricsServiceServer::new(metrics))
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    (addr, received)
+}
+
+fn export_to(endpoint: SocketAddr) -> OtlpConfig {
+    OtlpConfig {
+        batch_timeout: Duration::from_millis(50),
+        metrics_interval: Duration::from_millis(200),
+        initial_backoff: Duration::from_millis(20),
+        max_attempts: 2,
+        timeout: Duration::from_millis(500),
+        ..OtlpConfig::new(format!("http://{endpoint}"))
+    }
+}
+
+fn control_plane(runtime: &tokio::runtime::Runtime, export: OtlpConfig, addr: &str) -> RunningServer {
+    let config = ServerConfig {
+        http_addr: addr.parse().expect("addr"),
+        telemetry: TelemetryConfig { export: Some(export), ..TelemetryConfig::default() },
+        ..ServerConfig::loopback(None)
+    };
+    runtime.block_on(start(config)).expect("control plane starts")
+}
+
+fn sidecar(workload: &str, addr: SocketAddr, rate: f64, workers: usize) -> Proxy {
+    let config = json!({
+        "operations": ["/v1/policies/{id}"],
+        "control_plane": {"cluster": CLUSTER, "authority": "cp", "poll_interval_ms": 60000, "flush_interval_ms": 100, "timeout_ms": 1000},
+        "fallback_strategy": {"strategyType": "PROBABILISTIC", "probabilisticSampling": {"samplingRate": rate}}
+    });
+    let mut clusters = BTreeMap::new();
+    clusters.insert(CLUSTER.to_owned(), addr);
+    start_sidecar_with_clusters(workload, config.to_string().as_bytes(), workers, clusters).expect("sidecar starts")
+}
+
+fn ok(_: &Headers, _: &[u8]) -> HttpResponse {
+    HttpResponse { status: 200, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() }
+}
+
+/// Sends `count` requests; returns how many the filter sampled (violations always are).
+fn send(proxy: &mut Proxy, count: usize, path: &str, hash: Option<&str>) -> usize {
+    let workers = proxy.workers_mut().len();
+    let mut sampled = 0;
+    for n in 0..count {
+        let headers: Vec<(&str, &str)> = hash.map(|h| vec![("constitutional-hash", h)]).unwrap_or_default();
+        let outcome = proxy.workers_mut()[n % workers].handle(request("GET", path, &headers), &mut ok);
+        sampled += match &outcome.forwarded {
+            Some(forwarded) => usize::from(forwarded.get("traceparent").and_then(|tp| tp.get(53..55)) == Some(b"01")),
+            None => 1,
+        };
+    }
+    sampled
+}
+
+fn run_until(proxy: &mut Proxy, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out");
+        for worker in proxy.workers_mut() {
+            worker.run_for(Duration::from_millis(20));
+        }
+    }
+}
+
+fn metric(server: &RunningServer, prefix: &str) -> u64 {
+    let mut response = ureq::get(&format!("http://{}/metrics", server.http_addr)).call().expect("metrics");
+    let text = response.body_mut().read_to_string().expect("text");
+    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
+}
+
+#[test]
+fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (otlp, received) = receiver(&runtime);
+    let server = control_plane(&runtime, export_to(otlp), "127.0.0.1:0");
+    let mut groq = sidecar("groqcloud-policy", server.http_addr, 0.3, 3);
+    let mut sampled = send(&mut groq, 400, "/v1/policies/7", Some(HASH));
+    sampled += send(&mut groq, 40, "/v1/policies/7", Some("forged"));
+    let mut core = sidecar("constitutional-core", server.http_addr, 0.0, 2);
+    sampled += send(&mut core, 60, "/v1/constitutional/validate", Some(HASH));
+    assert!(sampled > 140 && sampled < 400, "{sampled}: the 0.3 rate keeps part of the valid requests");
+
+    let count = || received.spans.lock().expect("lock").len();
+    run_until(&mut groq, || {
+        for worker in core.workers_mut() {
+            worker.run_for(Duration::from_millis(5));
+        }
+        count() >= sampled
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(), sampled, "exactly the sampled requests");
+    let spans = received.spans.lock().expect("lock").clone();
+    let by_service = |name: &str| spans.iter().filter(|(service, _)| service == name).count();
+    assert_eq!(by_service("constitutional-core"), 60, "constitutional operations: all of them");
+    assert_eq!(by_service("groqcloud-policy"), sampled - 60);
+    let forged = spans
+        .iter()
+        .filter(|(_, span)| span.attributes.iter().any(|a| a.key == "constitutional.hash.status" && matches!(a.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if s == "mismatch")))
+        .count();
+    assert_eq!(forged, 40, "every forged request is traced");
+    let (_, one) = &spans[0];
+    assert_eq!(one.trace_id.len(), 16);
+    for key in ["constitutional.hash", "constitutional.compliant", "acgs.category", "acgs.operation", "http.request.method", "url.path"] {
+        assert!(one.attributes.iter().any(|a| a.key == key), "{key} on {:?}", one.attributes);
+    }
+    let metric_names = || received.metrics.lock().expect("lock").clone();
+    run_until(&mut groq, || metric_names().iter().any(|name| name.starts_with("acgs.")|| name.starts_with("acgs_")));
+    assert_eq!(metric(&server, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn a_filter_buffer_overflow_is_counted_so_delivered_plus_dropped_equals_sent() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (otlp, received) = receiver(&runtime);
+    let first = control_plane(&runtime, export_to(otlp), "127.0.0.1:0");
+    let addr = first.http_addr;
+    runtime.block_on(first.shutdown());
+    let mut core = sidecar("constitutional-core", addr, 1.0, 1);
+    let sent = send(&mut core, 2_600, "/v1/constitutional/validate", Some(HASH));
+    assert_eq!(sent, 2_600, "constitutional operations are all sampled");
+    let server = control_plane(&runtime, export_to(otlp), &addr.to_string());
+    let delivered = || received.spans.lock().expect("lock").len() as u64;
+    let dropped = || metric(&server, "acgs_telemetry_dropped_total{reason=\"filter_spans\"}");
+    run_until(&mut core, || delivered() + dropped() >= 2_600);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(delivered() + dropped(), 2_600);
+    assert_eq!(dropped(), 2_600 - 2_048, "the filter keeps 2,048 spans while the control plane is away");
+    assert_eq!(metric(&server, "acgs_requests_total{"), 2_600, "the request counts themselves are exact");
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn a_collector_that_is_down_leaves_ingest_and_sampling_serving_and_counts_its_drops() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let server = control_plane(&runtime, export_to(closed), "127.0.0.1:0");
+    let mut core = sidecar("constitutional-core", server.http_addr, 1.0, 1);
+    send(&mut core, 100, "/v1/constitutional/validate", Some(HASH));
+    run_until(&mut core, || metric(&server, "acgs_requests_total{") == 100);
+    run_until(&mut core, || metric(&server, "acgs_telemetry_dropped_total{") >= 100);
+    let mut response = ureq::get(&format!("http://{}/api/sampling?service=constitutional-core", server.http_addr)).call().expect("sampling");
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.body_mut().read_to_string().expect("body").contains("PROBABILISTIC"));
+    runtime.block_on(server.shutdown());
+}
