@@ -38,7 +38,15 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = out_dir.join("wasm-target");
 
-    for watched in ["filter/src", "filter/Cargo.toml", "proto/src", "proto/Cargo.toml", "filter-artifacts/noop-filter", "Cargo.lock", "Cargo.toml"] {
+    for watched in [
+        "filter/src",
+        "filter/Cargo.toml",
+        "proto/src",
+        "proto/Cargo.toml",
+        "filter-artifacts/noop-filter",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
@@ -76,15 +84,21 @@ fn cargo_command() -> Command {
 
 fn build_wasm(workspace: &Path, target_dir: &Path) {
     let mut command = cargo_command();
-    command
-        .current_dir(workspace)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .args(["build", "--target", WASM_TARGET, "--profile", PROFILE]);
+    command.current_dir(workspace).env("CARGO_TARGET_DIR", target_dir).args([
+        "build",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        PROFILE,
+    ]);
     for (package, _, _) in ARTIFACTS {
         command.args(["-p", package]);
     }
     let status = command.status().unwrap_or_else(|error| panic!("running cargo to build the filter .wasm: {error}"));
-    assert!(status.success(), "building the filter .wasm for {WASM_TARGET} failed ({status}); see the cargo output above");
+    assert!(
+        status.success(),
+        "building the filter .wasm for {WASM_TARGET} failed ({status}); see the cargo output above"
+    );
 }
 
 /// Adds the wasm target to the active toolchain when its standard library is missing.

@@ -26,25 +26,24 @@ fn presented() -> impl Strategy<Value = Presented> {
 
 /// Path segments of printable ASCII or arbitrary bytes (Envoy passes through what it accepted).
 fn segment() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        "[a-zA-Z0-9._~%-]{0,24}".prop_map(String::into_bytes),
-        proptest::collection::vec(any::<u8>(), 0..24),
-    ]
+    prop_oneof!["[a-zA-Z0-9._~%-]{0,24}".prop_map(String::into_bytes), proptest::collection::vec(any::<u8>(), 0..24),]
 }
 
 fn api_path() -> impl Strategy<Value = Vec<u8>> {
-    (proptest::collection::vec(segment(), 1..6), proptest::option::of("[a-z=&0-9]{0,40}")).prop_map(|(segments, query)| {
-        let mut path = b"/v1".to_vec();
-        for seg in segments {
-            path.push(b'/');
-            path.extend(seg.into_iter().filter(|b| *b != b'?' && *b != b'/'));
-        }
-        if let Some(query) = query {
-            path.push(b'?');
-            path.extend(query.into_bytes());
-        }
-        path
-    })
+    (proptest::collection::vec(segment(), 1..6), proptest::option::of("[a-z=&0-9]{0,40}")).prop_map(
+        |(segments, query)| {
+            let mut path = b"/v1".to_vec();
+            for seg in segments {
+                path.push(b'/');
+                path.extend(seg.into_iter().filter(|b| *b != b'?' && *b != b'/'));
+            }
+            if let Some(query) = query {
+                path.push(b'?');
+                path.extend(query.into_bytes());
+            }
+            path
+        },
+    )
 }
 
 fn exempt_path() -> impl Strategy<Value = Vec<u8>> {

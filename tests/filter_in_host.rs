@@ -47,10 +47,7 @@ fn strict_mode_rejects_a_missing_hash_with_the_json_body() {
     assert!(outcome.forwarded.is_none(), "never reaches the upstream");
     assert!(outcome.local_reply.is_some());
     let body: serde_json::Value = serde_json::from_slice(&outcome.response.body).expect("JSON body");
-    assert_eq!(
-        body,
-        json!({"error": "constitutional_hash_invalid", "status": "missing", "expected_hash": HASH})
-    );
+    assert_eq!(body, json!({"error": "constitutional_hash_invalid", "status": "missing", "expected_hash": HASH}));
     assert_eq!(outcome.response.headers.get_str("content-type"), Some("application/json"));
     assert_eq!(outcome.response.headers.get_str("constitutional-hash"), Some(HASH));
 }
@@ -120,8 +117,10 @@ fn an_incoming_sampled_flag_decides_and_the_trace_continues() {
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     for flags in ["00", "01"] {
         let incoming = format!("00-{trace}-00f067aa0ba902b7-{flags}");
-        let outcome =
-            send(&mut proxy, request("GET", "/v1/policies/7", &[("constitutional-hash", HASH), ("traceparent", &incoming)]));
+        let outcome = send(
+            &mut proxy,
+            request("GET", "/v1/policies/7", &[("constitutional-hash", HASH), ("traceparent", &incoming)]),
+        );
         let forwarded = outcome.forwarded.expect("forwarded");
         let (trace_id, parent, out_flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
         assert_eq!(trace_id, trace, "the trace id is kept");

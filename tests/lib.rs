@@ -16,7 +16,9 @@ pub const HASH: &str = "cdd01ef066bc6cf2";
 pub fn filter_module() -> FilterModule {
     static MODULE: std::sync::OnceLock<FilterModule> = std::sync::OnceLock::new();
     MODULE
-        .get_or_init(|| FilterModule::from_bytes(acgs_filter_artifacts::FILTER_WASM).expect("the filter .wasm compiles"))
+        .get_or_init(|| {
+            FilterModule::from_bytes(acgs_filter_artifacts::FILTER_WASM).expect("the filter .wasm compiles")
+        })
         .clone()
 }
 

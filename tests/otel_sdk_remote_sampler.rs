@@ -40,7 +40,8 @@ fn write(path: &Path, value: serde_json::Value) {
 fn kept(sampler: &Sampler, operation: &str) -> usize {
     (1..=200u128)
         .filter(|n| {
-            let trace_id = TraceId::from_bytes((n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834)).to_be_bytes());
+            let trace_id =
+                TraceId::from_bytes((n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834)).to_be_bytes());
             let result = sampler.should_sample(None, trace_id, operation, &SpanKind::Server, &[], &[]);
             result.decision == SamplingDecision::RecordAndSample
         })
@@ -74,22 +75,27 @@ fn the_otel_sdk_jaeger_remote_sampler_applies_and_follows_our_strategies() {
     );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _guard = runtime.enter();
-    let server = runtime
-        .block_on(start(ServerConfig::loopback(Some(file.clone()))))
-        .expect("control plane starts");
-    let sampler = Sampler::jaeger_remote(opentelemetry_sdk::runtime::Tokio, UreqClient, Sampler::AlwaysOn, "groqcloud-policy")
-        .with_endpoint(format!("http://{}/sampling", server.http_addr))
-        .with_update_interval(Duration::from_millis(100))
-        .build()
-        .expect("sampler builds");
+    let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
+    let sampler =
+        Sampler::jaeger_remote(opentelemetry_sdk::runtime::Tokio, UreqClient, Sampler::AlwaysOn, "groqcloud-policy")
+            .with_endpoint(format!("http://{}/sampling", server.http_addr))
+            .with_update_interval(Duration::from_millis(100))
+            .build()
+            .expect("sampler builds");
 
     wait_for(&sampler, "POST /v1/rules", 0);
     assert_eq!(kept(&sampler, "GET /v1/policies/{id}"), 200, "the per-operation strategy applies");
 
-    write(&file, json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0}]}));
+    write(
+        &file,
+        json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0}]}),
+    );
     wait_for(&sampler, "POST /v1/rules", 200);
 
-    write(&file, json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 0.5}]}));
+    write(
+        &file,
+        json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 0.5}]}),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(60..=140).contains(&kept(&sampler, "POST /v1/rules")) {
         assert!(Instant::now() < deadline, "the SDK never applied rate 0.5");

@@ -40,8 +40,14 @@ fn sampled_fractions(proxy: &mut Proxy) -> Vec<f64> {
         worker.run_for(Duration::from_millis(5));
         let mut sampled = 0;
         for _ in 0..40 {
-            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse { status: 200, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() };
-            let outcome = worker.handle(request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]), &mut upstream);
+            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Vec::new(),
+                trailers: Headers::new(),
+            };
+            let outcome =
+                worker.handle(request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]), &mut upstream);
             assert_eq!(outcome.response.status, 200, "traffic is never affected");
             let forwarded = outcome.forwarded.expect("forwarded");
             let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
@@ -70,7 +76,8 @@ fn sidecar(control_plane: &RunningServer) -> Proxy {
     });
     let mut clusters = BTreeMap::new();
     clusters.insert(CLUSTER.to_owned(), control_plane.http_addr);
-    start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters).expect("sidecar starts")
+    start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters)
+        .expect("sidecar starts")
 }
 
 #[test]
@@ -79,16 +86,18 @@ fn an_edited_strategy_reaches_every_worker_and_bad_news_changes_nothing() {
     let file = dir.join("strategies.json");
     std::fs::write(&file, strategies(0.0)).expect("write");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let server = runtime
-        .block_on(start(ServerConfig::loopback(Some(file.clone()))))
-        .expect("control plane starts");
+    let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
     let mut proxy = sidecar(&server);
 
     wait_until(&mut proxy, 0.0);
     write_atomically(&file, &strategies(1.0));
     wait_until(&mut proxy, 1.0);
 
-    std::fs::write(&file, "{\"service_strategies\": [{\"service\": \"groqcloud-policy\", \"type\": \"probabilistic\", \"param\": 7}]}").expect("write");
+    std::fs::write(
+        &file,
+        "{\"service_strategies\": [{\"service\": \"groqcloud-policy\", \"type\": \"probabilistic\", \"param\": 7}]}",
+    )
+    .expect("write");
     std::thread::sleep(Duration::from_millis(3 * POLL_MS));
     assert_eq!(sampled_fractions(&mut proxy), vec![1.0; WORKERS], "an invalid file changes nothing");
     std::fs::remove_file(&file).expect("remove");
@@ -152,7 +161,8 @@ fn a_misbehaving_control_plane_leaves_the_fallback_strategy_and_traffic_alone() 
     });
     let mut clusters = BTreeMap::new();
     clusters.insert(CLUSTER.to_owned(), addr);
-    let mut proxy = start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters).expect("sidecar starts");
+    let mut proxy = start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters)
+        .expect("sidecar starts");
     let started = Instant::now();
     while polls.load(std::sync::atomic::Ordering::SeqCst) < 8 {
         assert!(started.elapsed() < DEADLINE, "the filter kept polling with backoff");

@@ -26,7 +26,10 @@ impl Harness {
         let file = dir.join("strategies.json");
         std::fs::write(&file, initial).expect("write");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let config = ServerConfig { grpc_addr: Some("127.0.0.1:0".parse().expect("addr")), ..ServerConfig::loopback(Some(file.clone())) };
+        let config = ServerConfig {
+            grpc_addr: Some("127.0.0.1:0".parse().expect("addr")),
+            ..ServerConfig::loopback(Some(file.clone()))
+        };
         let server = runtime.block_on(start(config)).expect("control plane starts");
         Self { runtime, server: Some(server), dir, file }
     }
@@ -36,7 +39,10 @@ impl Harness {
     }
 
     fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> (u16, String, Option<String>) {
-        let mut request = ureq::get(&format!("http://{}{}", self.http(), path_and_query)).config().http_status_as_error(false).build();
+        let mut request = ureq::get(&format!("http://{}{}", self.http(), path_and_query))
+            .config()
+            .http_status_as_error(false)
+            .build();
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -120,10 +126,20 @@ fn both_jaeger_paths_serve_the_same_json_and_unknown_services_get_the_default() 
     assert_eq!(harness.strategy("health-check"), HEALTH_01);
     let (status, legacy, _) = harness.get("/sampling?service=health-check", &[]);
     assert_eq!((status, legacy.as_str()), (200, HEALTH_01));
-    assert_eq!(harness.strategy("auth-service"), r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":20}}"#);
-    assert_eq!(harness.strategy("someone%20else"), r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.5}}"#);
+    assert_eq!(
+        harness.strategy("auth-service"),
+        r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":20}}"#
+    );
+    assert_eq!(
+        harness.strategy("someone%20else"),
+        r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.5}}"#
+    );
     assert_eq!(harness.metric("acgs_sampling_requests_total{service=\"health-check\"}"), 2);
-    assert_eq!(harness.metric("acgs_sampling_requests_total{service=\"_default\"}"), 1, "unknown services share one label");
+    assert_eq!(
+        harness.metric("acgs_sampling_requests_total{service=\"_default\"}"),
+        1,
+        "unknown services share one label"
+    );
 }
 
 #[test]
@@ -140,7 +156,12 @@ fn bad_queries_get_400_with_a_clear_message() {
         let (status, body, _) = harness.get(query, &[]);
         assert_eq!((status, body.trim()), (400, message), "{query}");
     }
-    for hostile in ["/api/sampling?service=%ff%fe", "/api/sampling?service=%", "/api/sampling?service=a%00b&x=%zz", "/api/sampling?=&&&service=x=y"] {
+    for hostile in [
+        "/api/sampling?service=%ff%fe",
+        "/api/sampling?service=%",
+        "/api/sampling?service=a%00b&x=%zz",
+        "/api/sampling?=&&&service=x=y",
+    ] {
         let (status, body, _) = harness.get(hostile, &[]);
         assert_eq!(status, 200, "{hostile}: served the default: {body}");
     }
@@ -153,7 +174,8 @@ fn etag_and_if_none_match_answer_304_until_the_strategy_changes() {
     let etag = etag.expect("an ETag");
     let (status, body, again) = harness.get("/api/sampling?service=health-check", &[("if-none-match", &etag)]);
     assert_eq!((status, body.as_str(), again.as_deref()), (304, "", Some(etag.as_str())));
-    let (status, _, _) = harness.get("/api/sampling?service=health-check", &[("if-none-match", "\"other\", W/".to_owned().as_str())]);
+    let (status, _, _) =
+        harness.get("/api/sampling?service=health-check", &[("if-none-match", "\"other\", W/".to_owned().as_str())]);
     assert_eq!(status, 200);
     harness.replace_file(file_with(0.02).as_bytes());
     harness.wait_for("health-check", |body| body.contains("0.02"));
@@ -167,7 +189,11 @@ fn grpc_serves_the_same_strategies() {
     let harness = Harness::new(&file_with(0.01));
     let grpc = harness.server.as_ref().and_then(|s| s.grpc_addr).expect("gRPC listening");
     let (health, auth, empty) = harness.runtime.block_on(async {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}")).expect("uri").connect().await.expect("connect");
+        let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
         let client = SamplingManagerClient::new(channel);
         let ask = |service: &str| {
             let request = SamplingStrategyParameters { service_name: service.to_owned() };
@@ -244,4 +270,3 @@ fn an_invalid_file_at_start_up_is_not_ready_until_fixed() {
     harness.wait_for("health-check", |body| body == HEALTH_01);
     assert_eq!(harness.get("/readyz", &[]).0, 200);
 }
-

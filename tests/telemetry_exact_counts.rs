@@ -31,7 +31,8 @@ fn sidecar(addr: std::net::SocketAddr) -> Proxy {
     });
     let mut clusters = BTreeMap::new();
     clusters.insert(CLUSTER.to_owned(), addr);
-    start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters).expect("sidecar starts")
+    start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), WORKERS, clusters)
+        .expect("sidecar starts")
 }
 
 /// (path, hash header) → count
@@ -48,7 +49,12 @@ fn send_plan(proxy: &mut Proxy) {
         for _ in 0..count {
             let headers: Vec<(&str, &str)> = hash.map(|h| vec![("constitutional-hash", h)]).unwrap_or_default();
             let worker = &mut proxy.workers_mut()[n % WORKERS];
-            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse { status: 200, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() };
+            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Vec::new(),
+                trailers: Headers::new(),
+            };
             worker.handle(request("GET", path, &headers), &mut upstream);
             n += 1;
         }
@@ -90,7 +96,11 @@ fn drain(proxy: &mut Proxy, server: &RunningServer, total: u64) -> BTreeMap<Stri
         if counts.values().sum::<u64>() >= total {
             return counts;
         }
-        assert!(Instant::now() < deadline, "only {} of {total} requests counted: {counts:?}", counts.values().sum::<u64>());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {total} requests counted: {counts:?}",
+            counts.values().sum::<u64>()
+        );
     }
 }
 

@@ -56,7 +56,11 @@ fn metric(server: &RunningServer, prefix: &str) -> u64 {
 fn wait_for_count(server: &RunningServer, expected: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while metric(server, "acgs_requests_total{") != expected {
-        assert!(std::time::Instant::now() < deadline, "counted {} requests, expected {expected}", metric(server, "acgs_requests_total{"));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "counted {} requests, expected {expected}",
+            metric(server, "acgs_requests_total{")
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -65,7 +69,11 @@ fn wait_for_count(server: &RunningServer, expected: u64) {
 fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let config = ServerConfig {
-        telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), max_body_bytes: 64 * 1024, ..TelemetryConfig::default() },
+        telemetry: TelemetryConfig {
+            token: Some(TOKEN.to_owned()),
+            max_body_bytes: 64 * 1024,
+            ..TelemetryConfig::default()
+        },
         ..ServerConfig::loopback(None)
     };
     let server = runtime.block_on(start(config)).expect("control plane starts");
@@ -89,14 +97,26 @@ fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
     assert_eq!((status, body.contains("vm_id")), (400, true), "{body}");
 
     assert_eq!(post(&server, &good, protobuf, Some(TOKEN)), (200, "accepted\n".to_owned()));
-    assert_eq!(post(&server, &good, protobuf, Some(TOKEN)), (200, "duplicate\n".to_owned()), "a replay is acknowledged, not counted");
+    assert_eq!(
+        post(&server, &good, protobuf, Some(TOKEN)),
+        (200, "duplicate\n".to_owned()),
+        "a replay is acknowledged, not counted"
+    );
     assert_eq!(post(&server, &batch("vm-a", 3, 7).encode_to_vec(), protobuf, Some(TOKEN)).0, 200);
     assert_eq!(post(&server, &batch("vm-b", 1, 1).encode_to_vec(), protobuf, Some(TOKEN)).0, 200, "seq is per VM");
     wait_for_count(&server, 13);
 
     let result = |r: &str| metric(&server, &format!("acgs_telemetry_batches_total{{result=\"{r}\"}}"));
     assert_eq!(
-        [result("unauthorized"), result("unsupported_media_type"), result("too_large"), result("malformed"), result("invalid"), result("accepted"), result("duplicate")],
+        [
+            result("unauthorized"),
+            result("unsupported_media_type"),
+            result("too_large"),
+            result("malformed"),
+            result("invalid"),
+            result("accepted"),
+            result("duplicate")
+        ],
         [2, 1, 1, 2, 2, 3, 1]
     );
     runtime.block_on(server.shutdown());

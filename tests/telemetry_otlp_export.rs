@@ -14,7 +14,9 @@ use acgs_control_plane::telemetry::otlp::OtlpConfig;
 use acgs_control_plane::telemetry::TelemetryConfig;
 use acgs_e2e::{request, start_sidecar_with_clusters, HASH};
 use acgs_wasm_host::{Headers, HttpResponse, Proxy};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -33,7 +35,10 @@ struct Received {
 
 #[tonic::async_trait]
 impl TraceService for Received {
-    async fn export(&self, request: tonic::Request<ExportTraceServiceRequest>) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let mut spans = self.spans.lock().expect("lock");
         for resource_spans in request.into_inner().resource_spans {
             let service = resource_spans
@@ -56,7 +61,10 @@ impl TraceService for Received {
 
 #[tonic::async_trait]
 impl MetricsService for Received {
-    async fn export(&self, request: tonic::Request<ExportMetricsServiceRequest>) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         let mut names = self.metrics.lock().expect("lock");
         for resource in request.into_inner().resource_metrics {
             for scope in resource.scope_metrics {
@@ -181,11 +189,18 @@ fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
     assert_eq!(forged, 40, "every forged request is traced");
     let (_, one) = &spans[0];
     assert_eq!(one.trace_id.len(), 16);
-    for key in ["constitutional.hash", "constitutional.compliant", "acgs.category", "acgs.operation", "http.request.method", "url.path"] {
+    for key in [
+        "constitutional.hash",
+        "constitutional.compliant",
+        "acgs.category",
+        "acgs.operation",
+        "http.request.method",
+        "url.path",
+    ] {
         assert!(one.attributes.iter().any(|a| a.key == key), "{key} on {:?}", one.attributes);
     }
     let metric_names = || received.metrics.lock().expect("lock").clone();
-    run_until(&mut groq, || metric_names().iter().any(|name| name.starts_with("acgs.")|| name.starts_with("acgs_")));
+    run_until(&mut groq, || metric_names().iter().any(|name| name.starts_with("acgs.") || name.starts_with("acgs_")));
     assert_eq!(metric(&server, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
     runtime.block_on(server.shutdown());
 }
@@ -220,7 +235,9 @@ fn a_collector_that_is_down_leaves_ingest_and_sampling_serving_and_counts_its_dr
     send(&mut core, 100, "/v1/constitutional/validate", Some(HASH));
     run_until(&mut core, || metric(&server, "acgs_requests_total{") == 100);
     run_until(&mut core, || metric(&server, "acgs_telemetry_dropped_total{") >= 100);
-    let mut response = ureq::get(&format!("http://{}/api/sampling?service=constitutional-core", server.http_addr)).call().expect("sampling");
+    let mut response = ureq::get(&format!("http://{}/api/sampling?service=constitutional-core", server.http_addr))
+        .call()
+        .expect("sampling");
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.body_mut().read_to_string().expect("body").contains("PROBABILISTIC"));
     runtime.block_on(server.shutdown());

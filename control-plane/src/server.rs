@@ -71,7 +71,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let file_watch = match &config.strategies {
         Some(path) => {
             let _ = load_into(path, &store, &metrics);
-            Some(watch_file(path.clone(), Arc::clone(&store), metrics.clone()).with_context(|| format!("watching {}", path.display()))?)
+            Some(
+                watch_file(path.clone(), Arc::clone(&store), metrics.clone())
+                    .with_context(|| format!("watching {}", path.display()))?,
+            )
         }
         None => {
             store.replace(crate::sampling::seed()?);
@@ -113,7 +116,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
     let mut tasks = Vec::new();
     let mut http_stop = stopped.clone();
@@ -127,15 +132,20 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     }));
     let grpc_addr = match config.grpc_addr {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding gRPC on {addr}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding gRPC on {addr}"))?;
             let bound = listener.local_addr()?;
-            let service = SamplingManagerServer::new(SamplingGrpc { store: Arc::clone(&store), metrics: metrics.clone() });
+            let service =
+                SamplingManagerServer::new(SamplingGrpc { store: Arc::clone(&store), metrics: metrics.clone() });
             let mut grpc_stop = stopped.clone();
             tasks.push(tokio::spawn(async move {
                 let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                let served = tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, async move {
-                    let _ = grpc_stop.wait_for(|stop| *stop).await;
-                });
+                let served = tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
+                    incoming,
+                    async move {
+                        let _ = grpc_stop.wait_for(|stop| *stop).await;
+                    },
+                );
                 if let Err(error) = served.await {
                     tracing::error!("gRPC server failed: {error}");
                 }

@@ -33,16 +33,26 @@ fn dry_run_prints_one_verdict_per_request_as_json() {
         .collect();
     let verdicts: Vec<(u64, &str, bool)> = lines
         .iter()
-        .map(|v| (v["status"].as_u64().expect("status"), v["hash_status"].as_str().expect("hash status"), v["local_reply"].as_bool().expect("bool")))
+        .map(|v| {
+            (
+                v["status"].as_u64().expect("status"),
+                v["hash_status"].as_str().expect("hash status"),
+                v["local_reply"].as_bool().expect("bool"),
+            )
+        })
         .collect();
-    assert_eq!(verdicts, [(200, "valid", false), (403, "missing", true), (403, "mismatch", true), (200, "exempt", false)]);
+    assert_eq!(
+        verdicts,
+        [(200, "valid", false), (403, "missing", true), (403, "mismatch", true), (200, "exempt", false)]
+    );
     assert!(lines[0]["request_headers_set"].as_array().expect("list").iter().any(|h| h == "x-acgs-hash-status: valid"));
     assert_eq!(lines[0]["response_headers_set"], serde_json::json!(["constitutional-hash: cdd01ef066bc6cf2"]));
 }
 
 #[test]
 fn dry_run_reports_bad_lines_by_number_and_keeps_the_good_ones() {
-    let file = temp_file("mixed.jsonl", "{\"path\":\"/healthz\"}\nnot json\n{\"method\":\"GET\"}\n{\"path\":\"/healthz\"}\n");
+    let file =
+        temp_file("mixed.jsonl", "{\"path\":\"/healthz\"}\nnot json\n{\"method\":\"GET\"}\n{\"path\":\"/healthz\"}\n");
     let output = acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--format", "json"]);
     assert_eq!(output.status.code(), Some(1), "bad input lines fail the run");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -54,7 +64,8 @@ fn dry_run_reports_bad_lines_by_number_and_keeps_the_good_ones() {
 #[test]
 fn dry_run_refuses_a_bad_configuration_naming_the_field() {
     let file = temp_file("one.jsonl", "{\"path\":\"/healthz\"}\n");
-    let output = acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--config-json", r#"{"mode":"enforce"}"#]);
+    let output =
+        acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--config-json", r#"{"mode":"enforce"}"#]);
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("field `mode`"), "{stderr}");
@@ -83,7 +94,14 @@ fn the_filter_bench_prints_its_report_as_json_on_the_last_line() {
     assert_eq!(output.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
-    for field in ["ours_ns_per_request", "noop_ns_per_request", "added_ns_per_request", "ratio", "wasm_bytes", "memory_growth_bytes"] {
+    for field in [
+        "ours_ns_per_request",
+        "noop_ns_per_request",
+        "added_ns_per_request",
+        "ratio",
+        "wasm_bytes",
+        "memory_growth_bytes",
+    ] {
         assert!(report[field].is_number(), "{field} in {report}");
     }
     assert_eq!(report["requests"], 2000);
@@ -115,11 +133,17 @@ fn validate_checks_a_strategies_file_offline() {
     let output = acgs_tracing(&["validate", example]);
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stdout).contains("valid: 4 service strategies, default probabilistic 1"));
-    let bad = temp_file("bad-strategies.json", r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 2}]}"#);
+    let bad = temp_file(
+        "bad-strategies.json",
+        r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 2}]}"#,
+    );
     let output = acgs_tracing(&["validate", bad.to_str().expect("utf-8 path")]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("bad-strategies.json: service_strategies[0].param: probability 2 is outside [0, 1]"), "{stdout}");
+    assert!(
+        stdout.contains("bad-strategies.json: service_strategies[0].param: probability 2 is outside [0, 1]"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -178,8 +178,8 @@ impl FilterConfig {
                 "max_operations" => config.max_operations = integer(key, value, 1, 10_000)? as usize,
                 "control_plane" => config.control_plane = control_plane(key, value)?,
                 "fallback_strategy" => {
-                    config.fallback_strategy = Strategy::from_value(value, UnknownFields::Reject)
-                        .map_err(|e| error(key, e.to_string()))?;
+                    config.fallback_strategy =
+                        Strategy::from_value(value, UnknownFields::Reject).map_err(|e| error(key, e.to_string()))?;
                 }
                 _ => return Err(error(key, "unknown field")),
             }
@@ -253,7 +253,11 @@ fn list<'a>(field: &str, value: &'a Value) -> Result<&'a [Value], ConfigError> {
     Ok(items)
 }
 
-fn strings(field: &str, value: &Value, check: fn(&str, &str) -> Result<(), ConfigError>) -> Result<Vec<String>, ConfigError> {
+fn strings(
+    field: &str,
+    value: &Value,
+    check: fn(&str, &str) -> Result<(), ConfigError>,
+) -> Result<Vec<String>, ConfigError> {
     list(field, value)?
         .iter()
         .enumerate()
@@ -296,7 +300,8 @@ fn templates(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
 }
 
 fn selector(field: &str, value: &Value) -> Result<ConstitutionalSelector, ConfigError> {
-    let mut selector = ConstitutionalSelector { services: Vec::new(), path_prefixes: Vec::new(), operations: Vec::new() };
+    let mut selector =
+        ConstitutionalSelector { services: Vec::new(), path_prefixes: Vec::new(), operations: Vec::new() };
     for (key, value) in object(field, value)? {
         let nested = format!("{field}.{key}");
         match key.as_str() {

@@ -76,7 +76,11 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Rc<FilterConfig>, service: &str, seed: u64) -> Self {
         let body = |status: HashStatus| {
-            let body = RejectionBody { error: "constitutional_hash_invalid", status: status.as_str(), expected_hash: &config.constitutional_hash };
+            let body = RejectionBody {
+                error: "constitutional_hash_invalid",
+                status: status.as_str(),
+                expected_hash: &config.constitutional_hash,
+            };
             serde_json::to_vec(&body).unwrap_or_default()
         };
         Self {
@@ -109,14 +113,17 @@ impl Engine {
         let path = strip_query(request.path);
         let exempt = is_exempt(path, &config.exempt_paths);
         let operation = self.operations.name(request.method, request.path);
-        let classified = if exempt { HashStatus::Exempt } else { classify(request.hash, config.constitutional_hash.as_bytes()) };
+        let classified =
+            if exempt { HashStatus::Exempt } else { classify(request.hash, config.constitutional_hash.as_bytes()) };
         let (hash_status, inject_hash) = match (classified, config.mode) {
             (HashStatus::Missing, Mode::Inject) => (HashStatus::Injected, true),
             (status, _) => (status, false),
         };
         let verdict = match (hash_status, config.mode) {
             (HashStatus::Missing, Mode::Strict) => Verdict::Reject { status: 403, body: self.missing_body.clone() },
-            (HashStatus::Mismatch, Mode::Strict | Mode::Inject) => Verdict::Reject { status: 403, body: self.mismatch_body.clone() },
+            (HashStatus::Mismatch, Mode::Strict | Mode::Inject) => {
+                Verdict::Reject { status: 403, body: self.mismatch_body.clone() }
+            }
             _ => Verdict::Forward,
         };
         let facts = RequestFacts { exempt, service: &self.service, path, operation: &operation };

@@ -28,7 +28,9 @@ impl Template {
     fn new(text: &str) -> Self {
         let segments = text
             .split('/')
-            .map(|segment| (!(segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2)).then(|| segment.to_owned()))
+            .map(|segment| {
+                (!(segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2)).then(|| segment.to_owned())
+            })
             .collect();
         Self { text: text.to_owned(), segments }
     }

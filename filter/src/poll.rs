@@ -49,7 +49,8 @@ impl PollSchedule {
     /// A poll failed: retry after a jittered, exponentially growing delay capped at the interval.
     pub fn failed(&mut self, now_nanos: u64) {
         self.failures = self.failures.saturating_add(1);
-        let backoff = FIRST_RETRY_NANOS.saturating_mul(1 << self.failures.min(20).saturating_sub(1)).min(self.interval_nanos);
+        let backoff =
+            FIRST_RETRY_NANOS.saturating_mul(1 << self.failures.min(20).saturating_sub(1)).min(self.interval_nanos);
         let delay = backoff - backoff / 4 + self.next_jitter() % (backoff / 2 + 1);
         self.next_due_nanos = now_nanos.saturating_add(delay);
     }
@@ -74,7 +75,9 @@ pub fn may_take_lease(current: Option<&[u8]>, vm_id: &str, now_nanos: u64) -> bo
     };
     let text = String::from_utf8_lossy(current);
     match text.rsplit_once(';') {
-        Some((holder, expires)) => holder == vm_id || expires.parse::<u64>().map_or(true, |expires| expires <= now_nanos),
+        Some((holder, expires)) => {
+            holder == vm_id || expires.parse::<u64>().map_or(true, |expires| expires <= now_nanos)
+        }
         None => true,
     }
 }

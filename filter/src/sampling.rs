@@ -110,10 +110,16 @@ impl Strategy {
             (Some(Kind::RateLimiting), _, Some(max)) | (None, None, Some(max)) => {
                 Ok(Self::RateLimiting { max_traces_per_second: max })
             }
-            (Some(Kind::RateLimiting), _, None) => fail("rateLimitingSampling", "required when strategyType is RATE_LIMITING"),
+            (Some(Kind::RateLimiting), _, None) => {
+                fail("rateLimitingSampling", "required when strategyType is RATE_LIMITING")
+            }
             (_, Some(rate), _) => Ok(Self::Probabilistic { rate }),
-            (Some(Kind::Probabilistic), None, _) => fail("probabilisticSampling", "required when strategyType is PROBABILISTIC"),
-            (None, None, None) => fail("", "no strategy: expected probabilisticSampling, rateLimitingSampling or operationSampling"),
+            (Some(Kind::Probabilistic), None, _) => {
+                fail("probabilisticSampling", "required when strategyType is PROBABILISTIC")
+            }
+            (None, None, None) => {
+                fail("", "no strategy: expected probabilisticSampling, rateLimitingSampling or operationSampling")
+            }
         }
     }
 }
@@ -163,7 +169,12 @@ fn per_second(path: &str, value: &Value) -> Result<f64, StrategyError> {
 }
 
 /// Reads `{ "<field>": … }` with only the named fields.
-fn single<'a>(path: &str, value: &'a Value, field: &str, unknown: UnknownFields) -> Result<(String, Option<&'a Value>), StrategyError> {
+fn single<'a>(
+    path: &str,
+    value: &'a Value,
+    field: &str,
+    unknown: UnknownFields,
+) -> Result<(String, Option<&'a Value>), StrategyError> {
     let fields = object(path, value)?;
     let mut found = None;
     for (key, value) in fields {
@@ -192,7 +203,8 @@ fn rate_limit(path: &str, value: &Value, unknown: UnknownFields) -> Result<f64, 
 }
 
 fn operations(path: &str, value: &Value, unknown: UnknownFields) -> Result<PerOperation, StrategyError> {
-    let mut parsed = PerOperation { default_probability: 0.0, default_lower_bound_per_second: 0.0, operations: Vec::new() };
+    let mut parsed =
+        PerOperation { default_probability: 0.0, default_lower_bound_per_second: 0.0, operations: Vec::new() };
     for (key, value) in object(path, value)? {
         let inner = format!("{path}.{key}");
         if value.is_null() {
@@ -300,7 +312,9 @@ impl Sampler {
     pub fn new(strategy: Strategy) -> Self {
         let state = match &strategy {
             Strategy::Probabilistic { rate } => State::Probabilistic(*rate),
-            Strategy::RateLimiting { max_traces_per_second } => State::RateLimiting(TokenBucket::new(*max_traces_per_second)),
+            Strategy::RateLimiting { max_traces_per_second } => {
+                State::RateLimiting(TokenBucket::new(*max_traces_per_second))
+            }
             Strategy::PerOperation(config) => State::PerOperation { config: config.clone(), samplers: HashMap::new() },
         };
         Self { strategy, state }

@@ -56,7 +56,10 @@ pub fn span_record(request: &Finished<'_>) -> SpanRecord {
         text("url.path", &lossy(request.path)),
     ];
     if let Some(status) = request.status {
-        attributes.push(Attribute { key: "http.response.status_code".to_owned(), value: Some(attribute::Value::IntValue(i64::from(status))) });
+        attributes.push(Attribute {
+            key: "http.response.status_code".to_owned(),
+            value: Some(attribute::Value::IntValue(i64::from(status))),
+        });
     }
     if let Some(authority) = request.authority {
         attributes.push(text("server.address", &lossy(authority)));
@@ -79,7 +82,8 @@ pub fn span_record(request: &Finished<'_>) -> SpanRecord {
 /// The telemetry record of a finished request (with its span when sampled).
 pub fn request_record(request: &Finished<'_>) -> RequestRecord {
     let decision = request.decision;
-    let status_class = request.status.map_or(0, |status| u8::try_from(status / 100).ok().filter(|c| (1..=5).contains(c)).unwrap_or(0));
+    let status_class =
+        request.status.map_or(0, |status| u8::try_from(status / 100).ok().filter(|c| (1..=5).contains(c)).unwrap_or(0));
     RequestRecord {
         operation: Rc::clone(&decision.operation),
         category: decision.category.as_str(),

@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use acgs_proto::telemetry::{AggregateEntry, DroppedCounters, SpanRecord, TelemetryBatch, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MICROS};
+use acgs_proto::telemetry::{
+    AggregateEntry, DroppedCounters, SpanRecord, TelemetryBatch, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MICROS,
+};
 use prost::Message as _;
 
 use crate::hash::HashStatus;

@@ -17,8 +17,8 @@ pub mod telemetry {
     /// [`AggregateEntry::latency_buckets`]; one more bucket follows for everything above the last
     /// bound. Roughly ×2 steps from 50 µs to 10 s: fine where the 5 ms P99 target sits.
     pub const LATENCY_BUCKET_BOUNDS_MICROS: [u64; 19] = [
-        50, 100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000, 25_000,
-        50_000, 100_000, 250_000, 1_000_000, 10_000_000,
+        50, 100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000, 25_000, 50_000, 100_000,
+        250_000, 1_000_000, 10_000_000,
     ];
 
     /// Number of buckets in a full histogram (the bounds plus the overflow bucket).

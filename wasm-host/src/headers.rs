@@ -93,7 +93,11 @@ impl Headers {
         self.bytes.extend_from_slice(name);
         self.bytes[start as usize..].make_ascii_lowercase();
         self.bytes.extend_from_slice(value);
-        self.entries.push(Entry { start, name_len: crate::abi::u32_len(name.len()), value_len: crate::abi::u32_len(value.len()) });
+        self.entries.push(Entry {
+            start,
+            name_len: crate::abi::u32_len(name.len()),
+            value_len: crate::abi::u32_len(value.len()),
+        });
     }
 
     /// Envoy's `setCopy`: every entry of `name` is removed, then one is appended.
@@ -157,7 +161,11 @@ impl HttpResponse {
     /// The response as a filter sees it: a header map with `:status` first, the body, the
     /// trailers.
     pub(crate) fn into_filter_view(self) -> (Headers, Vec<u8>, Headers) {
-        let mut map = Headers { bytes: Vec::with_capacity(self.headers.byte_size() + 10), entries: Vec::with_capacity(self.headers.len() + 1), garbage: 0 };
+        let mut map = Headers {
+            bytes: Vec::with_capacity(self.headers.byte_size() + 10),
+            entries: Vec::with_capacity(self.headers.len() + 1),
+            garbage: 0,
+        };
         let mut digits = [0u8; 5];
         map.append(b":status", status_digits(self.status, &mut digits));
         for (name, value) in self.headers.iter() {

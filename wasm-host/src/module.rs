@@ -60,7 +60,8 @@ impl FilterModule {
 
     /// Reads and compiles a .wasm file.
     pub fn load(path: &Path) -> Result<Self, HostError> {
-        let bytes = std::fs::read(path).map_err(|source| HostError::Read { path: path.display().to_string(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| HostError::Read { path: path.display().to_string(), source })?;
         Self::from_bytes(&bytes)
     }
 

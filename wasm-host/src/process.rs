@@ -63,10 +63,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ProcessState {
     /// `proxy_get_shared_data`: (value, cas) or `NotFound`.
     pub(crate) fn get_shared(&self, key: &[u8]) -> Result<(Vec<u8>, u32), i32> {
-        lock(&self.shared_data)
-            .get(key)
-            .map(|entry| (entry.value.clone(), entry.cas))
-            .ok_or(status::NOT_FOUND)
+        lock(&self.shared_data).get(key).map(|entry| (entry.value.clone(), entry.cas)).ok_or(status::NOT_FOUND)
     }
 
     /// `proxy_set_shared_data`: a non-zero `cas` must match the current one (`CasMismatch`).
@@ -239,8 +236,7 @@ impl Stats {
 
     /// A histogram's (sample count, sum of samples).
     pub fn histogram(&self, name: &str) -> Option<(u64, u64)> {
-        self.find(name, MetricKind::Histogram)
-            .map(|metric| (metric.samples, u64::try_from(metric.value).unwrap_or(0)))
+        self.find(name, MetricKind::Histogram).map(|metric| (metric.samples, u64::try_from(metric.value).unwrap_or(0)))
     }
 
     /// Every metric's name, in definition order.

@@ -40,10 +40,16 @@ pub(crate) fn resolve(state: &VmState, raw_path: &[u8]) -> Option<Vec<u8>> {
         ["source", "port"] => stream.map(|stream| int(i64::from(stream.source_address.port()))),
         ["destination", "address"] => stream.map(|_| text(&env.proxy.listener_address.to_string())),
         ["destination", "port"] => stream.map(|_| int(i64::from(env.proxy.listener_address.port()))),
-        ["upstream", "address"] => stream.filter(|s| s.phase >= StreamPhase::ResponseHeaders).map(|_| text(&env.proxy.upstream_address.to_string())),
-        ["upstream", "port"] => stream.filter(|s| s.phase >= StreamPhase::ResponseHeaders).map(|_| int(i64::from(env.proxy.upstream_address.port()))),
+        ["upstream", "address"] => stream
+            .filter(|s| s.phase >= StreamPhase::ResponseHeaders)
+            .map(|_| text(&env.proxy.upstream_address.to_string())),
+        ["upstream", "port"] => stream
+            .filter(|s| s.phase >= StreamPhase::ResponseHeaders)
+            .map(|_| int(i64::from(env.proxy.upstream_address.port()))),
         ["connection", "mtls"] => stream.map(|stream| vec![u8::from(stream.peer_principal.is_some())]),
-        ["connection", "uri_san_peer_certificate"] => stream.and_then(|stream| stream.peer_principal.as_deref().map(text)),
+        ["connection", "uri_san_peer_certificate"] => {
+            stream.and_then(|stream| stream.peer_principal.as_deref().map(text))
+        }
         _ => None,
     }
 }
@@ -93,7 +99,9 @@ fn response(stream: &StreamState, rest: &[&str]) -> Option<Vec<u8>> {
         ["headers", name] => header(headers, name),
         ["trailers", name] => stream.response_trailers.as_ref().and_then(|trailers| header(trailers, name)),
         ["size"] => Some(int(i64::try_from(stream.response_body.len()).unwrap_or(i64::MAX))),
-        ["total_size"] => Some(int(i64::try_from(stream.response_body.len() + headers.byte_size()).unwrap_or(i64::MAX))),
+        ["total_size"] => {
+            Some(int(i64::try_from(stream.response_body.len() + headers.byte_size()).unwrap_or(i64::MAX)))
+        }
         _ => None,
     }
 }

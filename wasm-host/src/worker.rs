@@ -87,7 +87,12 @@ impl From<wasmtime::Error> for Trapped {
 type Guest<T> = Result<T, Trapped>;
 
 impl Vm {
-    fn instantiate(module: &FilterModule, env: &Arc<Environment>, process: &Arc<ProcessState>, index: usize) -> Result<Self, HostError> {
+    fn instantiate(
+        module: &FilterModule,
+        env: &Arc<Environment>,
+        process: &Arc<ProcessState>,
+        index: usize,
+    ) -> Result<Self, HostError> {
         let state = VmState::new(Arc::clone(env), Arc::clone(process), index, Callouts::default());
         let mut store = Store::new(module.engine(), state);
         let fail = |store: &mut Store<VmState>, reason: String| HostError::VmStart {
@@ -158,19 +163,25 @@ impl Vm {
         let result = (|| -> Guest<(bool, bool)> {
             self.exports.on_context_create.call(&mut self.store, (root, 0))?;
             self.store.data_mut().root_phase = RootPhase::VmStart;
-            let started = call_bool(&mut self.store, self.exports.on_vm_start.as_ref(), (root, len_i32(vm_config_len)))?;
+            let started =
+                call_bool(&mut self.store, self.exports.on_vm_start.as_ref(), (root, len_i32(vm_config_len)))?;
             if !started {
                 return Ok((false, false));
             }
             self.store.data_mut().root_phase = RootPhase::Configure;
-            let configured = call_bool(&mut self.store, self.exports.on_configure.as_ref(), (root, len_i32(plugin_config_len)))?;
+            let configured =
+                call_bool(&mut self.store, self.exports.on_configure.as_ref(), (root, len_i32(plugin_config_len)))?;
             Ok((true, configured))
         })();
         self.store.data_mut().root_phase = RootPhase::Idle;
         let logs = |vm: &mut Self| vm.store.data_mut().logs.take();
         match result {
             Ok((true, true)) => Ok(()),
-            Ok((false, _)) => Err(HostError::VmStart { worker: index, reason: "on_vm_start returned false".to_owned(), logs: logs(self) }),
+            Ok((false, _)) => Err(HostError::VmStart {
+                worker: index,
+                reason: "on_vm_start returned false".to_owned(),
+                logs: logs(self),
+            }),
             Ok((true, false)) => Err(HostError::ConfigurationRejected { worker: index, logs: logs(self) }),
             Err(Trapped(reason)) => Err(HostError::VmStart { worker: index, reason, logs: logs(self) }),
         }
@@ -190,7 +201,12 @@ fn call_bool<P: WasmParams>(store: &mut Store<VmState>, func: Option<&TypedFunc<
 }
 
 impl Worker {
-    pub(crate) fn start(module: &FilterModule, env: Arc<Environment>, process: Arc<ProcessState>, index: usize) -> Result<Self, HostError> {
+    pub(crate) fn start(
+        module: &FilterModule,
+        env: Arc<Environment>,
+        process: Arc<ProcessState>,
+        index: usize,
+    ) -> Result<Self, HostError> {
         let vm = Vm::instantiate(module, &env, &process, index)?;
         Ok(Self { module: module.clone(), env, process, index, vm, failure: None, next_context_id: 2, tick: None })
     }
@@ -246,7 +262,11 @@ impl Worker {
                     Some(stream) => Unfiltered {
                         response: progress.forwarded.then(|| {
                             let headers = stream.response_headers.unwrap_or_default();
-                            HttpResponse::from_filter_view(headers, stream.response_body, stream.pending_response_trailers)
+                            HttpResponse::from_filter_view(
+                                headers,
+                                stream.response_body,
+                                stream.pending_response_trailers,
+                            )
                         }),
                         headers: stream.request_headers,
                         body: stream.request_body,
@@ -328,7 +348,12 @@ impl Worker {
     }
 
     /// Calls a stream callback with the stream as the effective context.
-    fn call_stream<P: WasmParams>(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<P, i32>>, id: u32, params: P) -> Guest<i32> {
+    fn call_stream<P: WasmParams>(
+        &mut self,
+        pick: fn(&GuestExports) -> Option<&TypedFunc<P, i32>>,
+        id: u32,
+        params: P,
+    ) -> Guest<i32> {
         let Vm { store, exports } = &mut self.vm;
         let Some(func) = pick(exports) else {
             return Ok(ACTION_CONTINUE);
@@ -344,7 +369,11 @@ impl Worker {
         Ok(result?)
     }
 
-    fn call_stream_unit<R: WasmResults>(&mut self, pick: fn(&GuestExports) -> Option<&TypedFunc<i32, R>>, id: u32) -> Guest<()> {
+    fn call_stream_unit<R: WasmResults>(
+        &mut self,
+        pick: fn(&GuestExports) -> Option<&TypedFunc<i32, R>>,
+        id: u32,
+    ) -> Guest<()> {
         let Vm { store, exports } = &mut self.vm;
         let Some(func) = pick(exports) else {
             return Ok(());
@@ -369,13 +398,18 @@ impl Worker {
         let trailers_len = stream.pending_request_trailers.len();
         let headers_len = len_i32(stream.request_headers.len());
         let end_of_stream = i32::from(body_len == 0 && trailers_len == 0);
-        let action = self.call_stream(|e| e.on_request_headers.as_ref(), id, (id as i32, headers_len, end_of_stream))?;
+        let action =
+            self.call_stream(|e| e.on_request_headers.as_ref(), id, (id as i32, headers_len, end_of_stream))?;
         if let Some(done) = self.after_request_callback(id, action, progress)? {
             return Ok(done);
         }
         if body_len > 0 {
             self.stream().phase = StreamPhase::RequestBody;
-            let action = self.call_stream(|e| e.on_request_body.as_ref(), id, (id as i32, len_i32(body_len), i32::from(trailers_len == 0)))?;
+            let action = self.call_stream(
+                |e| e.on_request_body.as_ref(),
+                id,
+                (id as i32, len_i32(body_len), i32::from(trailers_len == 0)),
+            )?;
             if let Some(done) = self.after_request_callback(id, action, progress)? {
                 return Ok(done);
             }
@@ -384,7 +418,8 @@ impl Worker {
             let stream = self.stream();
             stream.phase = StreamPhase::RequestTrailers;
             stream.request_trailers = Some(std::mem::take(&mut stream.pending_request_trailers));
-            let action = self.call_stream(|e| e.on_request_trailers.as_ref(), id, (id as i32, len_i32(trailers_len)))?;
+            let action =
+                self.call_stream(|e| e.on_request_trailers.as_ref(), id, (id as i32, len_i32(trailers_len)))?;
             if let Some(done) = self.after_request_callback(id, action, progress)? {
                 return Ok(done);
             }
@@ -398,7 +433,12 @@ impl Worker {
 
     /// After a request callback: a local reply or reset ends the request path; a pause waits for
     /// `proxy_continue_stream` (or answers as Envoy's stream idle timeout, 408).
-    fn after_request_callback(&mut self, id: u32, action: i32, progress: &mut Progress) -> Guest<Option<StreamOutcome>> {
+    fn after_request_callback(
+        &mut self,
+        id: u32,
+        action: i32,
+        progress: &mut Progress,
+    ) -> Guest<Option<StreamOutcome>> {
         if action != ACTION_CONTINUE && !self.stream().continue_requested {
             if let Resumed::TimedOut = self.wait_for_continue()? {
                 let reply = host_reply(408, "stream_idle_timeout");
@@ -432,18 +472,24 @@ impl Worker {
         stream.response_body = body;
         stream.pending_response_trailers = trailers;
         let end_of_stream = i32::from(body_len == 0 && trailers_len == 0);
-        let action = self.call_stream(|e| e.on_response_headers.as_ref(), id, (id as i32, headers_len, end_of_stream))?;
+        let action =
+            self.call_stream(|e| e.on_response_headers.as_ref(), id, (id as i32, headers_len, end_of_stream))?;
         self.after_response_callback(action)?;
         if body_len > 0 && !self.stream().reset {
             self.stream().phase = StreamPhase::ResponseBody;
-            let action = self.call_stream(|e| e.on_response_body.as_ref(), id, (id as i32, len_i32(body_len), i32::from(trailers_len == 0)))?;
+            let action = self.call_stream(
+                |e| e.on_response_body.as_ref(),
+                id,
+                (id as i32, len_i32(body_len), i32::from(trailers_len == 0)),
+            )?;
             self.after_response_callback(action)?;
         }
         if trailers_len > 0 && !self.stream().reset {
             let stream = self.stream();
             stream.phase = StreamPhase::ResponseTrailers;
             stream.response_trailers = Some(std::mem::take(&mut stream.pending_response_trailers));
-            let action = self.call_stream(|e| e.on_response_trailers.as_ref(), id, (id as i32, len_i32(trailers_len)))?;
+            let action =
+                self.call_stream(|e| e.on_response_trailers.as_ref(), id, (id as i32, len_i32(trailers_len)))?;
             self.after_response_callback(action)?;
         }
         if self.stream().reset {
@@ -533,7 +579,8 @@ impl Worker {
         while let Some(result) = self.vm.store.data_mut().callouts.next_result(first_wait.take()) {
             self.deliver_callout(result)?;
         }
-        let ready = if self.process.any_queue_ready() { self.process.take_ready_queues(self.index) } else { Vec::new() };
+        let ready =
+            if self.process.any_queue_ready() { self.process.take_ready_queues(self.index) } else { Vec::new() };
         if let (false, Some(on_queue_ready)) = (ready.is_empty(), self.vm.exports.on_queue_ready.clone()) {
             let root = self.vm.store.data().root_context_id as i32;
             for token in ready {
@@ -560,7 +607,8 @@ impl Worker {
         let state = self.vm.store.data_mut();
         state.call_response = Some(view);
         state.effective_context = root;
-        let called = on_response.call(&mut self.vm.store, (root as i32, result.token as i32, counts.0, counts.1, counts.2));
+        let called =
+            on_response.call(&mut self.vm.store, (root as i32, result.token as i32, counts.0, counts.1, counts.2));
         let state = self.vm.store.data_mut();
         state.call_response = None;
         state.effective_context = root;

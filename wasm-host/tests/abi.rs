@@ -102,7 +102,12 @@ fn request(path: &str) -> HttpRequest {
 }
 
 fn ok() -> HttpResponse {
-    HttpResponse { status: 200, headers: Headers::from_pairs([("server", "upstream")]), body: b"hello".to_vec(), trailers: Headers::new() }
+    HttpResponse {
+        status: 200,
+        headers: Headers::from_pairs([("server", "upstream")]),
+        body: b"hello".to_vec(),
+        trailers: Headers::new(),
+    }
 }
 
 fn recorded(proxy: &Proxy, key: &str) -> Option<u32> {
@@ -122,7 +127,9 @@ fn callbacks_run_in_envoys_order() {
             Some(value) => ("(result i32)".to_owned(), format!("(i32.const {value})")),
             None => (String::new(), String::new()),
         };
-        wat.func(&format!("(func (export \"{export}\") {params} {decl} (drop (call $log (i32.const 2) {message})) {value})"));
+        wat.func(&format!(
+            "(func (export \"{export}\") {params} {decl} (drop (call $log (i32.const 2) {message})) {value})"
+        ));
     };
     logging(&mut wat, "proxy_on_context_create", "(param i32 i32)", None);
     logging(&mut wat, "proxy_on_vm_start", "(param i32 i32)", Some(1));
@@ -196,7 +203,11 @@ fn a_local_reply_takes_effect_after_the_callback_and_passes_the_response_callbac
     assert_eq!(outcome.response.status, 418);
     assert_eq!(outcome.response.body, b"no");
     assert_eq!(outcome.response.headers.get_str("x-from"), Some("filter"));
-    assert_eq!(outcome.response.headers.get_str("content-type"), Some("application/json"), "the filter's header replaces Envoy's text/plain");
+    assert_eq!(
+        outcome.response.headers.get_str("content-type"),
+        Some("application/json"),
+        "the filter's header replaces Envoy's text/plain"
+    );
     assert_eq!(outcome.response.headers.get_str("content-length"), Some("2"));
     assert_eq!(outcome.local_reply.map(|r| (r.status, r.details)), Some((418, "teapot".to_owned())));
     assert!(outcome.forwarded.is_none());
@@ -214,7 +225,16 @@ fn host_calls_answer_the_statuses_envoy_answers() {
     let known = wat.bytes(b"known");
     let empty = wat.bytes(b"");
     let mut keys = Vec::new();
-    for name in ["resp_in_req", "absent_key", "bad_map", "unknown_cluster", "grpc", "dead_context", "trailers_in_log", "no_path"] {
+    for name in [
+        "resp_in_req",
+        "absent_key",
+        "bad_map",
+        "unknown_cluster",
+        "grpc",
+        "dead_context",
+        "trailers_in_log",
+        "no_path",
+    ] {
         keys.push(wat.bytes(name.as_bytes()));
     }
     wat.func("(func (export \"proxy_on_context_create\") (param i32 i32))");
@@ -317,7 +337,8 @@ fn one_shot_server(reply: &'static [u8]) -> (SocketAddr, std::sync::mpsc::Receiv
 fn callout_module() -> FilterModule {
     let mut wat = Wat::new();
     let cluster = wat.bytes(b"control-plane");
-    let headers = wat.bytes(&pairs(&[(":method", "GET"), (":path", "/ping?x=1"), (":authority", "cp.local"), ("x-token", "t")]));
+    let headers =
+        wat.bytes(&pairs(&[(":method", "GET"), (":path", "/ping?x=1"), (":authority", "cp.local"), ("x-token", "t")]));
     let empty = wat.bytes(b"");
     let status_key = wat.bytes(b":status");
     let k_dispatch = wat.bytes(b"dispatch");
@@ -388,7 +409,10 @@ fn a_failed_callout_is_delivered_with_no_headers_as_envoy_does() {
 
 #[test]
 fn modules_that_envoy_would_refuse_are_refused() {
-    let no_abi = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "proxy_on_context_create") (param i32 i32)))"#).expect("wat");
+    let no_abi = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "proxy_on_context_create") (param i32 i32)))"#,
+    )
+    .expect("wat");
     let foreign_import = wat::parse_str(
         r#"(module (import "env" "not_part_of_the_abi" (func (param i32)))
              (memory (export "memory") 1) (func (export "proxy_abi_version_0_2_1"))

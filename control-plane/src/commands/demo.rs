@@ -79,12 +79,18 @@ impl Demo {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let strategies = dir.join("strategies.json");
         std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, 1.0))?;
-        let config = ServerConfig { grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..ServerConfig::loopback(Some(strategies.clone())) };
+        let config = ServerConfig {
+            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..ServerConfig::loopback(Some(strategies.clone()))
+        };
         let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
         let mut sidecars = SEED_SERVICES
             .iter()
             .map(|service| {
-                let mut spec = SidecarSpec::new(service.name, plugin_config_polling(service, service.sampling_rate, POLL_INTERVAL_MS));
+                let mut spec = SidecarSpec::new(
+                    service.name,
+                    plugin_config_polling(service, service.sampling_rate, POLL_INTERVAL_MS),
+                );
                 spec.workers = workers;
                 spec.control_plane = Some(server.http_addr);
                 spec.start(&module).with_context(|| format!("starting the sidecar of {}", service.name))
@@ -130,11 +136,16 @@ impl Demo {
                 pace(phase_started, n - from);
             }
             if phase == 0 {
-                progress.suspend(|| println!("→ strategies file edited: {CHANGED_SERVICE} probabilistic 1 → {CHANGED_RATE}"));
+                progress.suspend(|| {
+                    println!("→ strategies file edited: {CHANGED_SERVICE} probabilistic 1 → {CHANGED_RATE}")
+                });
                 std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, CHANGED_RATE))?;
                 let applied = wait_until_applied(&mut sidecars[changed_index], Duration::from_secs(10));
                 progress.suspend(|| match applied {
-                    Some(took) => println!("→ every {CHANGED_SERVICE} filter VM applies it {:.0} ms after the edit", took.as_secs_f64() * 1e3),
+                    Some(took) => println!(
+                        "→ every {CHANGED_SERVICE} filter VM applies it {:.0} ms after the edit",
+                        took.as_secs_f64() * 1e3
+                    ),
                     None => println!("→ the filters did not apply the change within 10 s"),
                 });
             }
@@ -227,7 +238,16 @@ fn tally(tally: &mut ServiceTally, presented: HashPresented, outcome: &StreamOut
 fn print_summary(tallies: &[ServiceTally]) {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header([
-        "service", "strategy", "requests", "valid", "missing", "mismatch", "exempt", "403", "forwarded", "sampled",
+        "service",
+        "strategy",
+        "requests",
+        "valid",
+        "missing",
+        "mismatch",
+        "exempt",
+        "403",
+        "forwarded",
+        "sampled",
     ]);
     for (service, tally) in SEED_SERVICES.iter().zip(tallies) {
         let count = |status: &str| tally.by_hash_status.get(status).copied().unwrap_or(0).to_string();
@@ -255,7 +275,10 @@ fn print_summary(tallies: &[ServiceTally]) {
 fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2]) -> usize {
     let mut checks = Vec::new();
     let wrong: u64 = tallies.iter().map(|t| t.wrong_decisions).sum();
-    checks.push((wrong == 0, format!("strict mode: every missing/forged hash got 403, every other request was forwarded ({wrong} wrong)")));
+    checks.push((
+        wrong == 0,
+        format!("strict mode: every missing/forged hash got 403, every other request was forwarded ({wrong} wrong)"),
+    ));
     for (service, tally) in SEED_SERVICES.iter().zip(tallies) {
         let observed = fraction(tally.sampled, tally.forwarded);
         let ok = if service.name == "constitutional-core" {
@@ -303,7 +326,11 @@ fn within_binomial(observed: f64, p: f64, n: u64) -> bool {
 }
 
 fn fraction(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

@@ -107,10 +107,7 @@ impl DryRun {
         let module = load_filter(self.wasm.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
         let spec = SidecarSpec::new(&self.service, plugin_config);
         let mut proxy = spec.start(&module).map_err(|e| UsageError(e.to_string()))?;
-        let worker = proxy
-            .workers_mut()
-            .first_mut()
-            .context("the sidecar started without a worker")?;
+        let worker = proxy.workers_mut().first_mut().context("the sidecar started without a worker")?;
 
         let input: Box<dyn Read> = if self.requests == "-" {
             Box::new(std::io::stdin())
@@ -250,7 +247,13 @@ fn rejection_status(body: &[u8]) -> String {
 fn print_table(verdicts: &[Verdict]) {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header([
-        "#", "request", "status", "hash", "sampled", "request headers set / removed", "response headers set",
+        "#",
+        "request",
+        "status",
+        "hash",
+        "sampled",
+        "request headers set / removed",
+        "response headers set",
     ]);
     for v in verdicts {
         let sampled = match v.sampled {

@@ -51,7 +51,12 @@ impl Serve {
                 export: self.otlp_endpoint.map(OtlpConfig::new),
                 ..TelemetryConfig::default()
             };
-            let config = ServerConfig { http_addr: self.http_addr, grpc_addr: Some(self.grpc_addr), strategies: self.strategies, telemetry };
+            let config = ServerConfig {
+                http_addr: self.http_addr,
+                grpc_addr: Some(self.grpc_addr),
+                strategies: self.strategies,
+                telemetry,
+            };
             let server = start(config).await?;
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
             eprintln!("acgs-tracing serving: HTTP {} gRPC {grpc}", server.http_addr);

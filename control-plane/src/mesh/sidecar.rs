@@ -63,7 +63,10 @@ impl SidecarSpec {
         let config = ProxyConfig {
             workers: self.workers,
             node: NodeInfo {
-                id: format!("sidecar~10.0.0.1~{}.{}~{}.svc.cluster.local", self.workload, self.namespace, self.namespace),
+                id: format!(
+                    "sidecar~10.0.0.1~{}.{}~{}.svc.cluster.local",
+                    self.workload, self.namespace, self.namespace
+                ),
                 cluster: format!("{}.{}", self.workload, self.namespace),
                 metadata,
             },
@@ -78,9 +81,9 @@ impl SidecarSpec {
 pub fn load_filter(path: Option<&std::path::Path>) -> anyhow::Result<FilterModule> {
     use anyhow::Context as _;
     match path {
-        Some(path) => FilterModule::load(path)
-            .with_context(|| format!("loading filter module {}", path.display())),
-        None => FilterModule::from_bytes(acgs_filter_artifacts::FILTER_WASM)
-            .context("loading the embedded filter module"),
+        Some(path) => FilterModule::load(path).with_context(|| format!("loading filter module {}", path.display())),
+        None => {
+            FilterModule::from_bytes(acgs_filter_artifacts::FILTER_WASM).context("loading the embedded filter module")
+        }
     }
 }

@@ -124,16 +124,21 @@ pub fn load(path: &Path) -> Result<Validated, StrategiesError> {
 pub fn parse(source_name: &str, bytes: &[u8], format: Format) -> Result<Validated, StrategiesError> {
     let error = |path: String, reason: String| StrategiesError { source_name: source_name.to_owned(), path, reason };
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(error("(file)".to_owned(), format!("{} bytes is over the {MAX_FILE_BYTES}-byte limit", bytes.len())));
+        return Err(error(
+            "(file)".to_owned(),
+            format!("{} bytes is over the {MAX_FILE_BYTES}-byte limit", bytes.len()),
+        ));
     }
     let file: StrategiesFile = match format {
         Format::Json => {
             let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
+            serde_path_to_error::deserialize(&mut deserializer)
+                .map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
         }
         Format::Yaml => {
             let deserializer = serde_norway::Deserializer::from_slice(bytes);
-            serde_path_to_error::deserialize(deserializer).map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
+            serde_path_to_error::deserialize(deserializer)
+                .map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
         }
     };
     let warnings = validate(&file).map_err(|(path, reason)| error(path, reason))?;
@@ -142,7 +147,11 @@ pub fn parse(source_name: &str, bytes: &[u8], format: Format) -> Result<Validate
 
 fn path_of(path: &serde_path_to_error::Path) -> String {
     let text = path.to_string();
-    if text == "." || text == "?" { "(root)".to_owned() } else { text }
+    if text == "." || text == "?" {
+        "(root)".to_owned()
+    } else {
+        text
+    }
 }
 
 type Invalid = (String, String);
@@ -153,11 +162,16 @@ fn check_param(path: &str, kind: StrategyKind, param: f64, warnings: &mut Vec<St
         return bad(format!("{param} is not a number"));
     }
     match kind {
-        StrategyKind::Probabilistic if !(0.0..=1.0).contains(&param) => bad(format!("probability {param} is outside [0, 1]")),
+        StrategyKind::Probabilistic if !(0.0..=1.0).contains(&param) => {
+            bad(format!("probability {param} is outside [0, 1]"))
+        }
         StrategyKind::Ratelimiting if param < 0.0 => bad(format!("rate {param} is negative")),
         StrategyKind::Ratelimiting if param > f64::from(i32::MAX) => bad(format!("rate {param} is above {}", i32::MAX)),
         StrategyKind::Ratelimiting if param.fract() != 0.0 => {
-            warnings.push(format!("{path}.param: rate {param} is truncated to {} traces per second, as Jaeger does", param.trunc()));
+            warnings.push(format!(
+                "{path}.param: rate {param} is truncated to {} traces per second, as Jaeger does",
+                param.trunc()
+            ));
             Ok(())
         }
         _ => Ok(()),
@@ -176,7 +190,8 @@ fn check_operations(path: &str, operations: &[OperationStrategy], warnings: &mut
         }
         check_param(&item, operation.kind, operation.param, warnings)?;
         if operation.kind == StrategyKind::Ratelimiting {
-            warnings.push(format!("{item}: ratelimiting is not supported per operation; Jaeger ignores it, and so do we"));
+            warnings
+                .push(format!("{item}: ratelimiting is not supported per operation; Jaeger ignores it, and so do we"));
         }
     }
     Ok(())

@@ -68,8 +68,14 @@ pub fn encode(response: &SamplingStrategyResponse) -> Vec<u8> {
     };
     let body = Response {
         strategy_type,
-        probabilistic_sampling: response.probabilistic_sampling.as_ref().map(|p| Probabilistic { sampling_rate: p.sampling_rate }),
-        rate_limiting_sampling: response.rate_limiting_sampling.as_ref().map(|r| RateLimiting { max_traces_per_second: r.max_traces_per_second }),
+        probabilistic_sampling: response
+            .probabilistic_sampling
+            .as_ref()
+            .map(|p| Probabilistic { sampling_rate: p.sampling_rate }),
+        rate_limiting_sampling: response
+            .rate_limiting_sampling
+            .as_ref()
+            .map(|r| RateLimiting { max_traces_per_second: r.max_traces_per_second }),
         operation_sampling: response.operation_sampling.as_ref().map(|o| PerOperation {
             default_sampling_probability: o.default_sampling_probability,
             default_lower_bound_traces_per_second: o.default_lower_bound_traces_per_second,
@@ -78,7 +84,9 @@ pub fn encode(response: &SamplingStrategyResponse) -> Vec<u8> {
                 .iter()
                 .map(|op| Operation {
                     operation: &op.operation,
-                    probabilistic_sampling: Probabilistic { sampling_rate: op.probabilistic_sampling.as_ref().map_or(0.0, |p| p.sampling_rate) },
+                    probabilistic_sampling: Probabilistic {
+                        sampling_rate: op.probabilistic_sampling.as_ref().map_or(0.0, |p| p.sampling_rate),
+                    },
                 })
                 .collect(),
             default_upper_bound_traces_per_second: o.default_upper_bound_traces_per_second,

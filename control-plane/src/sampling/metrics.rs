@@ -30,8 +30,16 @@ pub struct SamplingMetrics {
 impl SamplingMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
-        registry.register("acgs_sampling_requests", "Sampling strategy requests served, by service", metrics.requests.clone());
-        registry.register("acgs_strategy_reloads", "Strategy source loads, by source and result", metrics.reloads.clone());
+        registry.register(
+            "acgs_sampling_requests",
+            "Sampling strategy requests served, by service",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "acgs_strategy_reloads",
+            "Strategy source loads, by source and result",
+            metrics.reloads.clone(),
+        );
         metrics
     }
 

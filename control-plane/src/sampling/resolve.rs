@@ -121,16 +121,23 @@ fn strategy(kind: StrategyKind, param: f64) -> SamplingStrategyResponse {
 }
 
 fn operation(name: &str, rate: f64) -> OperationSamplingStrategy {
-    OperationSamplingStrategy { operation: name.to_owned(), probabilistic_sampling: Some(ProbabilisticSamplingStrategy { sampling_rate: rate }) }
+    OperationSamplingStrategy {
+        operation: name.to_owned(),
+        probabilistic_sampling: Some(ProbabilisticSamplingStrategy { sampling_rate: rate }),
+    }
 }
 
 /// Jaeger's `parseServiceStrategies`: operation strategies (probabilistic ones only) under a
 /// default probability taken from the strategy.
-fn with_operations(mut response: SamplingStrategyResponse, operations: &[OperationStrategy]) -> SamplingStrategyResponse {
+fn with_operations(
+    mut response: SamplingStrategyResponse,
+    operations: &[OperationStrategy],
+) -> SamplingStrategyResponse {
     if operations.is_empty() {
         return response;
     }
-    let default_probability = response.probabilistic_sampling.as_ref().map_or(JAEGER_DEFAULT_PROBABILITY, |p| p.sampling_rate);
+    let default_probability =
+        response.probabilistic_sampling.as_ref().map_or(JAEGER_DEFAULT_PROBABILITY, |p| p.sampling_rate);
     let per_operation_strategies = operations
         .iter()
         .filter(|op| op.kind == StrategyKind::Probabilistic)
@@ -146,7 +153,10 @@ fn with_operations(mut response: SamplingStrategyResponse, operations: &[Operati
 }
 
 /// Jaeger's merge of the default strategy's operations into a service's.
-fn merge_default_operations(response: &mut SamplingStrategyResponse, defaults: Option<&PerOperationSamplingStrategies>) {
+fn merge_default_operations(
+    response: &mut SamplingStrategyResponse,
+    defaults: Option<&PerOperationSamplingStrategies>,
+) {
     let Some(defaults) = defaults else {
         return;
     };
@@ -168,7 +178,8 @@ fn merge_default_operations(response: &mut SamplingStrategyResponse, defaults: O
 }
 
 fn force_full_sampling(response: &mut SamplingStrategyResponse) {
-    *response = SamplingStrategyResponse { operation_sampling: response.operation_sampling.take(), ..probabilistic(1.0) };
+    *response =
+        SamplingStrategyResponse { operation_sampling: response.operation_sampling.take(), ..probabilistic(1.0) };
     if let Some(operations) = &mut response.operation_sampling {
         operations.default_sampling_probability = 1.0;
         for op in &mut operations.per_operation_strategies {
@@ -192,7 +203,9 @@ fn add_constitutional_operations(response: &mut SamplingStrategyResponse, operat
     });
     for name in operations {
         match per_operation.per_operation_strategies.iter_mut().find(|op| op.operation == *name) {
-            Some(existing) => existing.probabilistic_sampling = Some(ProbabilisticSamplingStrategy { sampling_rate: 1.0 }),
+            Some(existing) => {
+                existing.probabilistic_sampling = Some(ProbabilisticSamplingStrategy { sampling_rate: 1.0 })
+            }
             None => per_operation.per_operation_strategies.push(operation(name, 1.0)),
         }
     }

@@ -62,7 +62,11 @@ pub fn validate(batch: &TelemetryBatch) -> Result<(), BatchError> {
         if in_buckets != Some(entry.count) {
             return Err(invalid(
                 field("count"),
-                format!("{} but the latency buckets hold {}", entry.count, in_buckets.map_or("more".to_owned(), |n| n.to_string())),
+                format!(
+                    "{} but the latency buckets hold {}",
+                    entry.count,
+                    in_buckets.map_or("more".to_owned(), |n| n.to_string())
+                ),
             ));
         }
     }

@@ -66,7 +66,9 @@ impl Collector for TelemetryCollector {
                 ("code_class", code_class.as_str()),
                 ("hash_status", key.hash_status),
             ];
-            requests.encode_family(&labels.as_slice())?.encode_counter::<NoLabelSet, _, u64>(&histogram.count(), None)?;
+            requests
+                .encode_family(&labels.as_slice())?
+                .encode_counter::<NoLabelSet, _, u64>(&histogram.count(), None)?;
             durations.entry((key.service.as_ref(), key.operation.as_ref())).or_default().merge(histogram);
         }
 

@@ -64,7 +64,10 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
     let batch = match acgs_proto::telemetry::TelemetryBatch::decode(bytes) {
         Ok(batch) => batch,
         Err(error) => {
-            return (BatchResult::Malformed, reply(StatusCode::BAD_REQUEST, &format!("malformed TelemetryBatch: {error}")))
+            return (
+                BatchResult::Malformed,
+                reply(StatusCode::BAD_REQUEST, &format!("malformed TelemetryBatch: {error}")),
+            )
         }
     };
     if let Err(error) = validate(&batch) {

@@ -53,7 +53,14 @@ pub struct TelemetryConfig {
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        Self { token: None, max_body_bytes: 4 * 1024 * 1024, queue_batches: 1_024, max_vms: 100_000, limits: StoreLimits::default(), export: None }
+        Self {
+            token: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            queue_batches: 1_024,
+            max_vms: 100_000,
+            limits: StoreLimits::default(),
+            export: None,
+        }
     }
 }
 

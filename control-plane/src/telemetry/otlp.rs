@@ -190,7 +190,11 @@ where
 }
 
 fn scope() -> InstrumentationScope {
-    InstrumentationScope { name: "acgs-tracing".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned(), ..Default::default() }
+    InstrumentationScope {
+        name: "acgs-tracing".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..Default::default()
+    }
 }
 
 fn service_resource(service: &str) -> Resource {
@@ -198,7 +202,11 @@ fn service_resource(service: &str) -> Resource {
 }
 
 fn string_kv(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }), ..KeyValue::default() }
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+        ..KeyValue::default()
+    }
 }
 
 /// The OTLP request for spans, grouped by reporting service.
@@ -256,7 +264,11 @@ pub fn otlp_span(record: &SpanRecord) -> Span {
 }
 
 /// The OTLP request for the cumulative request metrics, one resource per service.
-pub fn metrics_request(store: &TelemetryStore, start_unix_nanos: u64, now_unix_nanos: u64) -> ExportMetricsServiceRequest {
+pub fn metrics_request(
+    store: &TelemetryStore,
+    start_unix_nanos: u64,
+    now_unix_nanos: u64,
+) -> ExportMetricsServiceRequest {
     let mut by_service: BTreeMap<&str, (Vec<NumberDataPoint>, Vec<HistogramDataPoint>)> = BTreeMap::new();
     let bounds: Vec<f64> = LATENCY_BUCKET_BOUNDS_MICROS.iter().map(|b| *b as f64 / 1e6).collect();
     for (key, histogram) in store.totals() {

@@ -90,7 +90,8 @@ impl TelemetryStore {
         for entry in &batch.aggregates {
             let Some(hash_status) = hash_status_label(entry.hash_status) else { continue };
             let mut histogram = LatencyHistogram::default();
-            if histogram.merge_wire(&entry.latency_buckets, entry.latency_sum_micros, entry.latency_max_micros).is_err() {
+            if histogram.merge_wire(&entry.latency_buckets, entry.latency_sum_micros, entry.latency_max_micros).is_err()
+            {
                 continue;
             }
             let service = self.intern(&entry.service);

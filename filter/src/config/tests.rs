@@ -1,5 +1,7 @@
 use super::*;
-use proptest::prelude::{any, prop, prop_assert, prop_assert_ne, prop_oneof, proptest, Just, ProptestConfig, Strategy as _};
+use proptest::prelude::{
+    any, prop, prop_assert, prop_assert_ne, prop_oneof, proptest, Just, ProptestConfig, Strategy as _,
+};
 use serde_json::json;
 
 fn parse(value: serde_json::Value) -> Result<FilterConfig, ConfigError> {
@@ -51,7 +53,11 @@ fn every_field_is_read() {
     assert_eq!(config.service.as_deref(), Some("auth-service"));
     assert_eq!(
         config.constitutional,
-        ConstitutionalSelector { services: vec![], path_prefixes: vec!["/v2/amend".into()], operations: vec!["POST /v1/ratify".into()] }
+        ConstitutionalSelector {
+            services: vec![],
+            path_prefixes: vec!["/v2/amend".into()],
+            operations: vec!["POST /v1/ratify".into()]
+        }
     );
     assert_eq!(config.operations, ["/v1/policies/{id}"]);
     assert_eq!(config.max_operations, 50);
@@ -105,7 +111,8 @@ fn errors_name_the_field_by_its_json_path() {
 
 #[test]
 fn the_error_message_is_one_operator_readable_line() {
-    let error = parse(json!({"fallback_strategy": {"probabilisticSampling": {"samplingRate": 1.5}}})).expect_err("refused");
+    let error =
+        parse(json!({"fallback_strategy": {"probabilisticSampling": {"samplingRate": 1.5}}})).expect_err("refused");
     assert_eq!(
         error.to_string(),
         "invalid plugin configuration: field `fallback_strategy`: probabilisticSampling.samplingRate: 1.5 is outside [0, 1]"

@@ -1,6 +1,8 @@
 use super::*;
 use crate::traceparent::TraceParent;
-use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, Strategy as _};
+use proptest::prelude::{
+    any, prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, Strategy as _,
+};
 
 const HASH: &[u8] = b"cdd01ef066bc6cf2";
 
@@ -20,13 +22,17 @@ fn never_sample() -> FilterConfig {
 fn strict_mode_forwards_the_valid_and_rejects_the_rest_with_the_json_body() {
     let mut engine = engine(FilterConfig::default(), "groqcloud-policy");
     let valid = engine.decide(&view("GET", "/v1/policies/7", Some(HASH), None), 0);
-    assert_eq!((valid.hash_status, &valid.verdict, valid.compliance), (HashStatus::Valid, &Verdict::Forward, Compliance::Compliant));
+    assert_eq!(
+        (valid.hash_status, &valid.verdict, valid.compliance),
+        (HashStatus::Valid, &Verdict::Forward, Compliance::Compliant)
+    );
     let missing = engine.decide(&view("GET", "/v1/policies/7", None, None), 0);
     assert_eq!(
         missing.verdict,
         Verdict::Reject {
             status: 403,
-            body: br#"{"error":"constitutional_hash_invalid","status":"missing","expected_hash":"cdd01ef066bc6cf2"}"#.to_vec()
+            body: br#"{"error":"constitutional_hash_invalid","status":"missing","expected_hash":"cdd01ef066bc6cf2"}"#
+                .to_vec()
         }
     );
     assert_eq!(missing.traceparent_out, None, "a local reply forwards nothing");
@@ -35,7 +41,8 @@ fn strict_mode_forwards_the_valid_and_rejects_the_rest_with_the_json_body() {
         forged.verdict,
         Verdict::Reject {
             status: 403,
-            body: br#"{"error":"constitutional_hash_invalid","status":"mismatch","expected_hash":"cdd01ef066bc6cf2"}"#.to_vec()
+            body: br#"{"error":"constitutional_hash_invalid","status":"mismatch","expected_hash":"cdd01ef066bc6cf2"}"#
+                .to_vec()
         }
     );
     assert_eq!(forged.compliance, Compliance::NonCompliant);
@@ -46,11 +53,17 @@ fn strict_mode_forwards_the_valid_and_rejects_the_rest_with_the_json_body() {
 fn permissive_forwards_violations_and_inject_adds_a_missing_hash_only() {
     let mut permissive = engine(FilterConfig { mode: Mode::Permissive, ..never_sample() }, "svc");
     let decision = permissive.decide(&view("GET", "/x", None, None), 0);
-    assert_eq!((decision.hash_status, decision.verdict, decision.inject_hash), (HashStatus::Missing, Verdict::Forward, false));
+    assert_eq!(
+        (decision.hash_status, decision.verdict, decision.inject_hash),
+        (HashStatus::Missing, Verdict::Forward, false)
+    );
     assert!(decision.sampled);
     let mut inject = engine(FilterConfig { mode: Mode::Inject, ..never_sample() }, "svc");
     let missing = inject.decide(&view("GET", "/x", None, None), 0);
-    assert_eq!((missing.hash_status, &missing.verdict, missing.inject_hash), (HashStatus::Injected, &Verdict::Forward, true));
+    assert_eq!(
+        (missing.hash_status, &missing.verdict, missing.inject_hash),
+        (HashStatus::Injected, &Verdict::Forward, true)
+    );
     assert_eq!(missing.compliance, Compliance::Compliant);
     assert!(!missing.sampled, "an injected hash is not a violation");
     let forged = inject.decide(&view("GET", "/x", Some(b"forged"), None), 0);
@@ -63,7 +76,11 @@ fn exempt_paths_and_their_look_alikes() {
     let mut engine = engine(FilterConfig::default(), "health-check");
     for path in ["/healthz", "/healthz?verbose=1", "/health/deep", "/metrics", "/readyz#x"] {
         let decision = engine.decide(&view("GET", path, None, None), 0);
-        assert_eq!((decision.hash_status, decision.category, &decision.verdict), (HashStatus::Exempt, Category::Health, &Verdict::Forward), "{path}");
+        assert_eq!(
+            (decision.hash_status, decision.category, &decision.verdict),
+            (HashStatus::Exempt, Category::Health, &Verdict::Forward),
+            "{path}"
+        );
     }
     for path in ["/healthzz", "/metricsx", "/v1/healthz", "healthz"] {
         assert_eq!(engine.decide(&view("GET", path, None, None), 0).hash_status, HashStatus::Missing, "{path}");
@@ -91,7 +108,10 @@ fn an_incoming_traceparent_decides_and_keeps_its_trace() {
 
 #[test]
 fn without_a_parent_the_strategy_decides_by_trace_id() {
-    let mut engine = engine(FilterConfig { fallback_strategy: Strategy::Probabilistic { rate: 0.5 }, ..FilterConfig::default() }, "svc");
+    let mut engine = engine(
+        FilterConfig { fallback_strategy: Strategy::Probabilistic { rate: 0.5 }, ..FilterConfig::default() },
+        "svc",
+    );
     let mut sampled = 0;
     for _ in 0..1_000 {
         let decision = engine.decide(&view("GET", "/x", Some(HASH), None), 0);
@@ -105,7 +125,10 @@ fn without_a_parent_the_strategy_decides_by_trace_id() {
 
 #[test]
 fn forced_samples_take_no_token_from_the_rate_limiter() {
-    let config = FilterConfig { fallback_strategy: Strategy::RateLimiting { max_traces_per_second: 1.0 }, ..FilterConfig::default() };
+    let config = FilterConfig {
+        fallback_strategy: Strategy::RateLimiting { max_traces_per_second: 1.0 },
+        ..FilterConfig::default()
+    };
     let mut engine = engine(config, "groqcloud-policy");
     for _ in 0..5 {
         assert!(engine.decide(&view("POST", "/v1/constitutional/x", Some(HASH), None), 0).sampled);

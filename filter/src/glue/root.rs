@@ -18,7 +18,9 @@ use super::stats::FilterStats;
 use super::stream::ConstitutionalStream;
 use crate::config::FilterConfig;
 use crate::decision::Engine;
-use crate::poll::{decode_shared, encode_shared, lease_value, may_take_lease, poll_path, PollSchedule, LEASE_KEY, STRATEGY_KEY};
+use crate::poll::{
+    decode_shared, encode_shared, lease_value, may_take_lease, poll_path, PollSchedule, LEASE_KEY, STRATEGY_KEY,
+};
 use crate::sampling::{Strategy, UnknownFields};
 use crate::telemetry::{BufferLimits, Delivery, TelemetryBuffer};
 
@@ -56,7 +58,8 @@ impl Context for FilterRoot {
             if flush_token == token {
                 self.pending_flush = None;
                 let status = self.get_http_call_response_header_bytes(":status");
-                let code = status.as_deref().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
+                let code =
+                    status.as_deref().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
                 let delivery = Delivery::from_status(code);
                 if delivery != Delivery::Delivered {
                     log::warn!("telemetry batch {seq} not accepted (status {code:?}): {delivery:?}");
@@ -117,7 +120,8 @@ impl RootContext for FilterRoot {
         self.set_tick_period(Duration::from_millis(tick));
         let now = super::now_nanos(self);
         self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
-        let telemetry = TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now);
+        let telemetry =
+            TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now);
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
@@ -172,7 +176,9 @@ impl FilterRoot {
 
     /// Takes the polling lease if free and asks the control plane for this service's strategy.
     fn poll(&mut self, now: u64) {
-        let (Some(shared), Some(interval)) = (self.shared.clone(), self.schedule.as_ref().map(PollSchedule::interval_nanos)) else {
+        let (Some(shared), Some(interval)) =
+            (self.shared.clone(), self.schedule.as_ref().map(PollSchedule::interval_nanos))
+        else {
             return;
         };
         let control_plane = &shared.config.control_plane;
@@ -187,9 +193,15 @@ impl FilterRoot {
             return;
         }
         let (record, _) = self.get_shared_data(STRATEGY_KEY);
-        let etag = record.as_deref().and_then(decode_shared).map(|(etag, _)| String::from_utf8_lossy(etag).into_owned());
+        let etag =
+            record.as_deref().and_then(decode_shared).map(|(etag, _)| String::from_utf8_lossy(etag).into_owned());
         let path = poll_path(shared.engine.borrow().service());
-        let mut headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", control_plane.authority.as_str()), ("accept", "application/json")];
+        let mut headers = vec![
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", control_plane.authority.as_str()),
+            ("accept", "application/json"),
+        ];
         if let Some(etag) = etag.as_deref() {
             headers.push(("if-none-match", etag));
         }
@@ -237,17 +249,23 @@ impl FilterRoot {
         let timeout = Duration::from_millis(control_plane.timeout_ms);
         match self.dispatch_http_call(&control_plane.cluster, headers, Some(&batch.body), Vec::new(), timeout) {
             Ok(token) => self.pending_flush = Some((token, batch.seq)),
-            Err(status) => log::debug!("cannot send telemetry to the control plane cluster {}: {status:?}", control_plane.cluster),
+            Err(status) => {
+                log::debug!("cannot send telemetry to the control plane cluster {}: {status:?}", control_plane.cluster)
+            }
         }
     }
 
     /// Checks and publishes a fetched strategy.
     fn store_fetched(&mut self, body_size: usize) -> Result<(), String> {
         let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
-        Strategy::from_json(&body, UnknownFields::Ignore).map_err(|e| format!("invalid strategy from the control plane: {e}"))?;
-        let etag = self.get_http_call_response_header_bytes("etag").unwrap_or_else(|| format!("\"{}\"", body.len()).into_bytes());
+        Strategy::from_json(&body, UnknownFields::Ignore)
+            .map_err(|e| format!("invalid strategy from the control plane: {e}"))?;
+        let etag = self
+            .get_http_call_response_header_bytes("etag")
+            .unwrap_or_else(|| format!("\"{}\"", body.len()).into_bytes());
         let record = encode_shared(&String::from_utf8_lossy(&etag), &body);
-        self.set_shared_data(STRATEGY_KEY, Some(&record), None).map_err(|status| format!("cannot publish the strategy: {status:?}"))
+        self.set_shared_data(STRATEGY_KEY, Some(&record), None)
+            .map_err(|status| format!("cannot publish the strategy: {status:?}"))
     }
 
     /// Istio's WORKLOAD_NAME (or NAME) node metadata, under the current property path

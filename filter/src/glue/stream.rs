@@ -57,12 +57,8 @@ impl HttpContext for ConstitutionalStream {
         let hash = self.get_http_request_header_bytes(&config.header);
         let traceparent = self.get_http_request_header_bytes(TRACEPARENT_HEADER);
         let now = super::now_nanos(self);
-        let view = RequestView {
-            method: &method,
-            path: &path,
-            hash: hash.as_deref(),
-            traceparent: traceparent.as_deref(),
-        };
+        let view =
+            RequestView { method: &method, path: &path, hash: hash.as_deref(), traceparent: traceparent.as_deref() };
         let decision = self.shared.engine.borrow_mut().decide(&view, now);
         let path = strip_query(&path).to_vec();
         let rejected = matches!(decision.verdict, Verdict::Reject { .. });

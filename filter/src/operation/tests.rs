@@ -11,7 +11,11 @@ fn templates_name_the_paths_they_match() {
     assert_eq!(&*namer.name(b"GET", b"/v1/policies/7"), "GET /v1/policies/{id}");
     assert_eq!(&*namer.name(b"GET", b"/v1/policies/abc?x=1"), "GET /v1/policies/{id}");
     assert_eq!(&*namer.name(b"PUT", b"/v1/policies/7/rules/9#f"), "PUT /v1/policies/{id}/rules/{rule}");
-    assert_eq!(&*namer.name(b"GET", b"/v1/policies/"), "GET /v1/policies/", "an empty segment does not fill a placeholder");
+    assert_eq!(
+        &*namer.name(b"GET", b"/v1/policies/"),
+        "GET /v1/policies/",
+        "an empty segment does not fill a placeholder"
+    );
     assert_eq!(&*namer.name(b"GET", b"/v1/policies/7/"), "GET /v1/policies/7/");
     assert_eq!(namer.literal_count(), 2);
 }
@@ -24,7 +28,11 @@ fn literal_names_are_bounded() {
     assert_eq!(&*namer.name(b"POST", b"/c"), "POST /c");
     assert_eq!(&*namer.name(b"GET", b"/d"), "GET (other)", "the fourth literal name overflows");
     assert_eq!(&*namer.name(b"GET", b"/a"), "GET /a", "known names stay");
-    assert_eq!(&*namer.name(b"GET", b"/v1/policies/1"), "GET /v1/policies/{id}", "templates are not bounded by the cap");
+    assert_eq!(
+        &*namer.name(b"GET", b"/v1/policies/1"),
+        "GET /v1/policies/{id}",
+        "templates are not bounded by the cap"
+    );
     assert_eq!(namer.literal_count(), 3);
 }
 

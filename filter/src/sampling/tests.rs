@@ -54,21 +54,39 @@ fn jaeger_responses_parse_as_jaeger_clients_read_them() {
 #[test]
 fn bad_strategies_are_refused_naming_the_path() {
     let cases = [
-        (json!({"probabilisticSampling": {"samplingRate": 1.5}}), "probabilisticSampling.samplingRate: 1.5 is outside [0, 1]"),
-        (json!({"probabilisticSampling": {"samplingRate": "half"}}), "probabilisticSampling.samplingRate: \"half\" is not a number"),
-        (json!({"rateLimitingSampling": {"maxTracesPerSecond": -2}}), "rateLimitingSampling.maxTracesPerSecond: -2 is negative"),
+        (
+            json!({"probabilisticSampling": {"samplingRate": 1.5}}),
+            "probabilisticSampling.samplingRate: 1.5 is outside [0, 1]",
+        ),
+        (
+            json!({"probabilisticSampling": {"samplingRate": "half"}}),
+            "probabilisticSampling.samplingRate: \"half\" is not a number",
+        ),
+        (
+            json!({"rateLimitingSampling": {"maxTracesPerSecond": -2}}),
+            "rateLimitingSampling.maxTracesPerSecond: -2 is negative",
+        ),
         (json!({"strategyType": "RANDOM"}), "strategyType: \"RANDOM\" is not PROBABILISTIC or RATE_LIMITING"),
         (json!({"strategyType": "RATE_LIMITING"}), "rateLimitingSampling: required when strategyType is RATE_LIMITING"),
         (json!({}), "no strategy: expected probabilisticSampling, rateLimitingSampling or operationSampling"),
         (json!([]), "must be an object"),
-        (json!({"operationSampling": {"perOperationStrategies": [{"probabilisticSampling": {"samplingRate": 1}}]}}), "operationSampling.perOperationStrategies[0].operation: is required"),
-        (json!({"operationSampling": {"perOperationStrategies": [{"operation": "", "probabilisticSampling": {}}]}}), "operationSampling.perOperationStrategies[0].operation: must be a non-empty string"),
+        (
+            json!({"operationSampling": {"perOperationStrategies": [{"probabilisticSampling": {"samplingRate": 1}}]}}),
+            "operationSampling.perOperationStrategies[0].operation: is required",
+        ),
+        (
+            json!({"operationSampling": {"perOperationStrategies": [{"operation": "", "probabilisticSampling": {}}]}}),
+            "operationSampling.perOperationStrategies[0].operation: must be a non-empty string",
+        ),
         (json!({"probabilisticSampling": {"samplingRate": 0.5}, "extra": 1}), "extra: unknown field"),
     ];
     for (value, message) in cases {
         assert_eq!(strategy(value.clone()).map_err(|e| e.to_string()), Err(message.to_owned()), "{value}");
     }
-    let lenient = Strategy::from_value(&json!({"probabilisticSampling": {"samplingRate": 0.5, "x": 1}, "extra": 1}), UnknownFields::Ignore);
+    let lenient = Strategy::from_value(
+        &json!({"probabilisticSampling": {"samplingRate": 0.5, "x": 1}, "extra": 1}),
+        UnknownFields::Ignore,
+    );
     assert_eq!(lenient, Ok(Strategy::Probabilistic { rate: 0.5 }), "responses may carry fields we do not know");
     assert!(Strategy::from_json(b"<html>", UnknownFields::Ignore).is_err());
 }

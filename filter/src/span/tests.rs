@@ -3,7 +3,11 @@ use crate::config::FilterConfig;
 use crate::decision::{Engine, RequestView};
 
 fn decision(hash: Option<&[u8]>, path: &str) -> RequestDecision {
-    let mut engine = Engine::new(Rc::new(FilterConfig { mode: crate::config::Mode::Permissive, ..FilterConfig::default() }), "groqcloud-policy", 3);
+    let mut engine = Engine::new(
+        Rc::new(FilterConfig { mode: crate::config::Mode::Permissive, ..FilterConfig::default() }),
+        "groqcloud-policy",
+        3,
+    );
     engine.decide(&RequestView { method: b"POST", path: path.as_bytes(), hash, traceparent: None }, 1)
 }
 

@@ -30,7 +30,11 @@ fn invalid_headers_are_ignored() {
         assert_eq!(TraceParent::parse(case), None, "{:?}", String::from_utf8_lossy(case));
     }
     let future = b"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-what-the-future-holds";
-    assert_eq!(TraceParent::parse(future).map(|t| t.sampled()), Some(false), "a future version is read by its 00 prefix");
+    assert_eq!(
+        TraceParent::parse(future).map(|t| t.sampled()),
+        Some(false),
+        "a future version is read by its 00 prefix"
+    );
 }
 
 proptest! {

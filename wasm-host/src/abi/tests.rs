@@ -14,10 +14,7 @@ fn pairs_serialise_as_the_sdk_expects() {
     ]
     .concat();
     assert_eq!(bytes, expected);
-    assert_eq!(
-        parse_pairs(&bytes),
-        Some(vec![(b":path".to_vec(), b"/x".to_vec()), (b"a".to_vec(), Vec::new())])
-    );
+    assert_eq!(parse_pairs(&bytes), Some(vec![(b":path".to_vec(), b"/x".to_vec()), (b"a".to_vec(), Vec::new())]));
 }
 
 #[test]

@@ -49,18 +49,23 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
                 return status::BAD_ARGUMENT;
             };
             let pseudo = |name: &str| headers.get_str(name).filter(|value| !value.is_empty()).map(str::to_owned);
-            let (Some(method), Some(path), Some(authority)) = (pseudo(":method"), pseudo(":path"), pseudo(":authority")) else {
+            let (Some(method), Some(path), Some(authority)) =
+                (pseudo(":method"), pseudo(":path"), pseudo(":authority"))
+            else {
                 return status::BAD_ARGUMENT;
             };
             let timeout = Duration::from_millis(u64::from(timeout_ms as u32).max(1));
-            let token = state.callouts.dispatch(CalloutRequest { endpoint, method, path, authority, headers, body, timeout });
+            let token =
+                state.callouts.dispatch(CalloutRequest { endpoint, method, path, authority, headers, body, timeout });
             to_status(write_u32(&mut caller, ret_token, token))
         },
     )?;
     registrar.wrap(
         ENV,
         "proxy_call_foreign_function",
-        |_caller: Caller<'_, VmState>, _np: i32, _nl: i32, _ap: i32, _al: i32, _rp: i32, _rl: i32| -> i32 { status::NOT_FOUND },
+        |_caller: Caller<'_, VmState>, _np: i32, _nl: i32, _ap: i32, _al: i32, _rp: i32, _rl: i32| -> i32 {
+            status::NOT_FOUND
+        },
     )?;
     Ok(())
 }

@@ -31,11 +31,15 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
     registrar.wrap(ENV, "proxy_get_current_time_nanoseconds", |mut caller: Caller<'_, VmState>, ret: i32| -> i32 {
         to_status(write_u64(&mut caller, ret, now_nanos()))
     })?;
-    registrar.wrap(ENV, "proxy_set_tick_period_milliseconds", |mut caller: Caller<'_, VmState>, period: i32| -> i32 {
-        let period = period as u32;
-        caller.data_mut().tick_period = (period > 0).then(|| Duration::from_millis(u64::from(period)));
-        status::OK
-    })?;
+    registrar.wrap(
+        ENV,
+        "proxy_set_tick_period_milliseconds",
+        |mut caller: Caller<'_, VmState>, period: i32| -> i32 {
+            let period = period as u32;
+            caller.data_mut().tick_period = (period > 0).then(|| Duration::from_millis(u64::from(period)));
+            status::OK
+        },
+    )?;
     registrar.wrap(ENV, "proxy_done", |_caller: Caller<'_, VmState>| -> i32 { status::OK })?;
     Ok(())
 }

@@ -16,8 +16,12 @@ use crate::stream::StreamPhase;
 fn map_mut(state: &mut VmState, map: i32) -> Result<&mut Headers, i32> {
     let map = MapType::from_abi(map).ok_or(status::BAD_ARGUMENT)?;
     match map {
-        MapType::CallResponseHeaders => state.call_response.as_mut().map(|call| &mut call.headers).ok_or(status::BAD_ARGUMENT),
-        MapType::CallResponseTrailers => state.call_response.as_mut().map(|call| &mut call.trailers).ok_or(status::BAD_ARGUMENT),
+        MapType::CallResponseHeaders => {
+            state.call_response.as_mut().map(|call| &mut call.headers).ok_or(status::BAD_ARGUMENT)
+        }
+        MapType::CallResponseTrailers => {
+            state.call_response.as_mut().map(|call| &mut call.trailers).ok_or(status::BAD_ARGUMENT)
+        }
         MapType::GrpcInitialMetadata | MapType::GrpcTrailingMetadata => Err(status::BAD_ARGUMENT),
         MapType::RequestHeaders | MapType::RequestTrailers | MapType::ResponseHeaders | MapType::ResponseTrailers => {
             let stream = state.effective_stream().ok_or(status::BAD_ARGUMENT)?;
@@ -64,24 +68,34 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             return_bytes(&mut caller, &bytes, ret_ptr, ret_len)
         },
     )?;
-    registrar.wrap(ENV, "proxy_set_header_map_pairs", |mut caller: Caller<'_, VmState>, map: i32, ptr: i32, len: i32| -> i32 {
-        let pairs = match read(&mut caller, ptr, len).map(|bytes| parse_pairs(&bytes)) {
-            Ok(Some(pairs)) => pairs,
-            Ok(None) => return status::BAD_ARGUMENT,
-            Err(code) => return code,
-        };
-        match map_mut(caller.data_mut(), map) {
-            Ok(headers) => {
-                headers.set_all(pairs);
-                status::OK
+    registrar.wrap(
+        ENV,
+        "proxy_set_header_map_pairs",
+        |mut caller: Caller<'_, VmState>, map: i32, ptr: i32, len: i32| -> i32 {
+            let pairs = match read(&mut caller, ptr, len).map(|bytes| parse_pairs(&bytes)) {
+                Ok(Some(pairs)) => pairs,
+                Ok(None) => return status::BAD_ARGUMENT,
+                Err(code) => return code,
+            };
+            match map_mut(caller.data_mut(), map) {
+                Ok(headers) => {
+                    headers.set_all(pairs);
+                    status::OK
+                }
+                Err(code) => code,
             }
-            Err(code) => code,
-        }
-    })?;
+        },
+    )?;
     registrar.wrap(
         ENV,
         "proxy_get_header_map_value",
-        |mut caller: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, VmState>,
+         map: i32,
+         key_ptr: i32,
+         key_len: i32,
+         ret_ptr: i32,
+         ret_len: i32|
+         -> wasmtime::Result<i32> {
             let found = with_guest(&mut caller, |memory, state| {
                 let key = slice(memory, key_ptr, key_len)?;
                 map_mut(state, map)?.get_bytes(key).map(<[u8]>::to_vec).ok_or(status::NOT_FOUND)
@@ -107,9 +121,13 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             mutate(&mut caller, map, (kp, kl), Some((vp, vl)), |headers, key, value| headers.append(key, value))
         },
     )?;
-    registrar.wrap(ENV, "proxy_remove_header_map_value", |mut caller: Caller<'_, VmState>, map: i32, kp: i32, kl: i32| -> i32 {
-        mutate(&mut caller, map, (kp, kl), None, |headers, key, _| headers.remove(key))
-    })?;
+    registrar.wrap(
+        ENV,
+        "proxy_remove_header_map_value",
+        |mut caller: Caller<'_, VmState>, map: i32, kp: i32, kl: i32| -> i32 {
+            mutate(&mut caller, map, (kp, kl), None, |headers, key, _| headers.remove(key))
+        },
+    )?;
     registrar.wrap(ENV, "proxy_get_header_map_size", |mut caller: Caller<'_, VmState>, map: i32, ret: i32| -> i32 {
         let size = match map_mut(caller.data_mut(), map) {
             Ok(headers) => u32_len(headers.byte_size()),
@@ -120,7 +138,13 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
     registrar.wrap(
         ENV,
         "proxy_get_buffer_bytes",
-        |mut caller: Caller<'_, VmState>, buffer: i32, start: i32, max: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, VmState>,
+         buffer: i32,
+         start: i32,
+         max: i32,
+         ret_ptr: i32,
+         ret_len: i32|
+         -> wasmtime::Result<i32> {
             let chunk = match with_buffer(caller.data_mut(), buffer, |bytes| {
                 let start = (start as u32 as usize).min(bytes.len());
                 let end = start.saturating_add(max as u32 as usize).min(bytes.len());
@@ -150,7 +174,9 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             };
             let body = match BufferType::from_abi(buffer) {
                 Some(BufferType::RequestBody) if stream.phase >= StreamPhase::RequestBody => &mut stream.request_body,
-                Some(BufferType::ResponseBody) if stream.phase >= StreamPhase::ResponseBody => &mut stream.response_body,
+                Some(BufferType::ResponseBody) if stream.phase >= StreamPhase::ResponseBody => {
+                    &mut stream.response_body
+                }
                 _ => return status::NOT_FOUND,
             };
             let start = (start as u32 as usize).min(body.len());
@@ -170,12 +196,16 @@ fn with_buffer<T>(state: &mut VmState, buffer: i32, read: impl FnOnce(&[u8]) -> 
         BufferType::PluginConfiguration if state.root_phase == RootPhase::Configure => {
             Ok(read(&state.env.plugin.configuration))
         }
-        BufferType::CallResponseBody => state.call_response.as_ref().map(|call| read(&call.body)).ok_or(status::NOT_FOUND),
+        BufferType::CallResponseBody => {
+            state.call_response.as_ref().map(|call| read(&call.body)).ok_or(status::NOT_FOUND)
+        }
         BufferType::RequestBody | BufferType::ResponseBody => {
             let stream = state.effective_stream().ok_or(status::NOT_FOUND)?;
             match buffer {
                 BufferType::RequestBody if stream.phase >= StreamPhase::RequestBody => Ok(read(&stream.request_body)),
-                BufferType::ResponseBody if stream.phase >= StreamPhase::ResponseBody => Ok(read(&stream.response_body)),
+                BufferType::ResponseBody if stream.phase >= StreamPhase::ResponseBody => {
+                    Ok(read(&stream.response_body))
+                }
                 _ => Err(status::NOT_FOUND),
             }
         }

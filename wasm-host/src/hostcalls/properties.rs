@@ -13,7 +13,12 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
     registrar.wrap(
         ENV,
         "proxy_get_property",
-        |mut caller: Caller<'_, VmState>, path_ptr: i32, path_len: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, VmState>,
+         path_ptr: i32,
+         path_len: i32,
+         ret_ptr: i32,
+         ret_len: i32|
+         -> wasmtime::Result<i32> {
             let path = match read(&mut caller, path_ptr, path_len) {
                 Ok(path) => path,
                 Err(code) => return Ok(code),

@@ -14,7 +14,13 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
     registrar.wrap(
         ENV,
         "proxy_get_shared_data",
-        |mut caller: Caller<'_, VmState>, kp: i32, kl: i32, ret_ptr: i32, ret_len: i32, ret_cas: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, VmState>,
+         kp: i32,
+         kl: i32,
+         ret_ptr: i32,
+         ret_len: i32,
+         ret_cas: i32|
+         -> wasmtime::Result<i32> {
             let key = match read(&mut caller, kp, kl) {
                 Ok(key) => key,
                 Err(code) => return Ok(code),
@@ -40,15 +46,19 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             }
         },
     )?;
-    registrar.wrap(ENV, "proxy_register_shared_queue", |mut caller: Caller<'_, VmState>, np: i32, nl: i32, ret: i32| -> i32 {
-        let name = match read(&mut caller, np, nl) {
-            Ok(name) => name,
-            Err(code) => return code,
-        };
-        let state = caller.data();
-        let token = state.process.register_queue(&state.env.plugin.vm_id, &name, state.worker);
-        to_status(write_u32(&mut caller, ret, token))
-    })?;
+    registrar.wrap(
+        ENV,
+        "proxy_register_shared_queue",
+        |mut caller: Caller<'_, VmState>, np: i32, nl: i32, ret: i32| -> i32 {
+            let name = match read(&mut caller, np, nl) {
+                Ok(name) => name,
+                Err(code) => return code,
+            };
+            let state = caller.data();
+            let token = state.process.register_queue(&state.env.plugin.vm_id, &name, state.worker);
+            to_status(write_u32(&mut caller, ret, token))
+        },
+    )?;
     registrar.wrap(
         ENV,
         "proxy_resolve_shared_queue",
@@ -64,12 +74,16 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             }
         },
     )?;
-    registrar.wrap(ENV, "proxy_enqueue_shared_queue", |mut caller: Caller<'_, VmState>, token: i32, ptr: i32, len: i32| -> i32 {
-        match read(&mut caller, ptr, len) {
-            Ok(item) => caller.data().process.enqueue(token as u32, &item),
-            Err(code) => code,
-        }
-    })?;
+    registrar.wrap(
+        ENV,
+        "proxy_enqueue_shared_queue",
+        |mut caller: Caller<'_, VmState>, token: i32, ptr: i32, len: i32| -> i32 {
+            match read(&mut caller, ptr, len) {
+                Ok(item) => caller.data().process.enqueue(token as u32, &item),
+                Err(code) => code,
+            }
+        },
+    )?;
     registrar.wrap(
         ENV,
         "proxy_dequeue_shared_queue",

@@ -76,9 +76,11 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             errno_of(write_u32(&mut caller, nwritten, crate::abi::u32_len(written.len())))
         },
     )?;
-    registrar.wrap(WASI, "fd_read", |_caller: Caller<'_, VmState>, _fd: i32, _iovs: i32, _len: i32, _nread: i32| -> i32 {
-        errno::BADF
-    })?;
+    registrar.wrap(
+        WASI,
+        "fd_read",
+        |_caller: Caller<'_, VmState>, _fd: i32, _iovs: i32, _len: i32, _nread: i32| -> i32 { errno::BADF },
+    )?;
     registrar.wrap(WASI, "fd_close", |_caller: Caller<'_, VmState>, _fd: i32| -> i32 { errno::BADF })?;
     registrar.wrap(
         WASI,
@@ -100,24 +102,32 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
         stat[8..16].copy_from_slice(&RIGHT_FD_WRITE.to_le_bytes());
         errno_of(write(&mut caller, buf, &stat))
     })?;
-    registrar.wrap(WASI, "fd_prestat_get", |_caller: Caller<'_, VmState>, _fd: i32, _buf: i32| -> i32 { errno::BADF })?;
-    registrar.wrap(WASI, "fd_prestat_dir_name", |_caller: Caller<'_, VmState>, _fd: i32, _path: i32, _len: i32| -> i32 {
-        errno::BADF
-    })?;
+    registrar
+        .wrap(WASI, "fd_prestat_get", |_caller: Caller<'_, VmState>, _fd: i32, _buf: i32| -> i32 { errno::BADF })?;
+    registrar.wrap(
+        WASI,
+        "fd_prestat_dir_name",
+        |_caller: Caller<'_, VmState>, _fd: i32, _path: i32, _len: i32| -> i32 { errno::BADF },
+    )?;
     for (sizes, values) in [("environ_sizes_get", "environ_get"), ("args_sizes_get", "args_get")] {
         registrar.wrap(WASI, sizes, |mut caller: Caller<'_, VmState>, count: i32, buf_size: i32| -> i32 {
             errno_of(write_u32(&mut caller, count, 0).and_then(|()| write_u32(&mut caller, buf_size, 0)))
         })?;
-        registrar.wrap(WASI, values, |_caller: Caller<'_, VmState>, _ptrs: i32, _buf: i32| -> i32 { errno::SUCCESS })?;
+        registrar
+            .wrap(WASI, values, |_caller: Caller<'_, VmState>, _ptrs: i32, _buf: i32| -> i32 { errno::SUCCESS })?;
     }
-    registrar.wrap(WASI, "clock_time_get", |mut caller: Caller<'_, VmState>, id: i32, _precision: i64, ret: i32| -> i32 {
-        let now = match id {
-            0 => now_nanos(),
-            1..=3 => monotonic_nanos(),
-            _ => return errno::INVAL,
-        };
-        errno_of(write_u64(&mut caller, ret, now))
-    })?;
+    registrar.wrap(
+        WASI,
+        "clock_time_get",
+        |mut caller: Caller<'_, VmState>, id: i32, _precision: i64, ret: i32| -> i32 {
+            let now = match id {
+                0 => now_nanos(),
+                1..=3 => monotonic_nanos(),
+                _ => return errno::INVAL,
+            };
+            errno_of(write_u64(&mut caller, ret, now))
+        },
+    )?;
     registrar.wrap(WASI, "clock_res_get", |mut caller: Caller<'_, VmState>, id: i32, ret: i32| -> i32 {
         if !(0..=3).contains(&id) {
             return errno::INVAL;

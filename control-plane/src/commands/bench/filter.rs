@@ -49,8 +49,8 @@ const BLOCK: u64 = 5_000;
 impl FilterBench {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let ours = load_filter(None)?;
-        let noop = FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM)
-            .context("loading the no-op filter")?;
+        let noop =
+            FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM).context("loading the no-op filter")?;
         let core = &SEED_SERVICES[0];
         let config = plugin_config(core, core.sampling_rate);
         let mut ours_proxy = SidecarSpec::new(core.name, config.clone()).start(&ours)?;

@@ -64,7 +64,8 @@ impl SamplingBench {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let report = runtime.block_on(async {
             let server = start(ServerConfig::loopback(None)).await?;
-            let body = server.store.current().context("seed strategies loaded")?.lookup("groqcloud-policy").json.clone();
+            let body =
+                server.store.current().context("seed strategies loaded")?.lookup("groqcloud-policy").json.clone();
             let bare = bare_server(body).await?;
             let duration = Duration::from_secs(self.seconds);
             let path = "/api/sampling?service=groqcloud-policy";
@@ -146,7 +147,12 @@ async fn bare_server(body: Bytes) -> anyhow::Result<SocketAddr> {
 }
 
 /// `connections` keep-alive clients sending `path` for `duration`.
-async fn load(addr: SocketAddr, path: &'static str, connections: u64, duration: Duration) -> anyhow::Result<LoadResult> {
+async fn load(
+    addr: SocketAddr,
+    path: &'static str,
+    connections: u64,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut clients = Vec::new();

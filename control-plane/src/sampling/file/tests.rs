@@ -36,7 +36,8 @@ fn jaegers_own_example_file_is_read_unchanged() {
 fn the_seed_and_example_files_are_valid() {
     let seed = json(crate::sampling::SEED_STRATEGIES).expect("seed");
     assert_eq!(seed.file.service_strategies.len(), 4);
-    let yaml = parse("example.yaml", include_bytes!("../../../strategies/example.yaml"), Format::Yaml).expect("example");
+    let yaml =
+        parse("example.yaml", include_bytes!("../../../strategies/example.yaml"), Format::Yaml).expect("example");
     assert_eq!(yaml.file.service_strategies[3].service, "health-check");
     assert_eq!(yaml.file.service_strategies[3].param, 0.01);
 }
@@ -48,13 +49,22 @@ fn malformed_files_are_refused_naming_the_field() {
         (r#"{"default_strategy": {"type": "probabilistic", "param": 1.5}}"#, "default_strategy.param"),
         (r#"{"default_strategy": {"type": "random", "param": 1}}"#, "default_strategy.type"),
         (r#"{"default_strategy": {"type": "probabilistic", "param": "half"}}"#, "default_strategy.param"),
-        (r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": -1}]}"#, "service_strategies[0].param"),
-        (r#"{"service_strategies": [{"service": "", "type": "probabilistic", "param": 1}]}"#, "service_strategies[0].service"),
+        (
+            r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": -1}]}"#,
+            "service_strategies[0].param",
+        ),
+        (
+            r#"{"service_strategies": [{"service": "", "type": "probabilistic", "param": 1}]}"#,
+            "service_strategies[0].service",
+        ),
         (
             r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1}, {"service": "a", "type": "probabilistic", "param": 0}]}"#,
             "service_strategies[1].service",
         ),
-        (r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1, "extra": 1}]}"#, "service_strategies[0].extra"),
+        (
+            r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1, "extra": 1}]}"#,
+            "service_strategies[0].extra",
+        ),
         (r#"{"services": []}"#, "services"),
         (
             r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 1, "operation_strategies": [{"operation": "x", "type": "probabilistic", "param": 2}]}]}"#,
@@ -69,8 +79,16 @@ fn malformed_files_are_refused_naming_the_field() {
     for (text, path) in cases {
         assert_eq!(error_of(text).0, path, "{text}");
     }
-    assert_eq!(error_of(r#"{"default_strategy": {"type": "probabilistic", "param": 1.5}}"#).1, "probability 1.5 is outside [0, 1]");
-    let yaml = parse("s.yaml", b"service_strategies:\n  - service: a\n    type: probabilistic\n    param: [1]\n", Format::Yaml).expect_err("refused");
+    assert_eq!(
+        error_of(r#"{"default_strategy": {"type": "probabilistic", "param": 1.5}}"#).1,
+        "probability 1.5 is outside [0, 1]"
+    );
+    let yaml = parse(
+        "s.yaml",
+        b"service_strategies:\n  - service: a\n    type: probabilistic\n    param: [1]\n",
+        Format::Yaml,
+    )
+    .expect_err("refused");
     assert_eq!((yaml.source_name.as_str(), yaml.path.as_str()), ("s.yaml", "service_strategies[0].param"));
 }
 

@@ -28,7 +28,11 @@ fn resolution_follows_jaegers_static_provider() {
         r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.8},"operationSampling":{"defaultSamplingProbability":0.8,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"op1","probabilisticSampling":{"samplingRate":0.2}},{"operation":"/health","probabilisticSampling":{"samplingRate":0}}],"defaultUpperBoundTracesPerSecond":0}}"#,
         "own operations first, then the default's it does not name"
     );
-    assert_eq!(body(&set, "bar"), r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#, "rate-limited: no merge");
+    assert_eq!(
+        body(&set, "bar"),
+        r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#,
+        "rate-limited: no merge"
+    );
     assert_eq!(
         body(&set, "baz"),
         r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.3},"operationSampling":{"defaultSamplingProbability":0.3,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"/health","probabilisticSampling":{"samplingRate":0}}],"defaultUpperBoundTracesPerSecond":0}}"#,
@@ -43,8 +47,13 @@ fn resolution_follows_jaegers_static_provider() {
 
 #[test]
 fn without_a_default_jaeger_samples_a_thousandth_and_rates_truncate() {
-    let set = resolve(r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": 7.9, "operation_strategies": [{"operation": "x", "type": "probabilistic", "param": 0.5}]}]}"#);
-    assert_eq!(body(&set, "nobody"), r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.001}}"#);
+    let set = resolve(
+        r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": 7.9, "operation_strategies": [{"operation": "x", "type": "probabilistic", "param": 0.5}]}]}"#,
+    );
+    assert_eq!(
+        body(&set, "nobody"),
+        r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.001}}"#
+    );
     assert_eq!(
         body(&set, "a"),
         r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":7},"operationSampling":{"defaultSamplingProbability":0.001,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"x","probabilisticSampling":{"samplingRate":0.5}}],"defaultUpperBoundTracesPerSecond":0}}"#

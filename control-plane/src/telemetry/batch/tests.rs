@@ -27,7 +27,13 @@ fn span() -> SpanRecord {
 }
 
 fn batch() -> TelemetryBatch {
-    TelemetryBatch { vm_id: "vm-1".into(), seq: 1, aggregates: vec![entry()], spans: vec![span()], ..TelemetryBatch::default() }
+    TelemetryBatch {
+        vm_id: "vm-1".into(),
+        seq: 1,
+        aggregates: vec![entry()],
+        spans: vec![span()],
+        ..TelemetryBatch::default()
+    }
 }
 
 fn error_of(batch: TelemetryBatch) -> String {
@@ -58,7 +64,10 @@ fn each_malformed_field_is_named() {
     assert_eq!(error_of(b), "aggregates[0].count: 4 but the latency buckets hold 3");
     let mut b = batch();
     b.aggregates[0].latency_buckets = vec![0; LATENCY_BUCKETS + 1];
-    assert_eq!(error_of(b), format!("aggregates[0].latency_buckets: {} buckets, at most {LATENCY_BUCKETS}", LATENCY_BUCKETS + 1));
+    assert_eq!(
+        error_of(b),
+        format!("aggregates[0].latency_buckets: {} buckets, at most {LATENCY_BUCKETS}", LATENCY_BUCKETS + 1)
+    );
     let mut b = batch();
     b.aggregates[0].latency_buckets = vec![u64::MAX, 1];
     assert_eq!(error_of(b), "aggregates[0].count: 3 but the latency buckets hold more");

@@ -24,9 +24,21 @@ fn span(n: u8) -> SpanRecord {
 #[test]
 fn batches_add_up_per_service_and_hash_status() {
     let mut store = TelemetryStore::new(StoreLimits::default());
-    let batch = |seq, aggregates| TelemetryBatch { vm_id: "vm".into(), seq, service: "core".into(), aggregates, ..TelemetryBatch::default() };
-    store.apply(batch(1, vec![entry("core", HashStatus::Valid, 5, ""), entry("core", HashStatus::Mismatch, 2, "client-a")]), 100);
-    store.apply(batch(2, vec![entry("core", HashStatus::Valid, 3, ""), entry("core", HashStatus::Mismatch, 1, "client-b")]), 105);
+    let batch = |seq, aggregates| TelemetryBatch {
+        vm_id: "vm".into(),
+        seq,
+        service: "core".into(),
+        aggregates,
+        ..TelemetryBatch::default()
+    };
+    store.apply(
+        batch(1, vec![entry("core", HashStatus::Valid, 5, ""), entry("core", HashStatus::Mismatch, 2, "client-a")]),
+        100,
+    );
+    store.apply(
+        batch(2, vec![entry("core", HashStatus::Valid, 3, ""), entry("core", HashStatus::Mismatch, 1, "client-b")]),
+        105,
+    );
     let counts = store.requests_by_service_and_status();
     assert_eq!(counts.get(&("core".to_owned(), "valid")), Some(&8));
     assert_eq!(counts.get(&("core".to_owned(), "mismatch")), Some(&3));
@@ -50,7 +62,13 @@ fn the_span_buffer_keeps_the_newest_and_counts_evictions() {
     let limits = StoreLimits { span_buffer: 2, ..StoreLimits::default() };
     let mut store = TelemetryStore::new(limits);
     let outcome = store.apply(
-        TelemetryBatch { vm_id: "vm".into(), seq: 1, service: "core".into(), spans: vec![span(1), span(2), span(3)], ..TelemetryBatch::default() },
+        TelemetryBatch {
+            vm_id: "vm".into(),
+            seq: 1,
+            service: "core".into(),
+            spans: vec![span(1), span(2), span(3)],
+            ..TelemetryBatch::default()
+        },
         0,
     );
     assert_eq!(outcome.spans_evicted, 1);
