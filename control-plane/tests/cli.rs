@@ -85,6 +85,7 @@ fn demo_passes_its_own_checks() {
     assert!(stdout.contains("(0 wrong)"), "{stdout}");
     assert!(stdout.contains("filter VM applies it"), "the mid-run strategy change reaches the filters: {stdout}");
     assert!(stdout.contains("✓ groqcloud-policy after the change"), "{stdout}");
+    assert!(stdout.contains("✓ control plane counted 2000 of 2000 requests"), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
 }
 

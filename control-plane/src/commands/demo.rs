@@ -4,7 +4,9 @@
 //! service and polls it; simulated clients send a few thousand requests at a steady pace, some
 //! with missing or forged hashes and health probes. Half-way, the strategies file is edited
 //! (groqcloud-policy 1 → 0.25) and the sampled fraction follows. Then a summary shows what the
-//! filters decided and checks it against what was sent (exit code 1 when a check fails).
+//! filters decided and checks it against what was sent, and that the control plane counted every
+//! request from the filters' telemetry, shown live while traffic runs (exit code 1 when a check
+//! fails). `--otlp-endpoint` also exports the sampled spans to a collector.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,13 +19,15 @@ use acgs_wasm_host::{Headers, HttpResponse, Proxy, StreamOutcome};
 use anyhow::Context as _;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::cli::{UsageError, EXIT_FAILED};
 use crate::mesh::seed::{plugin_config_polling, strategies_with, SEED_SERVICES};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 use crate::mesh::traffic::{HashPresented, TrafficGenerator, TrafficMix};
-use crate::server::{start, ServerConfig};
+use crate::server::{start, RunningServer, ServerConfig};
+use crate::telemetry::otlp::OtlpConfig;
+use crate::telemetry::TelemetryConfig;
 
 /// Run the whole product on embedded defaults and show what it does.
 #[derive(Debug, Args)]
@@ -39,6 +43,10 @@ pub struct Demo {
     /// Seed of the simulated traffic (same seed, same requests).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+
+    /// Export sampled spans and request metrics to this OTLP/gRPC collector (off by default).
+    #[arg(long, env = "ACGS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// What one service's sidecar decided, counted.
@@ -79,8 +87,10 @@ impl Demo {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let strategies = dir.join("strategies.json");
         std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, 1.0))?;
+        let telemetry = TelemetryConfig { export: self.otlp_endpoint.clone().map(OtlpConfig::new), ..TelemetryConfig::default() };
         let config = ServerConfig {
             grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            telemetry,
             ..ServerConfig::loopback(Some(strategies.clone()))
         };
         let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
@@ -105,11 +115,16 @@ impl Demo {
             workers,
             module.wasm_bytes_len() / 1024
         );
-        let progress = ProgressBar::new(self.requests).with_style(
+        let bars = MultiProgress::new();
+        let progress = bars.add(ProgressBar::new(self.requests).with_style(
             ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {pos}/{len} requests ({per_sec})")
                 .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?
                 .progress_chars("=> "),
-        );
+        ));
+        let live: Vec<ProgressBar> = SEED_SERVICES
+            .iter()
+            .map(|_| bars.add(ProgressBar::new_spinner().with_style(ProgressStyle::default_spinner().template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()))))
+            .collect();
         let mut traffic = TrafficGenerator::new(self.seed, TrafficMix::default());
         let mut tallies = vec![ServiceTally::default(); SEED_SERVICES.len()];
         let mut phases = [PhaseSampling::default(); 2];
@@ -133,6 +148,9 @@ impl Demo {
                 }
                 tally(&mut tallies[planned.service], planned.presented, &outcome);
                 progress.inc(1);
+                if n % 250 == 0 {
+                    show_live_counts(&server, &live);
+                }
                 pace(phase_started, n - from);
             }
             if phase == 0 {
@@ -152,6 +170,16 @@ impl Demo {
         }
         progress.finish_with_message("done");
         let elapsed = started.elapsed();
+        let counted = flush_telemetry(&mut sidecars, &server, self.requests);
+        show_live_counts(&server, &live);
+        for bar in &live {
+            bar.finish();
+        }
+        if bars.is_hidden() {
+            for bar in &live {
+                println!("{}", bar.message().trim_end());
+            }
+        }
         runtime.block_on(server.shutdown());
         let _ = std::fs::remove_dir_all(&dir);
 
@@ -162,8 +190,50 @@ impl Demo {
             elapsed.as_secs_f64(),
             self.requests as f64 / elapsed.as_secs_f64().max(1e-9)
         );
-        let failed = print_checks(&tallies, &phases);
+        let mut failed = print_checks(&tallies, &phases);
+        let all_counted = counted == self.requests;
+        println!(
+            "{} control plane counted {counted} of {} requests from the filters' telemetry",
+            if all_counted { "✓" } else { "✗" },
+            self.requests
+        );
+        failed += usize::from(!all_counted);
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
+    }
+}
+
+/// The control plane's counts per service and hash status, from the filters' telemetry.
+fn show_live_counts(server: &RunningServer, lines: &[ProgressBar]) {
+    let Ok(store) = server.telemetry.store().read().map(|store| store.requests_by_service_and_status()) else {
+        return;
+    };
+    for (service, line) in SEED_SERVICES.iter().zip(lines) {
+        let counts: Vec<String> = ["valid", "missing", "mismatch", "exempt", "injected"]
+            .iter()
+            .filter_map(|status| store.get(&(service.name.to_owned(), *status)).map(|n| format!("{status} {n}")))
+            .collect();
+        line.set_message(format!("{:<20} control plane counts: {}", service.name, counts.join(" · ")));
+    }
+}
+
+/// Gives the filters time to flush their last batches; returns what the control plane counted.
+fn flush_telemetry(sidecars: &mut [Proxy], server: &RunningServer, expected: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counted: u64 = server
+            .telemetry
+            .store()
+            .read()
+            .map(|store| store.requests_by_service_and_status().values().sum())
+            .unwrap_or(0);
+        if counted >= expected || Instant::now() > deadline {
+            return counted;
+        }
+        for sidecar in sidecars.iter_mut() {
+            for worker in sidecar.workers_mut() {
+                worker.run_for(Duration::from_millis(20));
+            }
+        }
     }
 }
 
