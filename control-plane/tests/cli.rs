@@ -122,6 +122,19 @@ fn the_sampling_bench_prints_its_report_as_json_on_the_last_line() {
 }
 
 #[test]
+fn the_ingest_bench_prints_its_report_as_json_on_the_last_line() {
+    let output = acgs_tracing(&["bench", "ingest", "--seconds", "1", "--connections", "2", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    for field in ["records_per_s", "decode_records_per_s", "ratio"] {
+        assert!(report[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {report}");
+    }
+    assert_eq!(report["records_per_batch"], 200);
+    assert_eq!(report["refused_batches"], 0, "every batch is new and authenticated");
+}
+
+#[test]
 fn bad_arguments_exit_with_a_usage_error() {
     let output = acgs_tracing(&["demo", "--requests", "5"]);
     assert_eq!(output.status.code(), Some(2));

@@ -87,7 +87,8 @@ impl Demo {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let strategies = dir.join("strategies.json");
         std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, 1.0))?;
-        let telemetry = TelemetryConfig { export: self.otlp_endpoint.clone().map(OtlpConfig::new), ..TelemetryConfig::default() };
+        let telemetry =
+            TelemetryConfig { export: self.otlp_endpoint.clone().map(OtlpConfig::new), ..TelemetryConfig::default() };
         let config = ServerConfig {
             grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             telemetry,
@@ -116,14 +117,24 @@ impl Demo {
             module.wasm_bytes_len() / 1024
         );
         let bars = MultiProgress::new();
-        let progress = bars.add(ProgressBar::new(self.requests).with_style(
-            ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {pos}/{len} requests ({per_sec})")
-                .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?
-                .progress_chars("=> "),
-        ));
+        let progress = bars.add(
+            ProgressBar::new(self.requests).with_style(
+                ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {pos}/{len} requests ({per_sec})")
+                    .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?
+                    .progress_chars("=> "),
+            ),
+        );
         let live: Vec<ProgressBar> = SEED_SERVICES
             .iter()
-            .map(|_| bars.add(ProgressBar::new_spinner().with_style(ProgressStyle::default_spinner().template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()))))
+            .map(|_| {
+                bars.add(
+                    ProgressBar::new_spinner().with_style(
+                        ProgressStyle::default_spinner()
+                            .template("  {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ),
+                )
+            })
             .collect();
         let mut traffic = TrafficGenerator::new(self.seed, TrafficMix::default());
         let mut tallies = vec![ServiceTally::default(); SEED_SERVICES.len()];

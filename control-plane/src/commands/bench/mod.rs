@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 pub mod filter;
+pub mod ingest;
+mod load;
 pub mod sampling;
 
 #[derive(Debug, Subcommand)]
@@ -14,6 +16,8 @@ pub enum Bench {
     Filter(filter::FilterBench),
     /// Load on /api/sampling vs a bare axum handler; strategy lookup cost with 10 and 10k services.
     Sampling(sampling::SamplingBench),
+    /// Telemetry batches through POST /v1/telemetry vs a plain protobuf decode of the same batches.
+    Ingest(ingest::IngestBench),
 }
 
 impl Bench {
@@ -21,6 +25,7 @@ impl Bench {
         match self {
             Bench::Filter(bench) => bench.execute(),
             Bench::Sampling(bench) => bench.execute(),
+            Bench::Ingest(bench) => bench.execute(),
         }
     }
 }

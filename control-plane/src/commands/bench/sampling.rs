@@ -14,10 +14,10 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use clap::Args;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::Full;
 use serde::Serialize;
-use tokio::net::TcpStream;
 
+use super::load::{self, MakeRequest};
 use super::OutputFormat;
 use crate::sampling::file::{parse, Format};
 use crate::sampling::resolve::StrategySet;
@@ -52,12 +52,6 @@ pub struct SamplingBenchReport {
     pub rss_mb_10k: f64,
 }
 
-/// Throughput and latency of one load run.
-struct LoadResult {
-    rps: f64,
-    p99_ms: f64,
-}
-
 impl SamplingBench {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let (lookup_ns_10, lookup_ns_10k, rss_mb_10k, set_10k) = lookups()?;
@@ -70,18 +64,20 @@ impl SamplingBench {
             let duration = Duration::from_secs(self.seconds);
             let path = "/api/sampling?service=groqcloud-policy";
             // Warm both, then measure the baseline and ours back to back.
-            load(bare, path, self.connections, Duration::from_millis(300)).await?;
-            load(server.http_addr, path, self.connections, Duration::from_millis(300)).await?;
-            let bare_result = load(bare, path, self.connections, duration).await?;
-            let ours = load(server.http_addr, path, self.connections, duration).await?;
+            let connections = usize::try_from(self.connections)?;
+            let warm_up = Duration::from_millis(300);
+            load::run(bare, connections, warm_up, sampling_request(path)).await?;
+            load::run(server.http_addr, connections, warm_up, sampling_request(path)).await?;
+            let bare_result = load::run(bare, connections, duration, sampling_request(path)).await?;
+            let ours = load::run(server.http_addr, connections, duration, sampling_request(path)).await?;
             server.store.replace(set_10k);
             let rss = rss_mb().unwrap_or(rss_mb_10k);
             server.shutdown().await;
             anyhow::Ok(SamplingBenchReport {
                 connections: self.connections,
-                ours_rps: ours.rps,
-                bare_rps: bare_result.rps,
-                ratio: ours.rps / bare_result.rps.max(f64::MIN_POSITIVE),
+                ours_rps: ours.ok_per_s,
+                bare_rps: bare_result.ok_per_s,
+                ratio: ours.ok_per_s / bare_result.ok_per_s.max(f64::MIN_POSITIVE),
                 p99_ms: ours.p99_ms,
                 bare_p99_ms: bare_result.p99_ms,
                 lookup_ns_10,
@@ -146,51 +142,14 @@ async fn bare_server(body: Bytes) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// `connections` keep-alive clients sending `path` for `duration`.
-async fn load(
-    addr: SocketAddr,
-    path: &'static str,
-    connections: u64,
-    duration: Duration,
-) -> anyhow::Result<LoadResult> {
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..connections {
-        clients.push(tokio::spawn(async move { client(addr, path, deadline).await }));
-    }
-    let mut latencies = Vec::new();
-    for client in clients {
-        latencies.extend(client.await??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let p99 = latencies.get(latencies.len() * 99 / 100).copied().unwrap_or_default();
-    Ok(LoadResult { rps: latencies.len() as f64 / elapsed, p99_ms: p99.as_secs_f64() * 1e3 })
-}
-
-async fn client(addr: SocketAddr, path: &'static str, deadline: Instant) -> anyhow::Result<Vec<Duration>> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = Arc::new(hyper::Request::get(path).header("host", "acgs-control-plane").body(Empty::<Bytes>::new())?);
-    let mut latencies = Vec::new();
-    while Instant::now() < deadline {
-        let sent = Instant::now();
-        let response = sender.send_request(clone_request(&request)).await?;
-        anyhow::ensure!(response.status() == hyper::StatusCode::OK, "unexpected status {}", response.status());
-        response.into_body().collect().await?;
-        latencies.push(sent.elapsed());
-    }
-    Ok(latencies)
-}
-
-fn clone_request(request: &hyper::Request<Empty<Bytes>>) -> hyper::Request<Empty<Bytes>> {
-    let mut copy = hyper::Request::new(Empty::new());
-    *copy.uri_mut() = request.uri().clone();
-    *copy.headers_mut() = request.headers().clone();
-    copy
+/// The sampling request, for every client.
+fn sampling_request(path: &'static str) -> MakeRequest {
+    Arc::new(move |_, _| {
+        let mut request = hyper::Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = hyper::Uri::from_static(path);
+        request.headers_mut().insert("host", hyper::header::HeaderValue::from_static("acgs-control-plane"));
+        request
+    })
 }
 
 fn print_text(report: &SamplingBenchReport) {

@@ -1,0 +1,77 @@
+//! Load on loopback for the HTTP benchmarks: `connections` keep-alive HTTP/1.1 clients, each
+//! sending its next request as soon as the previous answer is in, for a fixed duration; the
+//! answers counted by status and the latencies of the successful ones kept for percentiles.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use tokio::net::TcpStream;
+
+/// Builds the `n`th request of client `client`.
+pub type MakeRequest = Arc<dyn Fn(usize, u64) -> hyper::Request<Full<Bytes>> + Send + Sync>;
+
+/// What one load run measured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadResult {
+    /// 2xx answers per second.
+    pub ok_per_s: f64,
+    /// Answers that were not 2xx.
+    pub other: u64,
+    pub p99_ms: f64,
+}
+
+/// Runs the load and waits for every client.
+pub async fn run(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    make: MakeRequest,
+) -> anyhow::Result<LoadResult> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..connections {
+        let make = Arc::clone(&make);
+        clients.push(tokio::spawn(async move { one_client(addr, client, deadline, make).await }));
+    }
+    let (mut latencies, mut other) = (Vec::new(), 0);
+    for client in clients {
+        let (ok, failed) = client.await??;
+        latencies.extend(ok);
+        other += failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let p99 = latencies.get(latencies.len() * 99 / 100).copied().unwrap_or_default();
+    Ok(LoadResult { ok_per_s: latencies.len() as f64 / elapsed, other, p99_ms: p99.as_secs_f64() * 1e3 })
+}
+
+async fn one_client(
+    addr: SocketAddr,
+    client: usize,
+    deadline: Instant,
+    make: MakeRequest,
+) -> anyhow::Result<(Vec<Duration>, u64)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let (mut latencies, mut other) = (Vec::new(), 0);
+    let mut n = 0;
+    while Instant::now() < deadline {
+        let sent = Instant::now();
+        let response = sender.send_request(make(client, n)).await?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await?;
+        if ok {
+            latencies.push(sent.elapsed());
+        } else {
+            other += 1;
+        }
+        n += 1;
+    }
+    Ok((latencies, other))
+}
