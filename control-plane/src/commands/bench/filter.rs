@@ -16,7 +16,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::OutputFormat;
-use crate::mesh::seed::{plugin_config, CONSTITUTIONAL_HASH, HASH_HEADER, SEED_SERVICES};
+use crate::mesh::seed::{plugin_config_polling, CONSTITUTIONAL_HASH, HASH_HEADER, SEED_SERVICES};
+use crate::server::{start, ServerConfig};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 
 /// Our filter vs a no-op filter, ns per full request cycle.
@@ -43,7 +44,8 @@ pub struct FilterBenchReport {
     pub memory_growth_bytes: i64,
 }
 
-const WARM_UP: u64 = 20_000;
+/// Enough requests to pass a telemetry flush, so the buffer is in its steady state.
+const WARM_UP: u64 = 300_000;
 const BLOCK: u64 = 5_000;
 
 impl FilterBench {
@@ -52,9 +54,13 @@ impl FilterBench {
         let noop =
             FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM).context("loading the no-op filter")?;
         let core = &SEED_SERVICES[0];
-        let config = plugin_config(core, core.sampling_rate);
-        let mut ours_proxy = SidecarSpec::new(core.name, config.clone()).start(&ours)?;
-        let mut noop_proxy = SidecarSpec::new(core.name, config).start(&noop)?;
+        // The filter's telemetry goes to a real control plane, as in a mesh, so its buffer drains.
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        let control_plane = runtime.block_on(start(ServerConfig::loopback(None)))?;
+        let mut spec = SidecarSpec::new(core.name, plugin_config_polling(core, core.sampling_rate, 60_000));
+        spec.control_plane = Some(control_plane.http_addr);
+        let mut ours_proxy = spec.start(&ours)?;
+        let mut noop_proxy = spec.start(&noop)?;
         let ours_worker = ours_proxy.workers_mut().first_mut().context("no worker")?;
         let noop_worker = noop_proxy.workers_mut().first_mut().context("no worker")?;
 
