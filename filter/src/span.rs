@@ -1,12 +1,12 @@
 //! What the filter reports for one finished request (DESIGN.md steps 3 and 5): the telemetry
-//! record that feeds the aggregates and, for a sampled request, its own span with the
+//! record that feeds the aggregates and, for a sampled request, its own span (encoded) with the
 //! constitutional attributes and the OTel HTTP semantic-convention attributes. Only the header
 //! values DESIGN.md names are copied (authority as `server.address`, user agent); never
 //! authorization, cookies or any other header.
 
 use std::rc::Rc;
 
-use acgs_proto::telemetry::{attribute, Attribute, SpanRecord};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 use crate::category::Compliance;
 use crate::decision::RequestDecision;
@@ -31,52 +31,90 @@ pub struct Finished<'a> {
     pub peer: &'a str,
 }
 
-fn text(key: &str, value: &str) -> Attribute {
-    Attribute { key: key.to_owned(), value: Some(attribute::Value::StringValue(value.to_owned())) }
+/// An attribute value.
+enum Value<'a> {
+    Text(&'a str),
+    Int(i64),
+    Bool(bool),
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn len_field(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
-/// The filter's span for a sampled request.
-pub fn span_record(request: &Finished<'_>) -> SpanRecord {
+fn put_len_field(tag: u32, bytes: &[u8], buf: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(bytes.len() as u64, buf);
+    buf.extend_from_slice(bytes);
+}
+
+fn put_varint(tag: u32, value: u64, buf: &mut Vec<u8>) {
+    if value != 0 {
+        encode_key(tag, WireType::Varint, buf);
+        encode_varint(value, buf);
+    }
+}
+
+/// `SpanRecord.attributes` (field 7): an `Attribute { key = 1; oneof value { string = 2;
+/// int64 = 3; bool = 4 } }`, written in place.
+fn put_attribute(key: &str, value: Value<'_>, buf: &mut Vec<u8>) {
+    let value_len = match &value {
+        Value::Text(text) => len_field(2, text.len()),
+        Value::Int(n) => key_len(3) + encoded_len_varint(*n as u64),
+        Value::Bool(_) => key_len(4) + 1,
+    };
+    encode_key(7, WireType::LengthDelimited, buf);
+    encode_varint((len_field(1, key.len()) + value_len) as u64, buf);
+    put_len_field(1, key.as_bytes(), buf);
+    match value {
+        Value::Text(text) => put_len_field(2, text.as_bytes(), buf),
+        Value::Int(n) => {
+            encode_key(3, WireType::Varint, buf);
+            encode_varint(n as u64, buf);
+        }
+        Value::Bool(flag) => {
+            encode_key(4, WireType::Varint, buf);
+            encode_varint(u64::from(flag), buf);
+        }
+    }
+}
+
+/// The filter's span for a sampled request, as the bytes of an `acgs.telemetry.v1.SpanRecord`
+/// message. Written straight from the request's facts: a span costs one buffer, not one string
+/// per attribute (this runs for every sampled request in every sidecar). Header values that are
+/// not UTF-8 are carried lossily, so a batch always decodes.
+pub fn span_record(request: &Finished<'_>) -> Vec<u8> {
     let decision = request.decision;
-    let mut attributes = vec![
-        text("constitutional.hash", request.constitutional_hash),
-        text("constitutional.hash.status", decision.hash_status.as_str()),
-        Attribute {
-            key: "constitutional.compliant".to_owned(),
-            value: Some(attribute::Value::BoolValue(decision.compliance == Compliance::Compliant)),
-        },
-        text("acgs.category", decision.category.as_str()),
-        text("acgs.service", request.service),
-        text("acgs.operation", &decision.operation),
-        text("http.request.method", &lossy(request.method)),
-        text("url.path", &lossy(request.path)),
-    ];
+    let mut buf = Vec::with_capacity(512);
+    put_len_field(1, &decision.trace_id, &mut buf);
+    put_len_field(2, &decision.span_id, &mut buf);
+    if let Some(parent) = &decision.parent_span_id {
+        put_len_field(3, parent, &mut buf);
+    }
+    put_len_field(4, decision.operation.as_bytes(), &mut buf);
+    put_varint(5, request.start_nanos, &mut buf);
+    put_varint(6, request.end_nanos.max(request.start_nanos), &mut buf);
+    put_attribute("constitutional.hash", Value::Text(request.constitutional_hash), &mut buf);
+    put_attribute("constitutional.hash.status", Value::Text(decision.hash_status.as_str()), &mut buf);
+    put_attribute("constitutional.compliant", Value::Bool(decision.compliance == Compliance::Compliant), &mut buf);
+    put_attribute("acgs.category", Value::Text(decision.category.as_str()), &mut buf);
+    put_attribute("acgs.service", Value::Text(request.service), &mut buf);
+    put_attribute("acgs.operation", Value::Text(&decision.operation), &mut buf);
+    put_attribute("http.request.method", Value::Text(&String::from_utf8_lossy(request.method)), &mut buf);
+    put_attribute("url.path", Value::Text(&String::from_utf8_lossy(request.path)), &mut buf);
     if let Some(status) = request.status {
-        attributes.push(Attribute {
-            key: "http.response.status_code".to_owned(),
-            value: Some(attribute::Value::IntValue(i64::from(status))),
-        });
+        put_attribute("http.response.status_code", Value::Int(i64::from(status)), &mut buf);
     }
     if let Some(authority) = request.authority {
-        attributes.push(text("server.address", &lossy(authority)));
+        put_attribute("server.address", Value::Text(&String::from_utf8_lossy(authority)), &mut buf);
     }
     if let Some(agent) = request.user_agent {
-        attributes.push(text("user_agent.original", &lossy(agent)));
+        put_attribute("user_agent.original", Value::Text(&String::from_utf8_lossy(agent)), &mut buf);
     }
-    SpanRecord {
-        trace_id: decision.trace_id.to_vec(),
-        span_id: decision.span_id.to_vec(),
-        parent_span_id: decision.parent_span_id.map(|id| id.to_vec()).unwrap_or_default(),
-        name: decision.operation.to_string(),
-        start_unix_nanos: request.start_nanos,
-        end_unix_nanos: request.end_nanos.max(request.start_nanos),
-        attributes,
-        peer: request.peer.to_owned(),
+    if !request.peer.is_empty() {
+        put_len_field(8, request.peer.as_bytes(), &mut buf);
     }
+    buf
 }
 
 /// The telemetry record of a finished request (with its span when sampled).

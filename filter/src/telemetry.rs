@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use acgs_proto::telemetry::{
-    AggregateEntry, DroppedCounters, SpanRecord, TelemetryBatch, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MICROS,
+    AggregateEntry, DroppedCounters, TelemetryBatch, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MICROS,
 };
 use prost::Message as _;
 
@@ -64,8 +64,8 @@ pub struct RequestRecord {
     pub latency_micros: u64,
     /// The caller, recorded for violations only (missing, mismatch).
     pub source: Option<Rc<str>>,
-    /// The span record, when the request was sampled.
-    pub span: Option<SpanRecord>,
+    /// The encoded `SpanRecord` message, when the request was sampled.
+    pub span: Option<Vec<u8>>,
 }
 
 /// A batch handed to the glue for sending.
@@ -110,7 +110,8 @@ pub struct TelemetryBuffer {
     constitutional_hash: String,
     limits: BufferLimits,
     entries: HashMap<AggregateKey, AggregateValue>,
-    spans: Vec<SpanRecord>,
+    /// Encoded `SpanRecord` messages.
+    spans: Vec<Vec<u8>>,
     dropped: DroppedCounters,
     window_start_nanos: u64,
     next_seq: u64,
@@ -260,13 +261,20 @@ impl TelemetryBuffer {
             window_start_unix_nanos: self.window_start_nanos,
             window_end_unix_nanos: now_nanos,
             aggregates,
-            spans,
+            spans: Vec::new(),
             dropped: (dropped != DroppedCounters::default()).then_some(dropped),
             constitutional_hash: self.constitutional_hash.clone(),
         };
         self.next_seq += 1;
         self.window_start_nanos = now_nanos;
-        PendingBatch { seq: batch.seq, body: batch.encode_to_vec(), requests, spans: span_count }
+        // The spans are already encoded: a repeated field may follow the rest of the message.
+        let mut body = batch.encode_to_vec();
+        for span in &spans {
+            prost::encoding::encode_key(7, prost::encoding::WireType::LengthDelimited, &mut body);
+            prost::encoding::encode_varint(span.len() as u64, &mut body);
+            body.extend_from_slice(span);
+        }
+        PendingBatch { seq: batch.seq, body, requests, spans: span_count }
     }
 }
 

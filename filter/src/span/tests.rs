@@ -1,6 +1,8 @@
 use super::*;
 use crate::config::FilterConfig;
 use crate::decision::{Engine, RequestView};
+use acgs_proto::telemetry::{attribute, SpanRecord};
+use prost::Message as _;
 
 fn decision(hash: Option<&[u8]>, path: &str) -> RequestDecision {
     let mut engine = Engine::new(
@@ -36,7 +38,8 @@ fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
     let decision = decision(Some(b"cdd01ef066bc6cf2"), "/v1/constitutional/validate");
     let record = request_record(&finished(&decision, Some(200)));
     assert_eq!((record.status_class, record.latency_micros, record.source.is_none()), (2, 2_500, true));
-    let span = record.span.expect("constitutional operations are sampled");
+    let span = SpanRecord::decode(record.span.expect("constitutional operations are sampled").as_slice())
+        .expect("a valid SpanRecord");
     let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -71,6 +74,10 @@ fn violations_record_their_source_and_odd_statuses_have_no_class() {
     assert_eq!(record.status_class, 4);
     assert_eq!(record.source.as_deref(), Some("spiffe://cluster.local/ns/default/sa/client"));
     assert!(record.span.is_some(), "violations are sampled");
+    let mut odd = finished(&decision, Some(403));
+    odd.path = b"/v1/\xff\xfe";
+    let span = SpanRecord::decode(span_record(&odd).as_slice()).expect("invalid UTF-8 is carried lossily");
+    assert_eq!(value(&span, "url.path"), Some(attribute::Value::StringValue("/v1/\u{fffd}\u{fffd}".into())));
     assert_eq!(request_record(&finished(&decision, None)).status_class, 0);
     assert_eq!(request_record(&finished(&decision, Some(99))).status_class, 0);
     assert_eq!(request_record(&finished(&decision, Some(700))).status_class, 0);

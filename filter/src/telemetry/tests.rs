@@ -1,4 +1,4 @@
-use acgs_proto::telemetry::{HashStatus as Wire, TelemetryBatch};
+use acgs_proto::telemetry::{HashStatus as Wire, SpanRecord, TelemetryBatch};
 use prost::Message as _;
 
 use super::*;
@@ -11,7 +11,7 @@ fn request(operation: &str, status: HashStatus, latency: u64, sampled: bool) -> 
         hash_status: status,
         latency_micros: latency,
         source: None,
-        span: sampled.then(|| SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }),
+        span: sampled.then(|| SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }.encode_to_vec()),
     }
 }
 

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::OutputFormat;
 use crate::mesh::seed::{plugin_config_polling, CONSTITUTIONAL_HASH, HASH_HEADER, SEED_SERVICES};
-use crate::server::{start, ServerConfig};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
+use crate::server::{start, ServerConfig};
 
 /// Our filter vs a no-op filter, ns per full request cycle.
 #[derive(Debug, Args)]
