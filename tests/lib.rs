@@ -104,3 +104,19 @@ pub fn ratio_decision(trace_id_hex: &str, rate: f64) -> bool {
     let low = u64::from_str_radix(&trace_id_hex[18..32], 16).expect("hex trace id");
     low < (rate * (1u64 << 56) as f64) as u64
 }
+
+/// The sum of the samples on `/metrics` of the control plane at `addr` whose line starts with
+/// `prefix` (a metric name with the start of its labels).
+pub fn metric_sum(addr: SocketAddr, prefix: &str) -> u64 {
+    metrics_text(addr)
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The control plane's `/metrics` page.
+pub fn metrics_text(addr: SocketAddr) -> String {
+    let mut response = ureq::get(&format!("http://{addr}/metrics")).call().expect("GET /metrics");
+    response.body_mut().read_to_string().expect("metrics text")
+}

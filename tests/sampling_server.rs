@@ -58,12 +58,7 @@ impl Harness {
     }
 
     fn metric(&self, line_prefix: &str) -> u64 {
-        let (_, text, _) = self.get("/metrics", &[]);
-        text.lines()
-            .find(|line| line.starts_with(line_prefix))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
+        acgs_e2e::metric_sum(self.http(), line_prefix)
     }
 
     fn replace_file(&self, contents: &[u8]) {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_control_plane::telemetry::TelemetryConfig;
-use acgs_e2e::{request, start_sidecar_with_clusters, HASH};
+use acgs_e2e::{metrics_text, request, start_sidecar_with_clusters, HASH};
 use acgs_wasm_host::{Headers, HttpResponse, Proxy};
 use serde_json::json;
 
@@ -61,11 +61,6 @@ fn send_plan(proxy: &mut Proxy) {
     }
 }
 
-fn metrics(server: &RunningServer) -> String {
-    let mut response = ureq::get(&format!("http://{}/metrics", server.http_addr)).call().expect("metrics");
-    response.body_mut().read_to_string().expect("text")
-}
-
 fn requests_total(text: &str) -> BTreeMap<String, u64> {
     text.lines()
         .filter(|line| line.starts_with("acgs_requests_total{"))
@@ -92,7 +87,7 @@ fn drain(proxy: &mut Proxy, server: &RunningServer, total: u64) -> BTreeMap<Stri
         for worker in proxy.workers_mut() {
             worker.run_for(Duration::from_millis(30));
         }
-        let counts = requests_total(&metrics(server));
+        let counts = requests_total(&metrics_text(server.http_addr));
         if counts.values().sum::<u64>() >= total {
             return counts;
         }
@@ -115,8 +110,8 @@ fn every_request_is_counted_exactly_once_by_service_operation_status_and_hash_st
     for worker in proxy.workers_mut() {
         worker.run_for(Duration::from_millis(300));
     }
-    assert_eq!(requests_total(&metrics(&server)), expected(), "no batch is counted twice");
-    let text = metrics(&server);
+    assert_eq!(requests_total(&metrics_text(server.http_addr)), expected(), "no batch is counted twice");
+    let text = metrics_text(server.http_addr);
     assert!(text.contains("acgs_constitutional_hash_mismatch_total{service=\"groqcloud-policy\""), "{text}");
     runtime.block_on(server.shutdown());
 }

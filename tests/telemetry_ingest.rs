@@ -4,6 +4,7 @@
 
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_control_plane::telemetry::TelemetryConfig;
+use acgs_e2e::metric_sum;
 use acgs_proto::telemetry::{AggregateEntry, HashStatus, TelemetryBatch};
 use prost::Message as _;
 
@@ -47,19 +48,13 @@ fn post(server: &RunningServer, body: &[u8], content_type: &str, token: Option<&
     (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
 }
 
-fn metric(server: &RunningServer, prefix: &str) -> u64 {
-    let mut response = ureq::get(&format!("http://{}/metrics", server.http_addr)).call().expect("metrics");
-    let text = response.body_mut().read_to_string().expect("text");
-    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
-}
-
 fn wait_for_count(server: &RunningServer, expected: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while metric(server, "acgs_requests_total{") != expected {
+    while metric_sum(server.http_addr, "acgs_requests_total{") != expected {
         assert!(
             std::time::Instant::now() < deadline,
             "counted {} requests, expected {expected}",
-            metric(server, "acgs_requests_total{")
+            metric_sum(server.http_addr, "acgs_requests_total{")
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
@@ -106,7 +101,7 @@ fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
     assert_eq!(post(&server, &batch("vm-b", 1, 1).encode_to_vec(), protobuf, Some(TOKEN)).0, 200, "seq is per VM");
     wait_for_count(&server, 13);
 
-    let result = |r: &str| metric(&server, &format!("acgs_telemetry_batches_total{{result=\"{r}\"}}"));
+    let result = |r: &str| metric_sum(server.http_addr, &format!("acgs_telemetry_batches_total{{result=\"{r}\"}}"));
     assert_eq!(
         [
             result("unauthorized"),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_control_plane::telemetry::otlp::OtlpConfig;
 use acgs_control_plane::telemetry::TelemetryConfig;
-use acgs_e2e::{request, start_sidecar_with_clusters, HASH};
+use acgs_e2e::{metric_sum, request, start_sidecar_with_clusters, HASH};
 use acgs_wasm_host::{Headers, HttpResponse, Proxy};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -151,12 +151,6 @@ fn run_until(proxy: &mut Proxy, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn metric(server: &RunningServer, prefix: &str) -> u64 {
-    let mut response = ureq::get(&format!("http://{}/metrics", server.http_addr)).call().expect("metrics");
-    let text = response.body_mut().read_to_string().expect("text");
-    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
-}
-
 #[test]
 fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -201,7 +195,7 @@ fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
     }
     let metric_names = || received.metrics.lock().expect("lock").clone();
     run_until(&mut groq, || metric_names().iter().any(|name| name.starts_with("acgs.") || name.starts_with("acgs_")));
-    assert_eq!(metric(&server, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
+    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
     runtime.block_on(server.shutdown());
 }
 
@@ -217,12 +211,12 @@ fn a_filter_buffer_overflow_is_counted_so_delivered_plus_dropped_equals_sent() {
     assert_eq!(sent, 2_600, "constitutional operations are all sampled");
     let server = control_plane(&runtime, export_to(otlp), &addr.to_string());
     let delivered = || received.spans.lock().expect("lock").len() as u64;
-    let dropped = || metric(&server, "acgs_telemetry_dropped_total{reason=\"filter_spans\"}");
+    let dropped = || metric_sum(server.http_addr, "acgs_telemetry_dropped_total{reason=\"filter_spans\"}");
     run_until(&mut core, || delivered() + dropped() >= 2_600);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(delivered() + dropped(), 2_600);
     assert_eq!(dropped(), 2_600 - 2_048, "the filter keeps 2,048 spans while the control plane is away");
-    assert_eq!(metric(&server, "acgs_requests_total{"), 2_600, "the request counts themselves are exact");
+    assert_eq!(metric_sum(server.http_addr, "acgs_requests_total{"), 2_600, "the request counts themselves are exact");
     runtime.block_on(server.shutdown());
 }
 
@@ -233,8 +227,8 @@ fn a_collector_that_is_down_leaves_ingest_and_sampling_serving_and_counts_its_dr
     let server = control_plane(&runtime, export_to(closed), "127.0.0.1:0");
     let mut core = sidecar("constitutional-core", server.http_addr, 1.0, 1);
     send(&mut core, 100, "/v1/constitutional/validate", Some(HASH));
-    run_until(&mut core, || metric(&server, "acgs_requests_total{") == 100);
-    run_until(&mut core, || metric(&server, "acgs_telemetry_dropped_total{") >= 100);
+    run_until(&mut core, || metric_sum(server.http_addr, "acgs_requests_total{") == 100);
+    run_until(&mut core, || metric_sum(server.http_addr, "acgs_telemetry_dropped_total{") >= 100);
     let mut response = ureq::get(&format!("http://{}/api/sampling?service=constitutional-core", server.http_addr))
         .call()
         .expect("sampling");
