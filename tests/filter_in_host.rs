@@ -1,8 +1,8 @@
 //! The real filter .wasm in the embedded host: every per-request behaviour of DESIGN.md's filter
 //! steps 1–4, the configuration check, and the Envoy stats, with exact expectations.
 
-use acgs_e2e::{ratio_decision, request, send, start_sidecar, start_sidecar_raw, traceparent_parts, HASH};
-use acgs_wasm_host::{Headers, HostError, HttpResponse};
+use acgs_e2e::{ratio_decision, request, send, send_plan, start_sidecar, start_sidecar_raw, traceparent_parts, HASH};
+use acgs_wasm_host::HostError;
 use serde_json::json;
 
 fn strict() -> serde_json::Value {
@@ -253,21 +253,7 @@ fn envoy_stats_count_requests_per_hash_status_across_workers() {
         ("/v1/policies/7", Some("nope"), 2),
         ("/healthz", None, 5),
     ];
-    let mut n = 0usize;
-    for (path, hash, count) in plan {
-        for _ in 0..count {
-            let headers: Vec<(&str, &str)> = hash.map(|h| vec![("constitutional-hash", h)]).unwrap_or_default();
-            let worker = &mut proxy.workers_mut()[n % 3];
-            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
-                status: 200,
-                headers: Headers::new(),
-                body: Vec::new(),
-                trailers: Headers::new(),
-            };
-            worker.handle(request("GET", path, &headers), &mut upstream);
-            n += 1;
-        }
-    }
+    send_plan(&mut proxy, &plan);
     let stats = proxy.stats();
     assert_eq!(stats.counter("acgs_filter_requests_valid_total"), Some(7));
     assert_eq!(stats.counter("acgs_filter_requests_missing_total"), Some(4));

@@ -120,3 +120,19 @@ pub fn metrics_text(addr: SocketAddr) -> String {
     let mut response = ureq::get(&format!("http://{addr}/metrics")).call().expect("GET /metrics");
     response.body_mut().read_to_string().expect("metrics text")
 }
+
+/// Sends `GET path` requests, `count` of each (path, hash header) row of `plan`, spreading them
+/// over the proxy's workers in turn; the upstream answers 200.
+pub fn send_plan(proxy: &mut Proxy, plan: &[(&str, Option<&str>, u64)]) {
+    let workers = proxy.workers_mut().len();
+    let mut n = 0usize;
+    for (path, hash, count) in plan {
+        for _ in 0..*count {
+            let headers: Vec<(&str, &str)> = hash.map(|h| vec![("constitutional-hash", h)]).unwrap_or_default();
+            let worker = &mut proxy.workers_mut()[n % workers];
+            let mut upstream = |_: &Headers, _: &[u8]| ok_response();
+            worker.handle(request("GET", path, &headers), &mut upstream);
+            n += 1;
+        }
+    }
+}

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_control_plane::telemetry::TelemetryConfig;
-use acgs_e2e::{metrics_text, request, start_sidecar_with_clusters, HASH};
-use acgs_wasm_host::{Headers, HttpResponse, Proxy};
+use acgs_e2e::{metrics_text, send_plan, start_sidecar_with_clusters, HASH};
+use acgs_wasm_host::Proxy;
 use serde_json::json;
 
 const CLUSTER: &str = "outbound|5778||acgs-control-plane.acgs-system.svc.cluster.local";
@@ -42,24 +42,6 @@ const PLAN: [(&str, Option<&str>, u64); 4] = [
     ("/v1/policies/9", Some("forged"), 50),
     ("/healthz", None, 150),
 ];
-
-fn send_plan(proxy: &mut Proxy) {
-    let mut n = 0usize;
-    for (path, hash, count) in PLAN {
-        for _ in 0..count {
-            let headers: Vec<(&str, &str)> = hash.map(|h| vec![("constitutional-hash", h)]).unwrap_or_default();
-            let worker = &mut proxy.workers_mut()[n % WORKERS];
-            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
-                status: 200,
-                headers: Headers::new(),
-                body: Vec::new(),
-                trailers: Headers::new(),
-            };
-            worker.handle(request("GET", path, &headers), &mut upstream);
-            n += 1;
-        }
-    }
-}
 
 fn requests_total(text: &str) -> BTreeMap<String, u64> {
     text.lines()
@@ -104,7 +86,7 @@ fn every_request_is_counted_exactly_once_by_service_operation_status_and_hash_st
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = control_plane(&runtime, "127.0.0.1:0");
     let mut proxy = sidecar(server.http_addr);
-    send_plan(&mut proxy);
+    send_plan(&mut proxy, &PLAN);
     let counts = drain(&mut proxy, &server, 600);
     assert_eq!(counts, expected());
     for worker in proxy.workers_mut() {
@@ -123,7 +105,7 @@ fn batches_held_while_the_control_plane_is_down_arrive_exactly_once_after() {
     let addr = first.http_addr;
     runtime.block_on(first.shutdown());
     let mut proxy = sidecar(addr);
-    send_plan(&mut proxy);
+    send_plan(&mut proxy, &PLAN);
     for worker in proxy.workers_mut() {
         worker.run_for(Duration::from_millis(400));
     }
