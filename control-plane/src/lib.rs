@@ -1,11 +1,13 @@
 //! The ACGS tracing control plane: the `acgs-tracing` subcommands and the services behind them.
 //!
+//! - [`analysis`]: trace analysis (compliance, performance, security, dependencies, anomalies).
 //! - [`cli`]: the command line (one module per subcommand under `commands`), exit codes.
 //! - [`commands`]: `serve`, `validate`, `dry-run`, `demo`, `bench`.
 //! - [`sampling`]: strategies (Jaeger file format and resolution) and the endpoints serving them.
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
 //! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic).
 
+pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod mesh;

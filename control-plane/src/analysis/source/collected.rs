@@ -1,0 +1,71 @@
+//! The spans the control plane collected from the filters (its bounded span buffer): grouped by
+//! trace id and converted with the same attribute rules as every other source. The filter's
+//! `peer` field is the caller's identity.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use acgs_proto::telemetry::attribute::Value;
+use acgs_proto::telemetry::SpanRecord;
+
+use super::Interner;
+use crate::analysis::model::{Attribute, Span, SpanFacts};
+use crate::analysis::Analyzer;
+use crate::telemetry::store::StoredSpan;
+
+/// Feeds the collected spans to the analyzer; returns the number of traces.
+pub fn feed<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>, analyzer: &mut Analyzer, expected_hash: &str) -> u64 {
+    let mut interner = Interner::default();
+    let mut traces: HashMap<Arc<str>, Vec<Span>> = HashMap::new();
+    let mut order = Vec::new();
+    for stored in spans {
+        let Some(span) = convert(&stored.service, &stored.record, &mut interner, expected_hash) else { continue };
+        let trace = traces.entry(Arc::clone(&span.trace_id)).or_insert_with(|| {
+            order.push(Arc::clone(&span.trace_id));
+            Vec::new()
+        });
+        trace.push(span);
+    }
+    for trace_id in &order {
+        if let Some(trace) = traces.get(trace_id) {
+            analyzer.add_trace(trace);
+        }
+    }
+    order.len() as u64
+}
+
+fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner, expected_hash: &str) -> Option<Span> {
+    let trace_id: String = record.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+    if trace_id.len() != 32 {
+        return None;
+    }
+    let span_id = u64::from_be_bytes(record.span_id.as_slice().try_into().ok()?);
+    let parent_span_id = record.parent_span_id.as_slice().try_into().ok().map(u64::from_be_bytes).filter(|id| *id != 0);
+    let attributes = record
+        .attributes
+        .iter()
+        .map(|a| Attribute {
+            key: a.key.clone(),
+            value: match &a.value {
+                Some(Value::StringValue(s)) => s.clone(),
+                Some(Value::IntValue(i)) => i.to_string(),
+                Some(Value::BoolValue(b)) => b.to_string(),
+                Some(Value::DoubleValue(d)) => d.to_string(),
+                None => String::new(),
+            },
+        })
+        .collect();
+    let facts = SpanFacts {
+        trace_id: interner.intern(&trace_id),
+        span_id,
+        parent_span_id,
+        service: Arc::clone(service),
+        operation: interner.intern(&record.name),
+        start_micros: record.start_unix_nanos / 1_000,
+        duration_micros: record.end_unix_nanos.saturating_sub(record.start_unix_nanos) / 1_000,
+        error: false,
+        client: false,
+        peer: (!record.peer.is_empty()).then(|| interner.intern(&record.peer)),
+    };
+    Some(facts.into_span(attributes, expected_hash))
+}
