@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 the command ran and found a failure (a check failed, a file is
 //! invalid); 2 bad command line (clap); 64 (EX_USAGE) a configuration given on the command line is
-//! invalid; 70 (EX_SOFTWARE) an internal error.
+//! invalid; 66 (EX_NOINPUT) an input file cannot be opened; 69 (EX_UNAVAILABLE) a server the command
+//! needs cannot be reached; 70 (EX_SOFTWARE) an internal error.
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Analyse traces (control plane, Jaeger query API, Jaeger JSON export or OTLP/JSON file).
+    Analyze(commands::analyze::Analyze),
     /// Run the real filter .wasm over requests from a JSONL file (or stdin) and show its decisions.
     DryRun(commands::dry_run::DryRun),
     /// The whole product on embedded defaults: control plane, filters, seed services, traffic.
@@ -53,10 +56,24 @@ pub enum Command {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// An input file cannot be opened (exit code 66).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoInput(pub String);
+
+/// A server the command needs cannot be reached or answers something unusable (exit code 69).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
 /// Exit code for a command that ran and found a failure.
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for an invalid configuration (EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
+/// Exit code for an input file that cannot be opened (EX_NOINPUT).
+pub const EXIT_NO_INPUT: u8 = 66;
+/// Exit code for a server that cannot be reached (EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: u8 = 69;
 /// Exit code for an internal error (EX_SOFTWARE).
 pub const EXIT_SOFTWARE: u8 = 70;
 
@@ -64,6 +81,7 @@ pub const EXIT_SOFTWARE: u8 = 70;
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(&cli.log, cli.log_format);
     let result = match cli.command {
+        Command::Analyze(cmd) => cmd.execute(),
         Command::DryRun(cmd) => cmd.execute(),
         Command::Demo(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
@@ -76,6 +94,10 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {error:#}");
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(EXIT_USAGE)
+            } else if error.downcast_ref::<NoInput>().is_some() {
+                ExitCode::from(EXIT_NO_INPUT)
+            } else if error.downcast_ref::<Unavailable>().is_some() {
+                ExitCode::from(EXIT_UNAVAILABLE)
             } else {
                 ExitCode::from(EXIT_SOFTWARE)
             }

@@ -1,5 +1,6 @@
 //! The ACGS tracing control plane: the `acgs-tracing` subcommands and the services behind them.
 //!
+//! - [`alerts`]: the four alert rules evaluated over the telemetry, `/api/v1/alerts`, Alertmanager.
 //! - [`analysis`]: trace analysis (compliance, performance, security, dependencies, anomalies).
 //! - [`cli`]: the command line (one module per subcommand under `commands`), exit codes.
 //! - [`commands`]: `serve`, `validate`, `dry-run`, `demo`, `bench`.
@@ -7,6 +8,7 @@
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
 //! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic).
 
+pub mod alerts;
 pub mod analysis;
 pub mod cli;
 pub mod commands;

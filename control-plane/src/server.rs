@@ -1,5 +1,7 @@
 //! The control plane's servers, as `serve` runs them and as `demo` and the tests embed them:
-//! HTTP (Jaeger sampling endpoints, `POST /v1/telemetry`, `/metrics`, `/healthz`, `/readyz`) and
+//! HTTP (Jaeger sampling endpoints, `POST /v1/telemetry`, `GET /api/v1/analysis`, `GET /api/v1/alerts`,
+//! `/metrics`,
+//! `/healthz`, `/readyz`) and
 //! gRPC (`SamplingManager`), both on loopback or any address, both stopped gracefully.
 
 use std::net::SocketAddr;
@@ -16,6 +18,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerts::rules::AlertConfig;
+use crate::alerts::Alerts;
 use crate::sampling::grpc::SamplingGrpc;
 use crate::sampling::http::{router as sampling_router, SamplingState};
 use crate::sampling::metrics::SamplingMetrics;
@@ -33,6 +37,10 @@ pub struct ServerConfig {
     pub strategies: Option<PathBuf>,
     /// Telemetry ingest and export.
     pub telemetry: TelemetryConfig,
+    /// Alert thresholds and timing.
+    pub alerts: AlertConfig,
+    /// Alertmanager base URL alerts are pushed to; `None`: not pushed.
+    pub alertmanager: Option<String>,
 }
 
 impl ServerConfig {
@@ -43,6 +51,8 @@ impl ServerConfig {
             grpc_addr: None,
             strategies,
             telemetry: TelemetryConfig::default(),
+            alerts: AlertConfig::default(),
+            alertmanager: None,
         }
     }
 }
@@ -55,6 +65,7 @@ pub struct RunningServer {
     pub store: Arc<StrategyStore>,
     pub metrics: SamplingMetrics,
     pub telemetry: Telemetry,
+    pub alerts: Alerts,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _watch: Option<FileWatch>,
@@ -83,12 +94,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
     let telemetry = Telemetry::start(config.telemetry.clone()).context("starting telemetry export")?;
     telemetry.register(&mut registry);
+    let alerts = Alerts::start(config.alerts.clone(), config.alertmanager.clone(), telemetry.store());
+    alerts.register(&mut registry);
     let registry = Arc::new(registry);
     let (shutdown, stopped) = watch::channel(false);
     let ready_store = Arc::clone(&store);
     let app = Router::new()
         .merge(sampling_router(SamplingState { store: Arc::clone(&store), metrics: metrics.clone() }))
         .merge(telemetry.router())
+        .merge(crate::analysis::endpoint::router(telemetry.store()))
+        .merge(alerts.router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -155,7 +170,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     tracing::info!(%http_addr, grpc_addr = ?grpc_addr, "control plane listening");
-    Ok(RunningServer { http_addr, grpc_addr, store, metrics, telemetry, shutdown, tasks, _watch: file_watch })
+    Ok(RunningServer { http_addr, grpc_addr, store, metrics, telemetry, alerts, shutdown, tasks, _watch: file_watch })
 }
 
 impl RunningServer {

@@ -13,6 +13,7 @@
 pub mod anomaly;
 pub mod compliance;
 pub mod dependency;
+pub mod endpoint;
 pub mod latency;
 pub mod model;
 pub mod performance;

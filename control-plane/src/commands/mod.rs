@@ -1,5 +1,6 @@
 //! One module per subcommand, each a clap `Args` struct with `execute(self)`.
 
+pub mod analyze;
 pub mod bench;
 pub mod demo;
 pub mod dry_run;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::alerts::rules::AlertConfig;
 use crate::server::{start, ServerConfig};
 use crate::telemetry::otlp::OtlpConfig;
 use crate::telemetry::TelemetryConfig;
@@ -37,6 +38,13 @@ pub struct Serve {
     #[arg(long, env = "ACGS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Alertmanager base URL to push alerts to (POST /api/v2/alerts), e.g. http://alertmanager:9093.
+    #[arg(long, env = "ACGS_ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "ACGS_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
@@ -56,6 +64,8 @@ impl Serve {
                 grpc_addr: Some(self.grpc_addr),
                 strategies: self.strategies,
                 telemetry,
+                alerts: self.alerts.config(),
+                alertmanager: self.alertmanager_url,
             };
             let server = start(config).await?;
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
@@ -90,5 +100,52 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Alert thresholds and timing (the four rules of DESIGN.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// Telemetry each evaluation looks back over.
+    #[arg(long, env = "ACGS_ALERT_RANGE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub alert_range: Duration,
+
+    /// How often the alert rules are evaluated.
+    #[arg(long, env = "ACGS_ALERT_EVAL_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub alert_eval_interval: Duration,
+
+    /// How long a hash violation must hold before ConstitutionalHashViolation fires.
+    #[arg(long, env = "ACGS_ALERT_FOR_VIOLATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub alert_for_violation: Duration,
+
+    /// How long the other conditions must hold before their alerts fire.
+    #[arg(long, env = "ACGS_ALERT_FOR", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub alert_for: Duration,
+
+    /// ConstitutionalComplianceRate fires below this compliant fraction.
+    #[arg(long, env = "ACGS_ALERT_MIN_COMPLIANCE", default_value_t = 0.95)]
+    pub alert_min_compliance: f64,
+
+    /// HighTraceLatency fires above this p99, in milliseconds.
+    #[arg(long, env = "ACGS_ALERT_MAX_P99_MS", default_value_t = 5.0)]
+    pub alert_max_p99_ms: f64,
+
+    /// LowTraceThroughput fires below this many requests per second (whole mesh).
+    #[arg(long, env = "ACGS_ALERT_MIN_RPS", default_value_t = 100.0)]
+    pub alert_min_rps: f64,
+}
+
+impl AlertArgs {
+    pub fn config(&self) -> AlertConfig {
+        AlertConfig {
+            range: self.alert_range,
+            eval_interval: self.alert_eval_interval,
+            for_violation: self.alert_for_violation,
+            for_others: self.alert_for,
+            min_compliance: self.alert_min_compliance,
+            max_p99_ms: self.alert_max_p99_ms,
+            min_rps: self.alert_min_rps,
+            ..AlertConfig::default()
+        }
     }
 }

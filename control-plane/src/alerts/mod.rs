@@ -1,0 +1,238 @@
+//! Alerts: the four rules of DESIGN.md ([`rules`]) evaluated every `eval_interval` over the
+//! telemetry windows, with Prometheus-style state ([`book`]), served at `GET /api/v1/alerts`
+//! (Prometheus' response shape, plus recently resolved alerts with `state: "resolved"`) and, when
+//! an Alertmanager URL is configured, pushed to its `POST /api/v2/alerts`: on every change, and
+//! firing alerts again every [`RESEND_INTERVAL`] with `endsAt` ahead so Alertmanager keeps them
+//! active. Push failures are logged and counted (`acgs_alertmanager_notifications_total{result}`),
+//! never retried beyond the next push.
+
+pub mod book;
+pub mod rules;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+use book::{AlertBook, AlertInstance, Change};
+use rules::AlertConfig;
+
+use crate::telemetry::store::TelemetryStore;
+
+/// How often firing alerts are sent to Alertmanager again.
+pub const RESEND_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug)]
+struct AlertsShared {
+    config: AlertConfig,
+    alertmanager: Option<String>,
+    book: Mutex<AlertBook>,
+    notifications: Family<ResultLabel, Counter>,
+}
+
+/// The running alert evaluator (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    shared: Arc<AlertsShared>,
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn rfc3339(secs: f64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0))).to_string()
+}
+
+impl Alerts {
+    /// Starts evaluating on the current tokio runtime.
+    pub fn start(config: AlertConfig, alertmanager: Option<String>, store: Arc<RwLock<TelemetryStore>>) -> Self {
+        let shared = Arc::new(AlertsShared {
+            config,
+            alertmanager: alertmanager.map(|url| url.trim_end_matches('/').to_owned()),
+            book: Mutex::new(AlertBook::default()),
+            notifications: Family::default(),
+        });
+        tokio::spawn(evaluate_forever(Arc::clone(&shared), store));
+        Self { shared }
+    }
+
+    /// `GET /api/v1/alerts`.
+    pub fn router(&self) -> Router {
+        Router::new().route("/api/v1/alerts", get(list)).with_state(Arc::clone(&self.shared))
+    }
+
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "acgs_alertmanager_notifications",
+            "Pushes of alerts to Alertmanager, by result",
+            self.shared.notifications.clone(),
+        );
+    }
+
+    /// The alerts listed now.
+    pub fn snapshot(&self) -> Vec<AlertInstance> {
+        self.shared.book.lock().map(|book| book.alerts().cloned().collect()).unwrap_or_default()
+    }
+}
+
+async fn evaluate_forever(shared: Arc<AlertsShared>, store: Arc<RwLock<TelemetryStore>>) {
+    let mut ticker = tokio::time::interval(shared.config.eval_interval.max(Duration::from_millis(10)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_push = f64::MIN;
+    loop {
+        ticker.tick().await;
+        let now = now_secs();
+        let active = match store.read() {
+            Ok(store) => rules::evaluate(store.windows(), now, !store.totals().is_empty(), &shared.config),
+            Err(_) => continue,
+        };
+        let (changes, firing) = match shared.book.lock() {
+            Ok(mut book) => {
+                let changes = book.update(now, active, &shared.config);
+                let firing: Vec<AlertInstance> =
+                    book.alerts().filter(|a| a.state == book::State::Firing).cloned().collect();
+                (changes, firing)
+            }
+            Err(_) => continue,
+        };
+        for (alert, change) in &changes {
+            let service = alert.service.as_deref().unwrap_or("*");
+            match change {
+                Change::Fired => {
+                    tracing::warn!(alert = alert.rule.name(), service, value = alert.value, "alert firing")
+                }
+                Change::Resolved => tracing::info!(alert = alert.rule.name(), service, "alert resolved"),
+            }
+        }
+        let Some(url) = shared.alertmanager.clone() else { continue };
+        let resend = !firing.is_empty() && now - last_push >= RESEND_INTERVAL.as_secs_f64();
+        if changes.is_empty() && !resend {
+            continue;
+        }
+        last_push = now;
+        let mut batch: Vec<PostableAlert> = firing.iter().map(|a| postable(&shared.config, a, now)).collect();
+        batch.extend(
+            changes.iter().filter(|(_, c)| *c == Change::Resolved).map(|(a, _)| postable(&shared.config, a, now)),
+        );
+        let pushed = tokio::task::spawn_blocking(move || push(&url, &batch)).await;
+        let result = match pushed {
+            Ok(Ok(())) => "sent",
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "pushing alerts to Alertmanager failed");
+                "failed"
+            }
+            Err(_) => "failed",
+        };
+        shared.notifications.get_or_create(&ResultLabel { result }).inc();
+    }
+}
+
+/// Alertmanager's `postableAlert` (API v2).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostableAlert {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+}
+
+fn labels(alert: &AlertInstance) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        ("alertname".to_owned(), alert.rule.name().to_owned()),
+        ("severity".to_owned(), alert.rule.severity().to_owned()),
+    ]);
+    if let Some(service) = &alert.service {
+        labels.insert("service".to_owned(), service.clone());
+    }
+    labels
+}
+
+fn annotations(config: &AlertConfig, alert: &AlertInstance) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("summary".to_owned(), config.summary_for(alert.rule, alert.service.as_deref())),
+        (
+            "description".to_owned(),
+            format!("{} is {} (expr: {})", alert.rule.name(), alert.value, config.expression(alert.rule)),
+        ),
+    ])
+}
+
+fn postable(config: &AlertConfig, alert: &AlertInstance, now: f64) -> PostableAlert {
+    let ends_at =
+        alert.resolved_at.unwrap_or(now + 4.0 * RESEND_INTERVAL.as_secs_f64().max(config.eval_interval.as_secs_f64()));
+    PostableAlert {
+        labels: labels(alert),
+        annotations: annotations(config, alert),
+        starts_at: rfc3339(alert.fired_at.unwrap_or(alert.active_at)),
+        ends_at: rfc3339(ends_at),
+        generator_url: "/api/v1/alerts".to_owned(),
+    }
+}
+
+fn push(base: &str, alerts: &[PostableAlert]) -> anyhow::Result<()> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = serde_json::to_vec(alerts)?;
+    let response = agent
+        .post(format!("{base}/api/v2/alerts"))
+        .header("content-type", "application/json")
+        .send(&body[..])
+        .map_err(|e| anyhow::anyhow!("{base}/api/v2/alerts: {e}"))?;
+    anyhow::ensure!(response.status() == 200, "{base}/api/v2/alerts answered HTTP {}", response.status());
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertView {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    state: book::State,
+    active_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fired_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_at: Option<String>,
+    value: String,
+}
+
+async fn list(State(shared): State<Arc<AlertsShared>>) -> Json<serde_json::Value> {
+    let alerts: Vec<AlertView> = shared
+        .book
+        .lock()
+        .map(|book| {
+            book.alerts()
+                .map(|a| AlertView {
+                    labels: labels(a),
+                    annotations: annotations(&shared.config, a),
+                    state: a.state,
+                    active_at: rfc3339(a.active_at),
+                    fired_at: a.fired_at.map(rfc3339),
+                    resolved_at: a.resolved_at.map(rfc3339),
+                    value: a.value.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(serde_json::json!({ "status": "success", "data": { "alerts": alerts } }))
+}

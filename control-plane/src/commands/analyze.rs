@@ -1,0 +1,184 @@
+//! `acgs-tracing analyze`: the trace analysis report from one source — the control plane's
+//! collected telemetry (`--from`), a Jaeger query API (`--jaeger`), or a file (`--file`: a
+//! Jaeger JSON export or OTLP/JSON, told apart by content) — as terminal tables, JSON
+//! (`--format json`) and optionally an HTML page (`--html`).
+//!
+//! Exit codes: 0 the report covers all the input; 1 part of the input could not be read (the
+//! report covers the rest and lists what was skipped); 66 the file cannot be opened; 69 the
+//! server cannot be reached or answers something else than a report.
+
+use std::fs::File;
+use std::io::{BufReader, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{ArgGroup, Args};
+
+use crate::analysis::anomaly::AnomalyOptions;
+use crate::analysis::endpoint::since_micros;
+use crate::analysis::render::{html, table};
+use crate::analysis::report::Report;
+use crate::analysis::source::jaeger_api::{self, JaegerQuery};
+use crate::analysis::source::{jaeger_json, otlp_json};
+use crate::analysis::{AnalysisOptions, Analyzer, DEFAULT_HASH};
+use crate::cli::{NoInput, Unavailable, EXIT_FAILED};
+use crate::commands::bench::OutputFormat;
+
+/// Analyse traces: compliance, performance, security, dependencies, anomalies.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["from", "jaeger", "file"])))]
+pub struct Analyze {
+    /// A running control plane (its collected telemetry), e.g. http://localhost:5778.
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+
+    /// A Jaeger query service, e.g. http://localhost:16686.
+    #[arg(long, value_name = "URL")]
+    pub jaeger: Option<String>,
+
+    /// A Jaeger JSON export (as the Jaeger UI downloads it) or an OTLP/JSON file.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Only this service's spans.
+    #[arg(long)]
+    pub service: Option<String>,
+
+    /// Only this operation's spans.
+    #[arg(long)]
+    pub operation: Option<String>,
+
+    /// Only spans that started within this time before now (e.g. 15m, 1h, 2d). With --jaeger
+    /// it is passed to the query API and defaults to 1h.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lookback: Option<Duration>,
+
+    /// Traces per service asked from Jaeger.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit: u32,
+
+    /// The constitutional hash a raw hash attribute is compared with.
+    #[arg(long, env = "ACGS_CONSTITUTIONAL_HASH", default_value = DEFAULT_HASH)]
+    pub hash: String,
+
+    /// Width of the anomaly intervals.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+
+    /// How far back each interval's baseline reaches.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub baseline: Duration,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Also write the report as a self-contained HTML page here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
+    /// Seconds to wait for a server.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub timeout: u64,
+}
+
+impl Analyze {
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        if self.interval.as_secs() == 0 {
+            return Err(crate::cli::UsageError("--interval must be at least 1s".to_owned()).into());
+        }
+        let report = self.report()?;
+        match self.format {
+            OutputFormat::Text => print!("{}", table::render(&report)),
+            OutputFormat::Json => println!("{}", serde_json::to_string(&report)?),
+        }
+        if let Some(path) = &self.html {
+            std::fs::write(path, html::render(&report)).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("HTML report written to {}", path.display());
+        }
+        Ok(if report.data_quality.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
+    }
+
+    fn options(&self) -> AnalysisOptions {
+        AnalysisOptions {
+            service: self.service.clone(),
+            operation: self.operation.clone(),
+            since_micros: self.lookback.map(since_micros),
+            expected_hash: self.hash.clone(),
+            anomaly: AnomalyOptions { interval_secs: self.interval.as_secs(), baseline_secs: self.baseline.as_secs() },
+            ..AnalysisOptions::default()
+        }
+    }
+
+    fn report(&self) -> anyhow::Result<Report> {
+        let timeout = Duration::from_secs(self.timeout);
+        if let Some(url) = &self.from {
+            return fetch_report(url, self, timeout);
+        }
+        let options = self.options();
+        let mut analyzer = Analyzer::new(options.clone());
+        if let Some(url) = &self.jaeger {
+            let query = JaegerQuery {
+                base_url: url.clone(),
+                lookback: humantime::format_duration(self.lookback.unwrap_or(Duration::from_secs(3_600)))
+                    .to_string()
+                    .replace(' ', ""),
+                limit: self.limit,
+                service: self.service.clone(),
+                operation: self.operation.clone(),
+                timeout,
+            };
+            jaeger_api::feed(&query, &mut analyzer, &self.hash).map_err(|e| Unavailable(e.to_string()))?;
+            return Ok(analyzer.finish(url));
+        }
+        let path = self.file.as_ref().ok_or_else(|| crate::cli::UsageError("no source given".to_owned()))?;
+        let what = path.display().to_string();
+        let mut file = File::open(path).map_err(|e| NoInput(format!("{what}: {e}")))?;
+        let mut head = vec![0; 4_096];
+        let read = file.read(&mut head).map_err(|e| NoInput(format!("{what}: {e}")))?;
+        head.truncate(read);
+        if otlp_json::looks_like_otlp(&head) {
+            let mut text = head;
+            file.read_to_end(&mut text).map_err(|e| NoInput(format!("{what}: {e}")))?;
+            otlp_json::feed(&text, &what, &mut analyzer, &self.hash);
+        } else {
+            let reader = BufReader::with_capacity(1 << 20, std::io::Cursor::new(head).chain(file));
+            jaeger_json::feed(reader, &what, &mut analyzer, &self.hash, None);
+        }
+        Ok(analyzer.finish(&what))
+    }
+}
+
+/// Asks a control plane for its report (`GET /api/v1/analysis`).
+fn fetch_report(base: &str, command: &Analyze, timeout: Duration) -> anyhow::Result<Report> {
+    let url = format!("{}/api/v1/analysis", base.trim_end_matches('/'));
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+    let mut request = agent.get(&url);
+    let durations =
+        [("interval", Some(command.interval)), ("baseline", Some(command.baseline)), ("lookback", command.lookback)];
+    for (name, value) in durations {
+        if let Some(value) = value {
+            request = request.query(name, format!("{}s", value.as_secs()));
+        }
+    }
+    for (name, value) in [("service", &command.service), ("operation", &command.operation)] {
+        if let Some(value) = value {
+            request = request.query(name, value);
+        }
+    }
+    let mut response = request.call().map_err(|e| Unavailable(format!("{url}: {e}")))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_vec()
+        .map_err(|e| Unavailable(format!("{url}: {e}")))?;
+    if status != 200 {
+        return Err(Unavailable(format!("{url}: HTTP {status}: {}", String::from_utf8_lossy(&body).trim())).into());
+    }
+    serde_json::from_slice(&body).map_err(|e| Unavailable(format!("{url}: not an analysis report ({e})")).into())
+}
