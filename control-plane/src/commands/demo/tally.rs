@@ -1,0 +1,142 @@
+//! What the demo checks: each request's outcome against what the client sent, counted per
+//! service; the summary table; the ✓/✗ checks of sampling against the strategies.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use acgs_wasm_host::StreamOutcome;
+
+use super::{PhaseSampling, ServiceTally, CHANGED_RATE, CHANGED_SERVICE};
+use crate::mesh::seed::SEED_SERVICES;
+use crate::mesh::traffic::HashPresented;
+
+pub fn tally(tally: &mut ServiceTally, presented: HashPresented, outcome: &StreamOutcome) {
+    tally.requests += 1;
+    let hash_status = match &outcome.forwarded {
+        Some(forwarded) => {
+            tally.forwarded += 1;
+            if forwarded.get("traceparent").and_then(|tp| tp.get(53..55)) == Some(b"01") {
+                tally.sampled += 1;
+            }
+            forwarded.get_str("x-acgs-hash-status").unwrap_or("-").to_owned()
+        }
+        None => {
+            tally.rejected += 1;
+            serde_json::from_slice::<serde_json::Value>(&outcome.response.body)
+                .ok()
+                .and_then(|body| body.get("status").and_then(|s| s.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| "-".to_owned())
+        }
+    };
+    let expected = match presented {
+        HashPresented::Valid => ("valid", 200),
+        HashPresented::Missing => ("missing", 403),
+        HashPresented::Forged => ("mismatch", 403),
+        HashPresented::Probe => ("exempt", 200),
+    };
+    if (hash_status.as_str(), outcome.response.status) != expected {
+        tally.wrong_decisions += 1;
+    }
+    *tally.by_hash_status.entry(hash_status).or_default() += 1;
+}
+
+pub fn print_summary(tallies: &[ServiceTally]) {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header([
+        "service",
+        "strategy",
+        "requests",
+        "valid",
+        "missing",
+        "mismatch",
+        "exempt",
+        "403",
+        "forwarded",
+        "sampled",
+    ]);
+    for (service, tally) in SEED_SERVICES.iter().zip(tallies) {
+        let count = |status: &str| tally.by_hash_status.get(status).copied().unwrap_or(0).to_string();
+        table.add_row([
+            service.name.to_owned(),
+            if service.name == CHANGED_SERVICE {
+                format!("probabilistic {} → {CHANGED_RATE}", service.sampling_rate)
+            } else {
+                format!("probabilistic {}", service.sampling_rate)
+            },
+            tally.requests.to_string(),
+            count("valid"),
+            count("missing"),
+            count("mismatch"),
+            count("exempt"),
+            tally.rejected.to_string(),
+            tally.forwarded.to_string(),
+            format!("{} ({:.1} %)", tally.sampled, percent(tally.sampled, tally.forwarded)),
+        ]);
+    }
+    println!("{table}");
+}
+
+/// Prints each check with ✓/✗ and returns how many failed.
+pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2]) -> usize {
+    let mut checks = Vec::new();
+    let wrong: u64 = tallies.iter().map(|t| t.wrong_decisions).sum();
+    checks.push((
+        wrong == 0,
+        format!("strict mode: every missing/forged hash got 403, every other request was forwarded ({wrong} wrong)"),
+    ));
+    for (service, tally) in SEED_SERVICES.iter().zip(tallies) {
+        let observed = fraction(tally.sampled, tally.forwarded);
+        let ok = if service.name == "constitutional-core" {
+            tally.sampled == tally.forwarded
+        } else if service.sampling_rate < 1.0 && service.name != CHANGED_SERVICE {
+            within_binomial(observed, service.sampling_rate, tally.forwarded)
+        } else {
+            continue;
+        };
+        checks.push((
+            ok,
+            format!(
+                "{}: {:.2} % of forwarded requests sampled (strategy {} %)",
+                service.name,
+                observed * 100.0,
+                service.sampling_rate * 100.0
+            ),
+        ));
+    }
+    for (phase, (rate, when)) in phases.iter().zip([(1.0, "before"), (CHANGED_RATE, "after")]) {
+        let observed = fraction(phase.sampled, phase.decided);
+        checks.push((
+            within_binomial(observed, rate, phase.decided),
+            format!(
+                "{CHANGED_SERVICE} {when} the change: {:.1} % of {} filter-decided requests sampled (strategy {} %)",
+                observed * 100.0,
+                phase.decided,
+                rate * 100.0
+            ),
+        ));
+    }
+    for (ok, text) in &checks {
+        println!("{} {text}", if *ok { "✓" } else { "✗" });
+    }
+    checks.iter().filter(|(ok, _)| !ok).count()
+}
+
+/// Whether `observed` is within 4.5 standard deviations of a binomial(n, p) proportion.
+fn within_binomial(observed: f64, p: f64, n: u64) -> bool {
+    if n == 0 {
+        return false;
+    }
+    let sigma = (p * (1.0 - p) / n as f64).sqrt();
+    (observed - p).abs() <= 4.5 * sigma + f64::EPSILON
+}
+
+fn fraction(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    fraction(part, whole) * 100.0
+}
