@@ -1,0 +1,190 @@
+//! The four alerts end to end: telemetry batches (real protobuf over `POST /v1/telemetry`) drive
+//! the control plane's evaluator; `GET /api/v1/alerts` shows nothing while the mesh is healthy,
+//! exactly the four expected alerts firing during the faults, and all of them resolved after;
+//! an Alertmanager stand-in on loopback receives them in `POST /api/v2/alerts` format, firing
+//! and then resolved (`endsAt` no later than the time of the push).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use acgs_control_plane::alerts::rules::AlertConfig;
+use acgs_control_plane::server::{start, RunningServer, ServerConfig};
+use acgs_control_plane::telemetry::store::StoreLimits;
+use acgs_control_plane::telemetry::TelemetryConfig;
+use acgs_proto::telemetry::{AggregateEntry, HashStatus, TelemetryBatch, LATENCY_BUCKET_BOUNDS_MICROS};
+use prost::Message as _;
+use serde_json::Value;
+
+const TOKEN: &str = "alert-test";
+
+/// (service, hash status, count, latency µs) → one aggregate entry each.
+fn batch(seq: u64, entries: &[(&str, HashStatus, u64, u64)]) -> TelemetryBatch {
+    TelemetryBatch {
+        vm_id: "vm-alerts".to_owned(),
+        seq,
+        service: "mesh".to_owned(),
+        aggregates: entries
+            .iter()
+            .map(|(service, status, count, micros)| {
+                let index = LATENCY_BUCKET_BOUNDS_MICROS.partition_point(|b| b < micros);
+                let mut buckets = vec![0; index + 1];
+                buckets[index] = *count;
+                AggregateEntry {
+                    service: (*service).to_owned(),
+                    operation: "GET /v1/x".to_owned(),
+                    status_class: 2,
+                    hash_status: *status as i32,
+                    category: "other".to_owned(),
+                    count: *count,
+                    latency_buckets: buckets,
+                    latency_sum_micros: count * micros,
+                    latency_max_micros: *micros,
+                    source: if *status == HashStatus::Mismatch { "10.0.0.9:1".to_owned() } else { String::new() },
+                }
+            })
+            .collect(),
+        constitutional_hash: "cdd01ef066bc6cf2".to_owned(),
+        ..TelemetryBatch::default()
+    }
+}
+
+fn post(server: &RunningServer, batch: &TelemetryBatch) {
+    let response = ureq::post(&format!("http://{}/v1/telemetry", server.http_addr))
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .send(&batch.encode_to_vec()[..])
+        .expect("telemetry post");
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// (alertname, service, state) listed at /api/v1/alerts.
+fn listed(server: &RunningServer) -> BTreeSet<(String, String, String)> {
+    let text = ureq::get(&format!("http://{}/api/v1/alerts", server.http_addr))
+        .call()
+        .expect("alerts call")
+        .body_mut()
+        .read_to_string()
+        .expect("alerts body");
+    let body: Value = serde_json::from_str(&text).expect("alerts JSON");
+    assert_eq!(body["status"], "success");
+    body["data"]["alerts"]
+        .as_array()
+        .expect("alerts array")
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["alertname"].as_str().unwrap_or_default().to_owned(),
+                a["labels"]["service"].as_str().unwrap_or("").to_owned(),
+                a["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+const HEALTHY: [(&str, HashStatus, u64, u64); 2] =
+    [("constitutional-core", HashStatus::Valid, 100, 900), ("health-check", HashStatus::Exempt, 20, 100)];
+const FAULTY: [(&str, HashStatus, u64, u64); 3] = [
+    ("constitutional-core", HashStatus::Valid, 3, 8_000),
+    ("constitutional-core", HashStatus::Mismatch, 1, 8_000),
+    ("constitutional-core", HashStatus::Missing, 1, 8_000),
+];
+
+/// Posts a batch every 100 ms until `done` or `limit`.
+fn drive(server: &RunningServer, seq: &mut u64, entries: &[(&str, HashStatus, u64, u64)], limit: Duration, done: impl Fn(&BTreeSet<(String, String, String)>) -> bool) -> BTreeSet<(String, String, String)> {
+    let started = Instant::now();
+    loop {
+        *seq += 1;
+        post(server, &batch(*seq, entries));
+        std::thread::sleep(Duration::from_millis(100));
+        let alerts = listed(server);
+        if done(&alerts) || started.elapsed() > limit {
+            return alerts;
+        }
+    }
+}
+
+fn expected(state: &str) -> BTreeSet<(String, String, String)> {
+    [
+        ("ConstitutionalComplianceRate", "constitutional-core"),
+        ("ConstitutionalHashViolation", "constitutional-core"),
+        ("HighTraceLatency", "constitutional-core"),
+        ("LowTraceThroughput", ""),
+    ]
+    .iter()
+    .map(|(name, service)| ((*name).to_owned(), (*service).to_owned(), state.to_owned()))
+    .collect()
+}
+
+#[test]
+fn the_four_alerts_fire_during_faults_and_resolve_after() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let received: Arc<Mutex<Vec<(f64, Value)>>> = Arc::default();
+    let alertmanager: SocketAddr = runtime.block_on(async {
+        let sink = Arc::clone(&received);
+        let app = axum::Router::new().route(
+            "/api/v2/alerts",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let sink = Arc::clone(&sink);
+                async move {
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                    sink.lock().expect("sink").push((now, body));
+                    ""
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let config = ServerConfig {
+        telemetry: TelemetryConfig {
+            token: Some(TOKEN.to_owned()),
+            limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
+            ..TelemetryConfig::default()
+        },
+        alerts: AlertConfig {
+            range: Duration::from_secs(2),
+            eval_interval: Duration::from_millis(100),
+            for_others: Duration::from_millis(300),
+            ..AlertConfig::default()
+        },
+        alertmanager: Some(format!("http://{alertmanager}")),
+        ..ServerConfig::loopback(None)
+    };
+    let server = runtime.block_on(start(config)).expect("control plane");
+    let mut seq = 0;
+
+    let healthy = drive(&server, &mut seq, &HEALTHY, Duration::from_secs(3), |_| false);
+    assert_eq!(healthy, BTreeSet::new(), "1 200 requests/s, all compliant and fast: no alert");
+
+    let firing = drive(&server, &mut seq, &FAULTY, Duration::from_secs(20), |a| *a == expected("firing"));
+    assert_eq!(firing, expected("firing"));
+
+    let resolved = drive(&server, &mut seq, &HEALTHY, Duration::from_secs(20), |a| *a == expected("resolved"));
+    assert_eq!(resolved, expected("resolved"));
+
+    std::thread::sleep(Duration::from_millis(300));
+    let pushes = received.lock().expect("sink").clone();
+    let mut fired = BTreeSet::new();
+    let mut ended = BTreeSet::new();
+    for (pushed_at, body) in &pushes {
+        for alert in body.as_array().expect("an array of postable alerts") {
+            let name = alert["labels"]["alertname"].as_str().unwrap_or_default().to_owned();
+            assert!(alert["startsAt"].is_string() && alert["annotations"]["summary"].is_string(), "{alert}");
+            let ends = humantime::parse_rfc3339(alert["endsAt"].as_str().unwrap_or_default()).expect("endsAt");
+            let ends = ends.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            if ends <= *pushed_at + 0.01 {
+                ended.insert(name);
+            } else {
+                fired.insert(name);
+            }
+        }
+    }
+    let names: BTreeSet<String> = expected("").into_iter().map(|(name, _, _)| name).collect();
+    assert_eq!(fired, names, "Alertmanager got every alert firing");
+    assert_eq!(ended, names, "Alertmanager got every alert resolved");
+    runtime.block_on(server.shutdown());
+}
