@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+pub mod analyze;
 pub mod filter;
 pub mod ingest;
 mod load;
@@ -12,6 +13,8 @@ pub mod sampling;
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
+    /// The full trace analysis of a generated Jaeger export vs a plain serde_json parse of it.
+    Analyze(analyze::AnalyzeBench),
     /// Full request/response cycles through our filter vs a no-op filter in the same host.
     Filter(filter::FilterBench),
     /// Load on /api/sampling vs a bare axum handler; strategy lookup cost with 10 and 10k services.
@@ -23,6 +26,7 @@ pub enum Bench {
 impl Bench {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         match self {
+            Bench::Analyze(bench) => bench.execute(),
             Bench::Filter(bench) => bench.execute(),
             Bench::Sampling(bench) => bench.execute(),
             Bench::Ingest(bench) => bench.execute(),
@@ -38,4 +42,12 @@ pub enum OutputFormat {
     Text,
     /// One JSON object on the last line, for scripts.
     Json,
+}
+
+/// A memory figure of this process from /proc/self/status (Linux; `VmRSS` now, `VmHWM` peak), in MB.
+pub fn memory_mb(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }

@@ -71,7 +71,7 @@ impl SamplingBench {
             let bare_result = load::run(bare, connections, duration, sampling_request(path)).await?;
             let ours = load::run(server.http_addr, connections, duration, sampling_request(path)).await?;
             server.store.replace(set_10k);
-            let rss = rss_mb().unwrap_or(rss_mb_10k);
+            let rss = super::memory_mb("VmRSS").unwrap_or(rss_mb_10k);
             server.shutdown().await;
             anyhow::Ok(SamplingBenchReport {
                 connections: self.connections,
@@ -116,14 +116,7 @@ fn lookups() -> anyhow::Result<(f64, f64, f64, StrategySet)> {
     let small = file_with(10)?;
     let large = file_with(10_000)?;
     let (ns_10, ns_10k) = (time(&small, 10), time(&large, 10_000));
-    Ok((ns_10, ns_10k, rss_mb().unwrap_or(0.0), large))
-}
-
-/// Resident set size of this process (Linux), in MB.
-fn rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    Ok((ns_10, ns_10k, super::memory_mb("VmRSS").unwrap_or(0.0), large))
 }
 
 async fn bare_server(body: Bytes) -> anyhow::Result<SocketAddr> {
