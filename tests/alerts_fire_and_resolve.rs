@@ -92,7 +92,13 @@ const FAULTY: [(&str, HashStatus, u64, u64); 3] = [
 ];
 
 /// Posts a batch every 100 ms until `done` or `limit`.
-fn drive(server: &RunningServer, seq: &mut u64, entries: &[(&str, HashStatus, u64, u64)], limit: Duration, done: impl Fn(&BTreeSet<(String, String, String)>) -> bool) -> BTreeSet<(String, String, String)> {
+fn drive(
+    server: &RunningServer,
+    seq: &mut u64,
+    entries: &[(&str, HashStatus, u64, u64)],
+    limit: Duration,
+    done: impl Fn(&BTreeSet<(String, String, String)>) -> bool,
+) -> BTreeSet<(String, String, String)> {
     let started = Instant::now();
     loop {
         *seq += 1;

@@ -32,23 +32,48 @@ impl Series {
     /// The counters the control plane exports for this traffic, as increases over the range.
     fn exported(traffic: &Traffic) -> Self {
         let mut out = Vec::new();
-        let labels = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Labels>();
+        let labels =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Labels>();
         let mut buckets: BTreeMap<(&str, String), f64> = BTreeMap::new();
         for (service, status, count, micros) in traffic {
             out.push((
-                labels(&[("__name__", "acgs_requests_total"), ("service", service), ("operation", "GET /"), ("code_class", "2xx"), ("hash_status", status)]),
+                labels(&[
+                    ("__name__", "acgs_requests_total"),
+                    ("service", service),
+                    ("operation", "GET /"),
+                    ("code_class", "2xx"),
+                    ("hash_status", status),
+                ]),
                 *count as f64,
             ));
             if *status == "mismatch" {
-                out.push((labels(&[("__name__", "acgs_constitutional_hash_mismatch_total"), ("service", service), ("source", "10.0.0.9")]), *count as f64));
+                out.push((
+                    labels(&[
+                        ("__name__", "acgs_constitutional_hash_mismatch_total"),
+                        ("service", service),
+                        ("source", "10.0.0.9"),
+                    ]),
+                    *count as f64,
+                ));
             }
-            let les = LATENCY_BUCKET_BOUNDS_MICROS.iter().map(|b| (*b, format!("{}", *b as f64 / 1e6))).chain([(u64::MAX, "+Inf".to_owned())]);
+            let les = LATENCY_BUCKET_BOUNDS_MICROS
+                .iter()
+                .map(|b| (*b, format!("{}", *b as f64 / 1e6)))
+                .chain([(u64::MAX, "+Inf".to_owned())]);
             for (bound, le) in les {
                 *buckets.entry((service, le)).or_default() += if *micros <= bound { *count as f64 } else { 0.0 };
             }
         }
         for ((service, le), value) in buckets {
-            out.push((labels(&[("__name__", "acgs_request_duration_seconds_bucket"), ("service", service), ("operation", "GET /"), ("le", &le)]), value));
+            out.push((
+                labels(&[
+                    ("__name__", "acgs_request_duration_seconds_bucket"),
+                    ("service", service),
+                    ("operation", "GET /"),
+                    ("le", &le),
+                ]),
+                value,
+            ));
         }
         Series(out)
     }
@@ -62,18 +87,26 @@ fn eval(expr: &Expr, series: &Series, range_secs: f64) -> Vec<(Labels, f64)> {
             let args = &call.args.args;
             match call.func.name {
                 "rate" | "increase" => {
-                    let Expr::MatrixSelector(matrix) = args[0].as_ref() else { panic!("{} of a non-range", call.func.name) };
+                    let Expr::MatrixSelector(matrix) = args[0].as_ref() else {
+                        panic!("{} of a non-range", call.func.name)
+                    };
                     assert_eq!(matrix.range.as_secs_f64(), range_secs, "rules look back over the configured range");
                     let divisor = if call.func.name == "rate" { range_secs } else { 1.0 };
                     series
                         .0
                         .iter()
                         .filter(|(labels, _)| {
-                            matrix.vs.name.as_deref().is_none_or(|name| labels.get("__name__").map(String::as_str) == Some(name))
+                            matrix
+                                .vs
+                                .name
+                                .as_deref()
+                                .is_none_or(|name| labels.get("__name__").map(String::as_str) == Some(name))
                                 && matrix.vs.matchers.matchers.iter().all(|m| {
                                     let value = labels.get(&m.name).map_or("", String::as_str);
                                     match &m.op {
-                                        MatchOp::Equal | MatchOp::NotEqual | MatchOp::Re(_) | MatchOp::NotRe(_) => m.is_match(value),
+                                        MatchOp::Equal | MatchOp::NotEqual | MatchOp::Re(_) | MatchOp::NotRe(_) => {
+                                            m.is_match(value)
+                                        }
                                     }
                                 })
                         })
@@ -106,7 +139,8 @@ fn eval(expr: &Expr, series: &Series, range_secs: f64) -> Vec<(Labels, f64)> {
             };
             let mut sums: BTreeMap<Labels, f64> = BTreeMap::new();
             for (labels, value) in eval(&aggregate.expr, series, range_secs) {
-                let key = labels.into_iter().filter(|(k, _)| keep.as_ref().is_some_and(|keep| keep.contains(k))).collect();
+                let key =
+                    labels.into_iter().filter(|(k, _)| keep.as_ref().is_some_and(|keep| keep.contains(k))).collect();
                 *sums.entry(key).or_default() += value;
             }
             sums.into_iter().collect()
@@ -155,12 +189,20 @@ fn quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
 fn committed_rules() -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(RULE_FILE).expect("deploy/monitoring/prometheusrule.yaml");
     let yaml: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
-    assert_eq!((yaml["apiVersion"].as_str(), yaml["kind"].as_str()), (Some("monitoring.coreos.com/v1"), Some("PrometheusRule")));
+    assert_eq!(
+        (yaml["apiVersion"].as_str(), yaml["kind"].as_str()),
+        (Some("monitoring.coreos.com/v1"), Some("PrometheusRule"))
+    );
     yaml["spec"]["groups"][0]["rules"]
         .as_array()
         .expect("rules")
         .iter()
-        .map(|rule| (rule["alert"].as_str().unwrap_or_default().to_owned(), rule["expr"].as_str().unwrap_or_default().to_owned()))
+        .map(|rule| {
+            (
+                rule["alert"].as_str().unwrap_or_default().to_owned(),
+                rule["expr"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -187,7 +229,12 @@ fn builtin_firing(traffic: &Traffic) -> BTreeSet<(String, String)> {
             for _ in 0..count / 30 {
                 histogram.observe_micros(*micros);
             }
-            let key = SeriesKey { service: Arc::from(*service), operation: Arc::from("GET /"), code_class: 2, hash_status: status };
+            let key = SeriesKey {
+                service: Arc::from(*service),
+                operation: Arc::from("GET /"),
+                code_class: 2,
+                hash_status: status,
+            };
             let _ = windows.add(now as u64 - 300 + window * 10, key, &histogram);
         }
     }
@@ -210,13 +257,17 @@ fn the_committed_prometheus_rule_is_what_the_rules_render() {
     let committed = std::fs::read_to_string(RULE_FILE).unwrap_or_default();
     assert_eq!(committed, rendered, "deploy/monitoring/prometheusrule.yaml is stale: rerun with ACGS_WRITE_RULES=1");
     let names: Vec<String> = committed_rules().into_keys().collect();
-    assert_eq!(names, Rule::ALL.iter().map(|r| r.name().to_owned()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        Rule::ALL.iter().map(|r| r.name().to_owned()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn a_healthy_mesh_fires_nothing_in_either_evaluator() {
     // 60 000 requests in 5 minutes = 200/s, all compliant, 0.9 ms.
-    let traffic: &Traffic = &[("core", "valid", 45_000, 900), ("policy", "valid", 12_000, 900), ("health", "exempt", 3_000, 100)];
+    let traffic: &Traffic =
+        &[("core", "valid", 45_000, 900), ("policy", "valid", 12_000, 900), ("health", "exempt", 3_000, 100)];
     assert_eq!(promql_firing(traffic), set(&[]));
     assert_eq!(builtin_firing(traffic), set(&[]));
 }

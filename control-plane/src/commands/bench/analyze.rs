@@ -68,7 +68,13 @@ impl AnalyzeBench {
         let file_mb = std::fs::metadata(path)?.len() as f64 / 1_048_576.0;
         let started = Instant::now();
         let mut analyzer = Analyzer::new(AnalysisOptions::default());
-        jaeger_json::feed(BufReader::with_capacity(1 << 20, File::open(path)?), "bench", &mut analyzer, DEFAULT_HASH, None);
+        jaeger_json::feed(
+            BufReader::with_capacity(1 << 20, File::open(path)?),
+            "bench",
+            &mut analyzer,
+            DEFAULT_HASH,
+            None,
+        );
         let report = analyzer.finish("bench");
         let analyze_s = started.elapsed().as_secs_f64();
         anyhow::ensure!(
