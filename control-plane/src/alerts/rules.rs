@@ -137,9 +137,9 @@ impl AlertConfig {
 /// `90s` → `90s`, `300s` → `5m`: Prometheus duration syntax.
 pub fn prometheus_duration(duration: Duration) -> String {
     let secs = duration.as_secs().max(1);
-    if secs % 3_600 == 0 {
+    if secs.is_multiple_of(3_600) {
         format!("{}h", secs / 3_600)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

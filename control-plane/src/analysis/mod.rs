@@ -228,7 +228,7 @@ impl Analyzer {
         let dependencies = self.dependency.finish();
         let (anomalies, more) = self.anomaly.finish();
         findings.extend(more);
-        findings.sort_by(|a, b| a.severity.cmp(&b.severity));
+        findings.sort_by_key(|a| a.severity);
         let count = |severity| findings.iter().filter(|f| f.severity == severity).count() as u64;
         let summary = Summary {
             source: source.to_owned(),

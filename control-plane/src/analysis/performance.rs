@@ -39,7 +39,7 @@ impl Series {
         self.errors += u64::from(error);
         if self.slowest.len() < Evidence::LIMIT {
             self.slowest.push((micros, Arc::clone(trace_id)));
-            self.slowest.sort_by(|a, b| b.0.cmp(&a.0));
+            self.slowest.sort_by_key(|(m, _)| std::cmp::Reverse(*m));
         } else if self.slowest.last().is_some_and(|(slowest, _)| micros > *slowest) {
             self.slowest.pop();
             let at = self.slowest.partition_point(|(m, _)| *m >= micros);

@@ -149,7 +149,7 @@ impl Mesh<'_> {
         tally::tally(&mut self.tallies[planned.service], planned.presented, &outcome);
         self.sent += 1;
         self.progress.inc(1);
-        if self.sent % 50 == 0 {
+        if self.sent.is_multiple_of(50) {
             show_live_counts(self.server, &self.live);
             let progress = self.progress.clone();
             self.watch.observe(&self.server.alerts, |line| progress.suspend(|| println!("{line}")));
@@ -167,11 +167,11 @@ impl Mesh<'_> {
         done: impl Fn(&AlertWatch) -> bool,
     ) -> bool {
         let started = Instant::now();
-        let mut n = 0;
+        let mut n: u64 = 0;
         while started.elapsed() < limit {
             self.send(traffic, slow);
             n += 1;
-            if n % 10 == 0 {
+            if n.is_multiple_of(10) {
                 let progress = self.progress.clone();
                 self.watch.observe(&self.server.alerts, |line| progress.suspend(|| println!("{line}")));
                 if done(&self.watch) {
