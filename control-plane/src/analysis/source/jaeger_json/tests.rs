@@ -100,3 +100,38 @@ fn spans_without_ids_or_process_are_skipped_by_name() {
         ]
     );
 }
+
+#[test]
+fn a_huge_trace_is_analysed_span_by_span() {
+    let spans: Vec<String> = (1..=100_000u64)
+        .map(|id| {
+            let parent = if id == 1 { String::new() } else { format!(r#"{{"refType":"CHILD_OF","spanID":"{:x}"}}"#, id - 1) };
+            format!(r#"{{"spanID":"{id:x}","operationName":"op","references":[{parent}],"startTime":{},"duration":10,"processID":"p{}"}}"#, 1_700_000_000_000_000u64 + id, id % 2)
+        })
+        .collect();
+    let text = format!(
+        r#"{{"data":[{{"traceID":"ff","spans":[{}],"processes":{{"p0":{{"serviceName":"a"}},"p1":{{"serviceName":"b"}}}}}}]}}"#,
+        spans.join(",")
+    );
+    let report = analyse(&text);
+    assert_eq!((report.summary.traces_analyzed, report.summary.spans_analyzed), (1, 100_000));
+    let edges: Vec<(&str, u64)> = report.dependencies.edges.iter().map(|e| (e.from.as_str(), e.calls)).collect();
+    assert_eq!(edges, vec![("a", 49_999), ("b", 50_000)]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+    /// Truncated or corrupted exports never panic, and never yield more than the export holds.
+    #[test]
+    fn corrupted_exports_never_panic(cut in 0usize..EXPORT.len(), at in 0usize..EXPORT.len(), byte in proptest::prelude::any::<u8>()) {
+        let mut bytes = EXPORT.as_bytes()[..cut.max(1)].to_vec();
+        if let Some(slot) = bytes.get_mut(at) {
+            *slot = byte;
+        }
+        let mut analyzer = Analyzer::new(AnalysisOptions::default());
+        feed(&bytes[..], "fuzz", &mut analyzer, DEFAULT_HASH, None);
+        let report = analyzer.finish("fuzz");
+        proptest::prop_assert!(report.summary.spans_analyzed <= 2);
+    }
+}
