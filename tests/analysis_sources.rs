@@ -136,5 +136,7 @@ fn the_control_plane_serves_the_analysis_of_its_collected_spans() {
         .call()
         .expect("call");
     assert_eq!(bad.status().as_u16(), 400);
+    let message = bad.into_body().read_to_string().unwrap_or_default();
+    assert!(message.starts_with("query parameter `lookback`: \"yesterday\" is not a duration"), "{message}");
     runtime.block_on(server.shutdown());
 }

@@ -36,7 +36,7 @@ fn duration(name: &str, value: Option<&str>) -> Result<Option<Duration>, String>
     value
         .map(|text| {
             humantime::parse_duration(text)
-                .map_err(|e| format!("query parameter `{name}`: {e:?} is not a duration like 30s, 15m or 1h ({e})"))
+                .map_err(|e| format!("query parameter `{name}`: {text:?} is not a duration like 30s, 15m or 1h ({e})"))
         })
         .transpose()
 }

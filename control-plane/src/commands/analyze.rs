@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 
+use crate::alerts::rules::prometheus_duration;
 use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::endpoint::since_micros;
 use crate::analysis::render::{html, table};
@@ -122,9 +123,8 @@ impl Analyze {
         if let Some(url) = &self.jaeger {
             let query = JaegerQuery {
                 base_url: url.clone(),
-                lookback: humantime::format_duration(self.lookback.unwrap_or(Duration::from_secs(3_600)))
-                    .to_string()
-                    .replace(' ', ""),
+                // Jaeger parses lookback as a Go duration: `48h`, `90m`, `30s` (Prometheus' syntax).
+                lookback: prometheus_duration(self.lookback.unwrap_or(Duration::from_secs(3_600))),
                 limit: self.limit,
                 service: self.service.clone(),
                 operation: self.operation.clone(),
