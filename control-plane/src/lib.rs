@@ -6,6 +6,7 @@
 //! - [`commands`]: `serve`, `validate`, `dry-run`, `demo`, `bench`.
 //! - [`sampling`]: strategies (Jaeger file format and resolution) and the endpoints serving them.
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
+//! - [`policy`]: `SamplingPolicy` custom resources, their merge with the file, their controller.
 //! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic).
 
 pub mod alerts;
@@ -13,6 +14,7 @@ pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod mesh;
+pub mod policy;
 pub mod sampling;
 pub mod server;
 pub mod telemetry;

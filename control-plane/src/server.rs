@@ -23,6 +23,7 @@ use crate::alerts::Alerts;
 use crate::sampling::grpc::SamplingGrpc;
 use crate::sampling::http::{router as sampling_router, SamplingState};
 use crate::sampling::metrics::SamplingMetrics;
+use crate::sampling::sources::Sources;
 use crate::sampling::store::StrategyStore;
 use crate::sampling::watch::{load_into, watch as watch_file, FileWatch};
 use crate::telemetry::{Telemetry, TelemetryConfig};
@@ -41,6 +42,29 @@ pub struct ServerConfig {
     pub alerts: AlertConfig,
     /// Alertmanager base URL alerts are pushed to; `None`: not pushed.
     pub alertmanager: Option<String>,
+    /// Where `SamplingPolicy` resources are watched; `None`: they are not.
+    pub kubernetes: Option<KubernetesSource>,
+}
+
+/// How the Kubernetes API server is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubernetesSource {
+    /// In-cluster service account, else the kubeconfig (`KUBECONFIG`, ~/.kube/config).
+    Infer,
+    /// This API server URL, unauthenticated (tests' mock API server, `kubectl proxy`).
+    Url(String),
+}
+
+impl KubernetesSource {
+    async fn client(&self) -> anyhow::Result<kube::Client> {
+        match self {
+            Self::Infer => kube::Client::try_default().await.context("finding the Kubernetes API server"),
+            Self::Url(url) => {
+                let uri = url.parse().with_context(|| format!("Kubernetes API server URL {url:?}"))?;
+                kube::Client::try_from(kube::Config::new(uri)).context("building the Kubernetes client")
+            }
+        }
+    }
 }
 
 impl ServerConfig {
@@ -53,6 +77,7 @@ impl ServerConfig {
             telemetry: TelemetryConfig::default(),
             alerts: AlertConfig::default(),
             alertmanager: None,
+            kubernetes: None,
         }
     }
 }
@@ -68,7 +93,16 @@ pub struct RunningServer {
     pub alerts: Alerts,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    policies: Option<JoinHandle<()>>,
     _watch: Option<FileWatch>,
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(policies) = &self.policies {
+            policies.abort();
+        }
+    }
 }
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -79,18 +113,27 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let mut registry = Registry::default();
     let metrics = SamplingMetrics::register(&mut registry);
     let store = Arc::new(StrategyStore::new());
+    let sources = Arc::new(Sources::new(Arc::clone(&store), config.kubernetes.is_some()));
     let file_watch = match &config.strategies {
         Some(path) => {
-            let _ = load_into(path, &store, &metrics);
+            let _ = load_into(path, &sources, &metrics);
             Some(
-                watch_file(path.clone(), Arc::clone(&store), metrics.clone())
+                watch_file(path.clone(), Arc::clone(&sources), metrics.clone())
                     .with_context(|| format!("watching {}", path.display()))?,
             )
         }
-        None => {
+        None if config.kubernetes.is_none() => {
             store.replace(crate::sampling::seed()?);
             None
         }
+        None => None,
+    };
+    let policies = match &config.kubernetes {
+        Some(source) => {
+            let client = source.client().await?;
+            Some(tokio::spawn(crate::policy::controller::run(client, Arc::clone(&sources), metrics.clone())))
+        }
+        None => None,
     };
     let telemetry = Telemetry::start(config.telemetry.clone()).context("starting telemetry export")?;
     telemetry.register(&mut registry);
@@ -170,14 +213,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     tracing::info!(%http_addr, grpc_addr = ?grpc_addr, "control plane listening");
-    Ok(RunningServer { http_addr, grpc_addr, store, metrics, telemetry, alerts, shutdown, tasks, _watch: file_watch })
+    Ok(RunningServer {
+        http_addr,
+        grpc_addr,
+        store,
+        metrics,
+        telemetry,
+        alerts,
+        shutdown,
+        tasks,
+        policies,
+        _watch: file_watch,
+    })
 }
 
 impl RunningServer {
     /// Stops accepting, lets in-flight requests finish, and returns when both servers are done.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        if let Some(policies) = &self.policies {
+            policies.abort();
+        }
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
     }

@@ -18,7 +18,7 @@ use acgs_proto::telemetry::LATENCY_BUCKET_BOUNDS_MICROS;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
 
-const RULE_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/monitoring/prometheusrule.yaml");
+const RULE_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/base/monitoring/prometheusrule.yaml");
 
 type Labels = BTreeMap<String, String>;
 
@@ -187,7 +187,7 @@ fn quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
 
 /// The rules committed in deploy/, by name.
 fn committed_rules() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(RULE_FILE).expect("deploy/monitoring/prometheusrule.yaml");
+    let text = std::fs::read_to_string(RULE_FILE).expect("deploy/base/monitoring/prometheusrule.yaml");
     let yaml: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
     assert_eq!(
         (yaml["apiVersion"].as_str(), yaml["kind"].as_str()),
@@ -255,7 +255,10 @@ fn the_committed_prometheus_rule_is_what_the_rules_render() {
         std::fs::write(RULE_FILE, &rendered).expect("write the rule file");
     }
     let committed = std::fs::read_to_string(RULE_FILE).unwrap_or_default();
-    assert_eq!(committed, rendered, "deploy/monitoring/prometheusrule.yaml is stale: rerun with ACGS_WRITE_RULES=1");
+    assert_eq!(
+        committed, rendered,
+        "deploy/base/monitoring/prometheusrule.yaml is stale: rerun with ACGS_WRITE_RULES=1"
+    );
     let names: Vec<String> = committed_rules().into_keys().collect();
     assert_eq!(
         names,

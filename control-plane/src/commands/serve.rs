@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::alerts::rules::AlertConfig;
-use crate::server::{start, ServerConfig};
+use crate::server::{start, KubernetesSource, ServerConfig};
 use crate::telemetry::otlp::OtlpConfig;
 use crate::telemetry::TelemetryConfig;
 
@@ -28,6 +28,16 @@ pub struct Serve {
     /// Without it the embedded seed strategies are served.
     #[arg(long, env = "ACGS_STRATEGIES_FILE")]
     pub strategies: Option<PathBuf>,
+
+    /// Also serve `SamplingPolicy` resources (tracing.acgs.io/v1alpha1) from the cluster: in-cluster
+    /// service account, else the kubeconfig. Policies override the strategies file per service
+    /// (see docs/sampling.md); without a file, only the policies (and Jaeger's defaults) are served.
+    #[arg(long, env = "ACGS_KUBERNETES")]
+    pub kubernetes: bool,
+
+    /// Kubernetes API server URL to use instead (plain HTTP, unauthenticated: `kubectl proxy`).
+    #[arg(long, env = "ACGS_KUBERNETES_API", requires = "kubernetes")]
+    pub kubernetes_api: Option<String>,
 
     /// Bearer token the filters must present on POST /v1/telemetry (unset: no authentication).
     #[arg(long, env = "ACGS_TELEMETRY_TOKEN", hide_env_values = true)]
@@ -66,6 +76,11 @@ impl Serve {
                 telemetry,
                 alerts: self.alerts.config(),
                 alertmanager: self.alertmanager_url,
+                kubernetes: match (self.kubernetes, self.kubernetes_api) {
+                    (false, _) => None,
+                    (true, Some(url)) => Some(KubernetesSource::Url(url)),
+                    (true, None) => Some(KubernetesSource::Infer),
+                },
             };
             let server = start(config).await?;
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());

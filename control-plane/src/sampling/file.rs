@@ -58,7 +58,7 @@ pub struct OperationStrategy {
     pub param: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StrategyKind {
     Probabilistic,
@@ -141,7 +141,7 @@ pub fn parse(source_name: &str, bytes: &[u8], format: Format) -> Result<Validate
                 .map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
         }
     };
-    let warnings = validate(&file).map_err(|(path, reason)| error(path, reason))?;
+    let warnings = check(&file).map_err(|(path, reason)| error(path, reason))?;
     Ok(Validated { file, warnings })
 }
 
@@ -154,7 +154,8 @@ fn path_of(path: &serde_path_to_error::Path) -> String {
     }
 }
 
-type Invalid = (String, String);
+/// Where a source is invalid (the path of the field) and why.
+pub type Invalid = (String, String);
 
 fn check_param(path: &str, kind: StrategyKind, param: f64, warnings: &mut Vec<String>) -> Result<(), Invalid> {
     let bad = |reason: String| Err((format!("{path}.param"), reason));
@@ -197,7 +198,9 @@ fn check_operations(path: &str, operations: &[OperationStrategy], warnings: &mut
     Ok(())
 }
 
-fn validate(file: &StrategiesFile) -> Result<Vec<String>, Invalid> {
+/// Checks the rules serde cannot express (ranges, duplicates, empty names); returns the warnings
+/// about what Jaeger would ignore, or the first error.
+pub fn check(file: &StrategiesFile) -> Result<Vec<String>, Invalid> {
     let mut warnings = Vec::new();
     if let Some(default) = &file.default_strategy {
         check_param("default_strategy", default.kind, default.param, &mut warnings)?;

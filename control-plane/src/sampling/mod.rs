@@ -1,6 +1,6 @@
 //! Sampling strategies: the strategies file ([`file`]), its resolution into per-service
 //! responses ([`resolve`], Jaeger's semantics), their Jaeger JSON ([`json`]), the set being served
-//! ([`store`]) and kept in step with the file ([`watch`]), and the endpoints that serve it: HTTP
+//! ([`store`]) fed by its sources ([`sources`]: the file, kept in step by [`watch`], and policies), and the endpoints that serve it: HTTP
 //! ([`http`]) and gRPC ([`grpc`]), with their metrics ([`metrics`]).
 
 pub mod file;
@@ -9,6 +9,7 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod resolve;
+pub mod sources;
 pub mod store;
 pub mod watch;
 

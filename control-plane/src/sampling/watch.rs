@@ -14,24 +14,21 @@ use notify::{RecursiveMode, Watcher};
 
 use super::file::{self, StrategiesError};
 use super::metrics::SamplingMetrics;
-use super::resolve::StrategySet;
-use super::store::StrategyStore;
+use super::sources::Sources;
 
 /// How often the file's metadata is checked besides the watch events.
 pub const POLL: Duration = Duration::from_millis(250);
 /// The `source` label of file reloads.
 pub const FILE_SOURCE: &str = "file";
 
-/// Loads `path` into `store`; the error names the file, the field and the reason.
-pub fn load_into(path: &Path, store: &StrategyStore, metrics: &SamplingMetrics) -> Result<usize, StrategiesError> {
+/// Loads `path` into `sources`; the error names the file, the field and the reason.
+pub fn load_into(path: &Path, sources: &Sources, metrics: &SamplingMetrics) -> Result<usize, StrategiesError> {
     match file::load(path) {
         Ok(validated) => {
             for warning in &validated.warnings {
                 tracing::warn!(file = %path.display(), "{warning}");
             }
-            let set = StrategySet::resolve(&validated.file);
-            let services = set.service_count();
-            store.replace(set);
+            let services = sources.set_file(validated.file);
             metrics.reload(FILE_SOURCE, true);
             tracing::info!(file = %path.display(), services, "sampling strategies loaded");
             Ok(services)
@@ -66,8 +63,8 @@ fn fingerprint(path: &Path) -> Fingerprint {
     std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok()))
 }
 
-/// Watches `path` and reloads it into `store` on every change.
-pub fn watch(path: PathBuf, store: Arc<StrategyStore>, metrics: SamplingMetrics) -> std::io::Result<FileWatch> {
+/// Watches `path` and reloads it into `sources` on every change.
+pub fn watch(path: PathBuf, sources: Arc<Sources>, metrics: SamplingMetrics) -> std::io::Result<FileWatch> {
     let stop = Arc::new(AtomicBool::new(false));
     let (events, changes) = channel();
     let file_name = path.file_name().map(ToOwned::to_owned);
@@ -98,7 +95,7 @@ pub fn watch(path: PathBuf, store: Arc<StrategyStore>, metrics: SamplingMetrics)
             };
             if changed {
                 last = fingerprint(&path);
-                let _ = load_into(&path, &store, &metrics);
+                let _ = load_into(&path, &sources, &metrics);
             }
         }
     })?;

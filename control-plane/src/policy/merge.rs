@@ -1,0 +1,171 @@
+//! What is served when both a strategies file and `SamplingPolicy` resources exist.
+//!
+//! Precedence (documented in docs/sampling.md): the file is the base layer; a policy's service
+//! strategy replaces the file's strategy for that service; a policy's `defaultStrategy` replaces
+//! the file's default; the constitutional selectors of all sources are united (a source can only
+//! add to what is always sampled). Policies are taken in (namespace, name) order: a policy naming a
+//! service, or a default, that an earlier policy already set is refused whole with reason
+//! `Conflict`, so one edit never half-applies. A policy that fails validation is refused with
+//! reason `Invalid`, and its last accepted spec (if any) keeps being served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use super::resource::{spec_path, SamplingPolicySpec};
+use crate::sampling::file::{check, Constitutional, StrategiesFile};
+
+/// A policy's namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PolicyKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for PolicyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One policy as the merge sees it: its current spec and the last spec that was accepted.
+#[derive(Debug, Clone)]
+pub struct PolicyInput {
+    pub key: PolicyKey,
+    pub spec: SamplingPolicySpec,
+    pub last_good: Option<SamplingPolicySpec>,
+}
+
+/// The outcome for one policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Served; how many services it sets.
+    Accepted { services: usize },
+    /// The spec is invalid (path and reason); `serving_last_good` says whether an earlier
+    /// accepted spec is served instead.
+    Invalid { message: String, serving_last_good: bool },
+    /// Another policy already sets what this one sets.
+    Conflict { message: String },
+}
+
+impl Verdict {
+    /// The `Accepted` condition's reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Accepted { .. } => "Accepted",
+            Self::Invalid { .. } => "Invalid",
+            Self::Conflict { .. } => "Conflict",
+        }
+    }
+
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted { .. })
+    }
+
+    /// The condition's message.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Accepted { services } => format!("serving {services} service strategies"),
+            Self::Invalid { message, serving_last_good: true } => {
+                format!("{message}; the last accepted spec keeps being served")
+            }
+            Self::Invalid { message, serving_last_good: false } => format!("{message}; nothing from it is served"),
+            Self::Conflict { message } => message.clone(),
+        }
+    }
+}
+
+/// The merged strategies and every policy's verdict.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub strategies: StrategiesFile,
+    pub verdicts: BTreeMap<PolicyKey, Verdict>,
+}
+
+/// Validates a spec as the controller does; the error names the field in the resource's terms.
+pub fn validate_spec(spec: &SamplingPolicySpec) -> Result<StrategiesFile, String> {
+    let strategies = spec.to_strategies();
+    match check(&strategies) {
+        Ok(_) => Ok(strategies),
+        Err((path, reason)) => Err(format!("{}: {reason}", spec_path(&path))),
+    }
+}
+
+/// Merges `file` (the last good strategies file, if any) with `policies`.
+pub fn merge(file: Option<&StrategiesFile>, policies: &[PolicyInput]) -> Merged {
+    let mut strategies = file.cloned().unwrap_or(StrategiesFile {
+        default_strategy: None,
+        service_strategies: Vec::new(),
+        constitutional: None,
+    });
+    let mut ordered: Vec<&PolicyInput> = policies.iter().collect();
+    ordered.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut owners: HashMap<String, &PolicyKey> = HashMap::new();
+    let mut default_owner: Option<&PolicyKey> = None;
+    let mut verdicts = BTreeMap::new();
+    for policy in ordered {
+        let (effective, invalid) = match validate_spec(&policy.spec) {
+            Ok(effective) => (Some(effective), None),
+            Err(message) => (policy.last_good.as_ref().and_then(|good| validate_spec(good).ok()), Some(message)),
+        };
+        let Some(effective) = effective else {
+            let message = invalid.unwrap_or_default();
+            verdicts.insert(policy.key.clone(), Verdict::Invalid { message, serving_last_good: false });
+            continue;
+        };
+        if let Some(conflict) = conflict(&effective, &owners, default_owner) {
+            verdicts.insert(policy.key.clone(), Verdict::Conflict { message: conflict });
+            continue;
+        }
+        if let Some(default) = effective.default_strategy {
+            strategies.default_strategy = Some(default);
+            default_owner = Some(&policy.key);
+        }
+        let services = effective.service_strategies.len();
+        for service in effective.service_strategies {
+            owners.insert(service.service.clone(), &policy.key);
+            strategies.service_strategies.retain(|existing| existing.service != service.service);
+            strategies.service_strategies.push(service);
+        }
+        if let Some(selector) = effective.constitutional {
+            unite(&mut strategies.constitutional, selector);
+        }
+        let verdict = match invalid {
+            Some(message) => Verdict::Invalid { message, serving_last_good: true },
+            None => Verdict::Accepted { services },
+        };
+        verdicts.insert(policy.key.clone(), verdict);
+    }
+    Merged { strategies, verdicts }
+}
+
+fn conflict(
+    effective: &StrategiesFile,
+    owners: &HashMap<String, &PolicyKey>,
+    default_owner: Option<&PolicyKey>,
+) -> Option<String> {
+    if let (Some(_), Some(owner)) = (&effective.default_strategy, default_owner) {
+        return Some(format!("spec.defaultStrategy: policy {owner} already sets the default strategy"));
+    }
+    effective.service_strategies.iter().enumerate().find_map(|(index, service)| {
+        owners.get(&service.service).map(|owner| {
+            format!("spec.services[{index}].service: policy {owner} already sets service {:?}", service.service)
+        })
+    })
+}
+
+fn unite(into: &mut Option<Constitutional>, add: Constitutional) {
+    let target = into.get_or_insert_with(Constitutional::default);
+    for service in add.services {
+        if !target.services.contains(&service) {
+            target.services.push(service);
+        }
+    }
+    for operation in add.operations {
+        if !target.operations.contains(&operation) {
+            target.operations.push(operation);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
