@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests: a sidecar running the real filter .wasm in the
 //! embedded host, and requests/responses built the way Envoy hands them to the filter.
 
+pub mod schemas;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
