@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: a sidecar running the real filter .wasm in the
 //! embedded host, and requests/responses built the way Envoy hands them to the filter.
 
+pub mod kube_api;
 pub mod schemas;
 
 use std::collections::BTreeMap;
@@ -137,4 +138,29 @@ pub fn send_plan(proxy: &mut Proxy, plan: &[(&str, Option<&str>, u64)]) {
             n += 1;
         }
     }
+}
+
+/// The fraction of 40 fresh requests (with the hash, no traceparent) each worker samples.
+pub fn sampled_fractions(proxy: &mut Proxy) -> Vec<f64> {
+    let mut fractions = Vec::new();
+    for worker in proxy.workers_mut() {
+        worker.run_for(std::time::Duration::from_millis(5));
+        let mut sampled = 0;
+        for _ in 0..40 {
+            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Vec::new(),
+                trailers: Headers::new(),
+            };
+            let outcome =
+                worker.handle(request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]), &mut upstream);
+            assert_eq!(outcome.response.status, 200, "traffic is never affected");
+            let forwarded = outcome.forwarded.expect("forwarded");
+            let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
+            sampled += usize::from(flags == "01");
+        }
+        fractions.push(sampled as f64 / 40.0);
+    }
+    fractions
 }

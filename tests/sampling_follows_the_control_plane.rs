@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
-use acgs_e2e::{request, start_sidecar_with_clusters, traceparent_parts, HASH};
-use acgs_wasm_host::{Headers, HttpResponse, Proxy};
+use acgs_e2e::{sampled_fractions, start_sidecar_with_clusters};
+use acgs_wasm_host::Proxy;
 use serde_json::json;
 
 const CLUSTER: &str = "outbound|5778||acgs-control-plane.acgs-system.svc.cluster.local";
@@ -31,31 +31,6 @@ fn write_atomically(path: &Path, contents: &str) {
     let staging = path.with_extension("tmp");
     std::fs::write(&staging, contents).expect("write");
     std::fs::rename(&staging, path).expect("rename");
-}
-
-/// The fraction of 40 fresh requests each worker samples.
-fn sampled_fractions(proxy: &mut Proxy) -> Vec<f64> {
-    let mut fractions = Vec::new();
-    for worker in proxy.workers_mut() {
-        worker.run_for(Duration::from_millis(5));
-        let mut sampled = 0;
-        for _ in 0..40 {
-            let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
-                status: 200,
-                headers: Headers::new(),
-                body: Vec::new(),
-                trailers: Headers::new(),
-            };
-            let outcome =
-                worker.handle(request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]), &mut upstream);
-            assert_eq!(outcome.response.status, 200, "traffic is never affected");
-            let forwarded = outcome.forwarded.expect("forwarded");
-            let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-            sampled += usize::from(flags == "01");
-        }
-        fractions.push(sampled as f64 / 40.0);
-    }
-    fractions
 }
 
 fn wait_until(proxy: &mut Proxy, expected: f64) -> Duration {
