@@ -6,7 +6,7 @@
 //! (`PATCH` with `application/apply-patch+yaml`), merge-patches of the status subresource, `POST`
 //! of events, and `DELETE`. Every request is recorded for the tests to assert on. Workloads
 //! (Deployment, StatefulSet, DaemonSet) report themselves rolled out when applied, unless the test
-//! says they are not.
+//! says they are not; CRDs report themselves Established the same way.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -120,6 +120,9 @@ fn rolled_out(object: &Value, generation: i64) -> Option<Value> {
         "Deployment" | "StatefulSet" => Some(json!({
             "observedGeneration": generation, "replicas": replicas, "readyReplicas": replicas,
             "updatedReplicas": replicas, "availableReplicas": replicas, "currentReplicas": replicas
+        })),
+        "CustomResourceDefinition" => Some(json!({
+            "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]
         })),
         "DaemonSet" => Some(json!({
             "observedGeneration": generation, "desiredNumberScheduled": 3, "currentNumberScheduled": 3,

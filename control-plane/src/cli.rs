@@ -46,6 +46,12 @@ pub enum Command {
     Serve(commands::serve::Serve),
     /// Check a strategies file offline (exit code 0 valid, 1 invalid).
     Validate(commands::validate::Validate),
+    /// Print the rollout's manifests (deploy/ with your namespaces, hash, images, sampling, retention).
+    Render(commands::render::Render),
+    /// Apply the rollout by server-side apply (CRDs first) and wait for it; --dry-run prints the plan.
+    Deploy(commands::deploy::Deploy),
+    /// Check a rollout: control plane, collector, Jaeger, Elasticsearch, the filter in the mesh.
+    Verify(commands::verify::Verify),
     /// Benchmarks, each against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -86,6 +92,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Validate(cmd) => cmd.execute(),
+        Command::Render(cmd) => cmd.execute(),
+        Command::Deploy(cmd) => cmd.execute(),
+        Command::Verify(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
     };
     match result {

@@ -7,6 +7,7 @@
 //! - [`sampling`]: strategies (Jaeger file format and resolution) and the endpoints serving them.
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
 //! - [`policy`]: `SamplingPolicy` custom resources, their merge with the file, their controller.
+//! - [`rollout`]: `render`, `deploy` and `verify` of the deploy/ manifests.
 //! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic).
 
 pub mod alerts;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod mesh;
 pub mod policy;
+pub mod rollout;
 pub mod sampling;
 pub mod server;
 pub mod telemetry;

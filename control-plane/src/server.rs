@@ -1,6 +1,6 @@
 //! The control plane's servers, as `serve` runs them and as `demo` and the tests embed them:
 //! HTTP (Jaeger sampling endpoints, `POST /v1/telemetry`, `GET /api/v1/analysis`, `GET /api/v1/alerts`,
-//! `/metrics`,
+//! `GET /v1/filter/acgs_filter.wasm`, `/metrics`,
 //! `/healthz`, `/readyz`) and
 //! gRPC (`SamplingManager`), both on loopback or any address, both stopped gracefully.
 
@@ -56,7 +56,8 @@ pub enum KubernetesSource {
 }
 
 impl KubernetesSource {
-    async fn client(&self) -> anyhow::Result<kube::Client> {
+    /// A client for this API server.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
         match self {
             Self::Infer => kube::Client::try_default().await.context("finding the Kubernetes API server"),
             Self::Url(url) => {
@@ -105,6 +106,12 @@ impl Drop for RunningServer {
     }
 }
 
+/// The filter module this binary embeds, for EnvoyFilter remote code (Envoy checks its sha256).
+async fn filter_wasm() -> impl IntoResponse {
+    let etag = format!("\"{}\"", crate::rollout::render::filter_sha256());
+    ([(header::CONTENT_TYPE, "application/wasm".to_owned()), (header::ETAG, etag)], acgs_filter_artifacts::FILTER_WASM)
+}
+
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Binds the listeners and starts serving. A strategies file that is invalid at start-up is
@@ -147,6 +154,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .merge(telemetry.router())
         .merge(crate::analysis::endpoint::router(telemetry.store()))
         .merge(alerts.router())
+        .route("/v1/filter/acgs_filter.wasm", get(filter_wasm))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",

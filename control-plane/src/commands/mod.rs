@@ -3,6 +3,10 @@
 pub mod analyze;
 pub mod bench;
 pub mod demo;
+pub mod deploy;
 pub mod dry_run;
+pub mod render;
+pub mod rollout_args;
 pub mod serve;
 pub mod validate;
+pub mod verify;

@@ -9,7 +9,8 @@ use comfy_table::{ContentArrangement, Table};
 use super::{percent, utc};
 use crate::analysis::report::Report;
 
-fn table(header: &[&str]) -> Table {
+/// A terminal table in the product's style (also used by `deploy --dry-run` and `verify`).
+pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header);
     table

@@ -1,0 +1,59 @@
+//! `render` and `deploy --dry-run` from the command line: files written, exit codes, the plan.
+
+use std::process::Command;
+
+use acgs_control_plane::rollout::bundle;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+}
+
+#[test]
+fn render_writes_yaml_and_the_wasm_and_refuses_bad_values_with_exit_64() {
+    let dir = std::env::temp_dir().join(format!("acgs-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let output = dir.join("rollout.yaml");
+    let wasm = dir.join("acgs_filter.wasm");
+    let status = binary()
+        .args(["render", "--variant", "envoyfilter", "--namespace", "tenant-b", "-o"])
+        .arg(&output)
+        .arg("--filter-wasm-out")
+        .arg(&wasm)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let text = std::fs::read_to_string(&output).expect("written");
+    let documents = text.matches("\n---\n").count() + usize::from(text.starts_with("---\n"));
+    assert_eq!(documents, bundle::build("overlays/envoyfilter").expect("builds").len());
+    assert!(text.contains("# Source: deploy/filter/envoyfilter/envoyfilter.yaml"));
+    assert!(!text.contains("acgs-system"));
+    assert_eq!(std::fs::read(&wasm).expect("wasm written"), acgs_filter_artifacts::FILTER_WASM);
+
+    let refused = binary().args(["render", "--sampling", "2"]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(64));
+    assert_eq!(String::from_utf8_lossy(&refused.stderr).trim(), "error: --sampling: 2 is not a probability in [0, 1]");
+    let refused =
+        binary().args(["deploy", "--hash", "XYZ", "--kubernetes-api", "http://127.0.0.1:9"]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(64), "a bad value fails before any API call");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
+    let output =
+        binary().args(["deploy", "--dry-run", "--kubernetes-api", "http://127.0.0.1:9"]).output().expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("dry run: 32 resources would be applied in this order (nothing is changed)\n"), "{text}");
+    let crd = text
+        .find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/samplingpolicies.tracing.acgs.io")
+        .expect("CRD");
+    let namespace = text.find("/api/v1/namespaces/acgs-system ").expect("namespace");
+    let deployment =
+        text.find("/apis/apps/v1/namespaces/acgs-system/deployments/acgs-control-plane").expect("deployment");
+    let policy =
+        text.find("/apis/tracing.acgs.io/v1alpha1/namespaces/acgs-system/samplingpolicies/seed").expect("policy");
+    assert!(crd < namespace && namespace < deployment && deployment < policy, "dependency order");
+    assert!(text.contains("wait for 1 CRD(s) to be established"));
+    assert!(text.contains("wait for 5 workloads to roll out"), "{text}");
+}
