@@ -75,9 +75,9 @@ struct Target {
 
 fn parse_target(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (prefix, rest) = match parts.first()? {
-        &"api" => (parts.get(..2)?.join("/"), parts.get(2..)?),
-        &"apis" => (parts.get(..3)?.join("/"), parts.get(3..)?),
+    let (prefix, rest) = match *parts.first()? {
+        "api" => (parts.get(..2)?.join("/"), parts.get(2..)?),
+        "apis" => (parts.get(..3)?.join("/"), parts.get(3..)?),
         _ => return None,
     };
     let (namespace, rest) = match rest {

@@ -57,3 +57,30 @@ fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
     assert!(text.contains("wait for 1 CRD(s) to be established"));
     assert!(text.contains("wait for 5 workloads to roll out"), "{text}");
 }
+
+#[test]
+fn validate_checks_samplingpolicy_manifests_as_the_api_server_and_controller_would() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/base/control-plane/samplingpolicy-seed.yaml");
+    let output = binary().args(["validate", seed]).output().expect("runs");
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("SamplingPolicy seed: valid: 4 service strategies\n"));
+
+    let dir = std::env::temp_dir().join(format!("acgs-validate-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("policy.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: tracing.acgs.io/v1alpha1\nkind: SamplingPolicy\nmetadata: {name: typo}\nspec:\n  services:\n    - {service: a, type: probabilistic, param: 0.5, operationStrategy: []}\n",
+    )
+    .expect("write");
+    let output = binary().arg("validate").arg(&bad).output().expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "invalid: {}: SamplingPolicy typo: spec.services[0].operationStrategy: unknown field (the API server would drop it)\n",
+            bad.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

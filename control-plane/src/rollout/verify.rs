@@ -109,7 +109,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     let result = expect_ok(get(&agent, &url, None)).and_then(|seen| {
         let body = json_of(&seen)?;
         match body["probabilisticSampling"]["samplingRate"].as_f64() {
-            Some(rate) if rate == 1.0 => Ok("constitutional-core sampled at 1.0".to_owned()),
+            Some(1.0) => Ok("constitutional-core sampled at 1.0".to_owned()),
             Some(rate) => Err(format!("constitutional-core sampled at {rate}, not 1.0")),
             None => Err(format!("not a probabilistic strategy: {}", seen.body.trim())),
         }
