@@ -164,3 +164,20 @@ pub fn sampled_fractions(proxy: &mut Proxy) -> Vec<f64> {
     }
     fractions
 }
+
+/// Waits until every worker samples exactly `expected` of its requests; returns how long it took.
+/// `deadline` is a functional bound (several poll intervals), not a performance assertion.
+pub fn wait_for_sampled_fraction(
+    proxy: &mut Proxy,
+    expected: f64,
+    deadline: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let fractions = sampled_fractions(proxy);
+        if fractions.iter().all(|f| *f == expected) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < deadline, "workers still sample {fractions:?}, expected {expected}");
+    }
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, KubernetesSource, RunningServer, ServerConfig};
 use acgs_e2e::kube_api::MockApiServer;
-use acgs_e2e::{sampled_fractions, start_sidecar_with_clusters};
+use acgs_e2e::{start_sidecar_with_clusters, wait_for_sampled_fraction};
 use serde_json::{json, Value};
 
 const POLICIES: &str = "/apis/tracing.acgs.io/v1alpha1/samplingpolicies";
@@ -180,19 +180,9 @@ fn a_policy_edit_reaches_the_filters_in_the_sidecars() {
     let clusters = BTreeMap::from([(CLUSTER.to_owned(), server.http_addr)]);
     let mut proxy = start_sidecar_with_clusters("groqcloud-policy", config.to_string().as_bytes(), 2, clusters)
         .expect("sidecar starts");
-    let wait_fractions = |proxy: &mut acgs_wasm_host::Proxy, expected: f64| {
-        let started = Instant::now();
-        loop {
-            let fractions = sampled_fractions(proxy);
-            if fractions.iter().all(|f| *f == expected) {
-                return started.elapsed();
-            }
-            assert!(started.elapsed() < DEADLINE, "workers sample {fractions:?}, expected {expected}");
-        }
-    };
-    wait_fractions(&mut proxy, 0.0);
+    wait_for_sampled_fraction(&mut proxy, 0.0, DEADLINE);
     api.apply(POLICIES, policy("groq", &[("groqcloud-policy", 1.0)]));
-    let took = wait_fractions(&mut proxy, 1.0);
+    let took = wait_for_sampled_fraction(&mut proxy, 1.0, DEADLINE);
     eprintln!("a SamplingPolicy edit reached every filter worker after {took:?} (poll interval 200 ms)");
     runtime.block_on(server.shutdown());
 }

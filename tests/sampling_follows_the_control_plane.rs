@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
-use acgs_e2e::{sampled_fractions, start_sidecar_with_clusters};
+use acgs_e2e::{sampled_fractions, start_sidecar_with_clusters, wait_for_sampled_fraction};
 use acgs_wasm_host::Proxy;
 use serde_json::json;
 
@@ -34,14 +34,7 @@ fn write_atomically(path: &Path, contents: &str) {
 }
 
 fn wait_until(proxy: &mut Proxy, expected: f64) -> Duration {
-    let started = Instant::now();
-    loop {
-        let fractions = sampled_fractions(proxy);
-        if fractions.iter().all(|f| *f == expected) {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < DEADLINE, "workers still sample {fractions:?}, expected {expected}");
-    }
+    wait_for_sampled_fraction(proxy, expected, DEADLINE)
 }
 
 fn sidecar(control_plane: &RunningServer) -> Proxy {
