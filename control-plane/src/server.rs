@@ -59,7 +59,11 @@ impl KubernetesSource {
     /// A client for this API server.
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         match self {
-            Self::Infer => kube::Client::try_default().await.context("finding the Kubernetes API server"),
+            Self::Infer => kube::Client::try_default().await.map_err(|error| {
+                anyhow::Error::new(crate::cli::Unavailable(format!(
+                    "finding the Kubernetes API server (in-cluster service account, then KUBECONFIG or ~/.kube/config): {error}"
+                )))
+            }),
             Self::Url(url) => {
                 let uri = url.parse().with_context(|| format!("Kubernetes API server URL {url:?}"))?;
                 kube::Client::try_from(kube::Config::new(uri)).context("building the Kubernetes client")

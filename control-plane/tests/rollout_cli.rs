@@ -84,3 +84,22 @@ fn validate_checks_samplingpolicy_manifests_as_the_api_server_and_controller_wou
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_kubernetes_without_a_cluster_exits_69_saying_where_it_looked() {
+    let home = std::env::temp_dir().join(format!("acgs-no-kube-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("temp dir");
+    let output = binary()
+        .args(["serve", "--kubernetes", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .env("KUBECONFIG", home.join("missing-kubeconfig"))
+        .env("HOME", &home)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(69), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with(
+        "error: finding the Kubernetes API server (in-cluster service account, then KUBECONFIG or ~/.kube/config):"
+    ));
+    let _ = std::fs::remove_dir_all(&home);
+}
