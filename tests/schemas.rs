@@ -34,16 +34,14 @@ impl Document {
     }
 }
 
-/// Parses a multi-document YAML text; a document that does not parse is an error naming it.
+/// Parses a multi-document YAML text; a text that does not parse is an error naming it.
 pub fn parse_documents(source: &str, text: &str) -> Result<Vec<Document>, String> {
-    let mut documents = Vec::new();
-    for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value: Value = serde::Deserialize::deserialize(document).map_err(|e| format!("{source}#{index}: {e}"))?;
-        if !value.is_null() {
-            documents.push(Document { source: format!("{source}#{index}"), value });
-        }
-    }
-    Ok(documents)
+    let values = acgs_control_plane::rollout::bundle::parse_documents(text).map_err(|e| format!("{source}: {e}"))?;
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| Document { source: format!("{source}#{index}"), value })
+        .collect())
 }
 
 /// Every file under `dir` (recursively) whose name ends with one of `extensions`, sorted.

@@ -48,13 +48,7 @@ impl Validate {
 /// The file's documents if it holds SamplingPolicy resources (anything else is a strategies file).
 fn policy_documents(path: &std::path::Path) -> Option<Vec<serde_json::Value>> {
     let text = std::fs::read_to_string(path).ok()?;
-    let mut documents = Vec::new();
-    for document in serde_norway::Deserializer::from_str(&text) {
-        let value: serde_json::Value = serde::Deserialize::deserialize(document).ok()?;
-        if !value.is_null() {
-            documents.push(value);
-        }
-    }
+    let documents = crate::rollout::bundle::parse_documents(&text).ok()?;
     documents.iter().any(is_policy).then_some(documents)
 }
 

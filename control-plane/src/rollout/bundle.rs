@@ -80,18 +80,23 @@ fn join(base: &str, path: &str) -> String {
     parts.join("/")
 }
 
+/// Parses a multi-document YAML text into its (non-empty) documents.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, serde_norway::Error> {
+    let mut values = Vec::new();
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value: Value = serde::Deserialize::deserialize(document)?;
+        if !value.is_null() {
+            values.push(value);
+        }
+    }
+    Ok(values)
+}
+
 /// Parses one embedded YAML file into its documents.
 pub fn documents(path: &str) -> Result<Vec<Manifest>, BundleError> {
     let text = file(path).ok_or_else(|| BundleError::Missing(path.to_owned()))?;
-    let mut manifests = Vec::new();
-    for document in serde_norway::Deserializer::from_str(text) {
-        let value: Value = serde::Deserialize::deserialize(document)
-            .map_err(|error| BundleError::Yaml { file: path.to_owned(), error })?;
-        if !value.is_null() {
-            manifests.push(Manifest { source: path.to_owned(), value });
-        }
-    }
-    Ok(manifests)
+    let values = parse_documents(text).map_err(|error| BundleError::Yaml { file: path.to_owned(), error })?;
+    Ok(values.into_iter().map(|value| Manifest { source: path.to_owned(), value }).collect())
 }
 
 /// Everything the kustomization in `dir` (deploy/-relative) lists, in order.
