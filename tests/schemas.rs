@@ -132,16 +132,11 @@ impl Validator {
             .expect("deploy/base/crds/samplingpolicy.yaml");
         let crd: Value = serde_norway::from_str(&crd_text).expect("the CRD is YAML");
         for version in crd["spec"]["versions"].as_array().expect("CRD versions") {
-            let api_version = format!("{}/{}", crd["spec"]["group"].as_str().expect("group"), version["name"]);
-            let api_version = api_version.replace('"', "");
+            let name = version["name"].as_str().expect("version name");
+            let api_version = format!("{}/{name}", crd["spec"]["group"].as_str().expect("group"));
             let kind = crd["spec"]["names"]["kind"].as_str().expect("kind");
             let schema = strict_crd_schema(&version["schema"]["openAPIV3Schema"]);
-            add(
-                &api_version,
-                kind,
-                format!("file:///crd/{kind}-{}.json", version["name"].as_str().unwrap_or("v")),
-                schema,
-            );
+            add(&api_version, kind, format!("file:///crd/{kind}-{name}.json"), schema);
         }
         let envoy = DescriptorPool::decode(
             std::fs::read(root.join("envoy/envoy-api.binpb")).expect("schemas/envoy/envoy-api.binpb").as_slice(),
@@ -267,7 +262,9 @@ fn strict_crd_schema(schema: &Value) -> Value {
         properties.insert("kind".to_owned(), serde_json::json!({"type": "string"}));
         properties.insert("metadata".to_owned(), serde_json::json!({"type": "object"}));
     }
-    root.as_object_mut().map(|o| o.insert("$schema".to_owned(), "https://json-schema.org/draft/2020-12/schema".into()));
+    if let Some(fields) = root.as_object_mut() {
+        fields.insert("$schema".to_owned(), "https://json-schema.org/draft/2020-12/schema".into());
+    }
     root
 }
 
