@@ -1,8 +1,11 @@
 //! The real filter .wasm in the embedded host: every per-request behaviour of DESIGN.md's filter
 //! steps 1–4, the configuration check, and the Envoy stats, with exact expectations.
 
-use acgs_e2e::{ratio_decision, request, send, send_plan, start_sidecar, start_sidecar_raw, traceparent_parts, HASH};
-use acgs_wasm_host::HostError;
+use acgs_e2e::{
+    envoy_coin, request, send, send_plan, start_sidecar, start_sidecar_raw, start_sidecar_traced, traceparent_parts,
+    HASH,
+};
+use acgs_wasm_host::{CustomTag, HostError, TracingConfig};
 use serde_json::json;
 
 fn strict() -> serde_json::Value {
@@ -33,9 +36,41 @@ fn valid_hash_is_forwarded_with_span_metadata_and_the_hash_on_the_response() {
     assert_eq!(forwarded.get_str("x-acgs-hash-status"), Some("valid"));
     assert_eq!(forwarded.get_str("x-acgs-category"), Some("constitutional"));
     assert_eq!(forwarded.get_str("x-acgs-compliant"), Some("compliant"));
-    let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("a traceparent is generated"));
-    assert_eq!(flags, "01", "constitutional operations are always sampled");
+    assert_eq!(forwarded.get_str("x-acgs-sampling-decision"), Some("keep"), "constitutional operations are kept");
+    assert_eq!(forwarded.get_str("x-acgs-sampling-rule"), Some("constitutional@constitutional-core"));
+    assert_eq!(forwarded.get_str("baggage"), Some("acgs.sampling=keep:constitutional@constitutional-core"));
+    assert_eq!(forwarded.get("traceparent"), None, "Envoy's router writes traceparent, not the filter");
     assert_eq!(outcome.response.headers.get_str("constitutional-hash"), Some(HASH));
+}
+
+#[test]
+fn a_local_reply_carries_the_span_metadata_on_the_request_for_envoys_custom_tags() {
+    // Envoy reads custom tags from the request headers when the span ends (custom_tag_impl.cc):
+    // the filter must set them before its 403, over whatever the client sent.
+    let tag = |name: &str, header: &str| CustomTag::RequestHeader {
+        tag: name.to_owned(),
+        header: header.to_owned(),
+        default_value: Some("unset".to_owned()),
+    };
+    let tracing = TracingConfig {
+        custom_tags: vec![
+            tag("constitutional.hash.status", "x-acgs-hash-status"),
+            tag("acgs.sampling.decision", "x-acgs-sampling-decision"),
+            tag("acgs.sampling.rule", "x-acgs-sampling-rule"),
+        ],
+        ..TracingConfig::inbound("groqcloud-policy.default", 100.0)
+    };
+    let mut proxy =
+        start_sidecar_traced("groqcloud-policy", b"{}", 1, Default::default(), Some(tracing)).expect("sidecar starts");
+    let forged = [("x-acgs-hash-status", "valid"), ("x-acgs-sampling-decision", "drop")];
+    let outcome = send(&mut proxy, request("GET", "/v1/policies/7", &forged));
+    assert_eq!(outcome.response.status, 403);
+    let spans = proxy.take_spans();
+    let [span] = spans.as_slice() else { panic!("one span per hop: {spans:?}") };
+    assert_eq!(span.attribute("constitutional.hash.status"), Some("missing"));
+    assert_eq!(span.attribute("acgs.sampling.decision"), Some("keep"));
+    assert_eq!(span.attribute("acgs.sampling.rule"), Some("violation(missing)@groqcloud-policy"));
+    assert_eq!(span.attribute("http.status_code"), Some("403"));
 }
 
 #[test]
@@ -91,8 +126,9 @@ fn permissive_mode_forwards_violations_marked_non_compliant_and_sampled() {
         let forwarded = outcome.forwarded.expect("forwarded");
         assert_eq!(forwarded.get_str("x-acgs-hash-status"), Some(status));
         assert_eq!(forwarded.get_str("x-acgs-compliant"), Some("non_compliant"));
-        let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-        assert_eq!(flags, "01", "violations are always sampled, even at rate 0");
+        assert_eq!(forwarded.get_str("x-acgs-sampling-decision"), Some("keep"), "violations are kept, even at rate 0");
+        let rule = format!("violation({status})@groqcloud-policy");
+        assert_eq!(forwarded.get_str("x-acgs-sampling-rule"), Some(rule.as_str()));
     }
 }
 
@@ -111,8 +147,8 @@ fn inject_mode_adds_a_missing_hash() {
 }
 
 #[test]
-fn an_incoming_sampled_flag_decides_and_the_trace_continues() {
-    let config = with_rate(0.0, json!({}));
+fn without_a_tracer_an_incoming_sampled_flag_decides_and_the_trace_continues() {
+    let config = with_rate(0.0, json!({"tracer": "none"}));
     let mut proxy = start_sidecar("groqcloud-policy", &config, 1).expect("sidecar starts");
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     for flags in ["00", "01"] {
@@ -140,12 +176,12 @@ fn constitutional_operations_upgrade_an_unsampled_parent() {
     );
     let forwarded = outcome.forwarded.expect("forwarded");
     assert_eq!(forwarded.get_str("x-acgs-category"), Some("constitutional"));
-    let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-    assert_eq!(flags, "01");
+    assert_eq!(forwarded.get_str("x-acgs-sampling-decision"), Some("keep"));
+    assert_eq!(forwarded.get_str("traceparent"), Some(incoming), "Envoy's, left alone");
 }
 
 #[test]
-fn without_a_parent_the_trace_id_ratio_decides_so_every_sidecar_agrees() {
+fn the_entry_hop_decides_with_envoys_random_sampling_coin_from_x_request_id() {
     let rate = 0.3;
     let config = with_rate(rate, json!({}));
     let mut proxy = start_sidecar("groqcloud-policy", &config, 1).expect("sidecar starts");
@@ -153,12 +189,13 @@ fn without_a_parent_the_trace_id_ratio_decides_so_every_sidecar_agrees() {
     for _ in 0..2_000 {
         let outcome = send(&mut proxy, request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]));
         let forwarded = outcome.forwarded.expect("forwarded");
-        let (trace_id, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-        let expected = ratio_decision(&trace_id, rate);
-        assert_eq!(flags == "01", expected, "trace {trace_id} at rate {rate}");
+        let request_id = forwarded.get_str("x-request-id").expect("the connection manager generates one");
+        let expected = envoy_coin(request_id, rate);
+        let decision = forwarded.get_str("x-acgs-sampling-decision");
+        assert_eq!(decision, Some(if expected { "keep" } else { "drop" }), "x-request-id {request_id}");
         sampled += usize::from(expected);
     }
-    assert!(sampled > 0 && sampled < 2_000, "both decisions occur ({sampled} sampled)");
+    assert!(sampled > 0 && sampled < 2_000, "both decisions occur ({sampled} kept)");
 }
 
 #[test]
@@ -172,8 +209,7 @@ fn rate_limiting_strategy_samples_up_to_its_budget() {
     for _ in 0..200 {
         let outcome = send(&mut proxy, request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]));
         let forwarded = outcome.forwarded.expect("forwarded");
-        let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-        sampled += u64::from(flags == "01");
+        sampled += u64::from(forwarded.get_str("x-acgs-sampling-decision") == Some("keep"));
     }
     // The bucket starts full (5 tokens) and refills at 5/s: whatever the machine's speed, the
     // count is the initial 5 plus what refilled while the loop ran.
@@ -198,12 +234,17 @@ fn per_operation_strategies_override_the_default() {
         }
     });
     let mut proxy = start_sidecar("groqcloud-policy", &config, 1).expect("sidecar starts");
-    for (path, expected) in [("/v1/policies/7", "01"), ("/v1/policies/abc?x=1", "01"), ("/v1/rules/7", "00")] {
+    let cases = [
+        ("/v1/policies/7", "keep", "operation(1)@groqcloud-policy:GET /v1/policies/{id}"),
+        ("/v1/policies/abc?x=1", "keep", "operation(1)@groqcloud-policy:GET /v1/policies/{id}"),
+        ("/v1/rules/7", "drop", "lowerbound(0/s)@groqcloud-policy:GET /v1/rules/7"),
+    ];
+    for (path, expected, rule) in cases {
         for _ in 0..50 {
             let outcome = send(&mut proxy, request("GET", path, &[("constitutional-hash", HASH)]));
             let forwarded = outcome.forwarded.expect("forwarded");
-            let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-            assert_eq!(flags, expected, "{path}");
+            assert_eq!(forwarded.get_str("x-acgs-sampling-decision"), Some(expected), "{path}");
+            assert_eq!(forwarded.get_str("x-acgs-sampling-rule"), Some(rule), "{path}");
         }
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use acgs_wasm_host::{
     FilterModule, Headers, HostError, HttpRequest, HttpResponse, NodeInfo, PluginConfig, Proxy, ProxyConfig,
-    StreamOutcome,
+    StreamOutcome, TracingConfig,
 };
 
 /// The default constitutional hash.
@@ -42,6 +42,17 @@ pub fn start_sidecar_with_clusters(
     workers: usize,
     clusters: BTreeMap<String, SocketAddr>,
 ) -> Result<Proxy, HostError> {
+    start_sidecar_traced(workload, configuration, workers, clusters, None)
+}
+
+/// Starts a sidecar whose Envoy traces with `tracing` (its spans: [`Proxy::take_spans`]).
+pub fn start_sidecar_traced(
+    workload: &str,
+    configuration: &[u8],
+    workers: usize,
+    clusters: BTreeMap<String, SocketAddr>,
+    tracing: Option<TracingConfig>,
+) -> Result<Proxy, HostError> {
     let mut metadata = BTreeMap::new();
     metadata.insert("WORKLOAD_NAME".to_owned(), workload.to_owned());
     metadata.insert("NAMESPACE".to_owned(), "default".to_owned());
@@ -54,6 +65,7 @@ pub fn start_sidecar_with_clusters(
         workers,
         node: NodeInfo { id: format!("sidecar~10.0.0.1~{workload}"), cluster: workload.to_owned(), metadata },
         clusters,
+        tracing,
         ..ProxyConfig::default()
     };
     Proxy::start(&filter_module(), plugin, proxy)
@@ -101,11 +113,12 @@ pub fn traceparent_parts(value: &[u8]) -> (String, String, String) {
     (parts[1].to_owned(), parts[2].to_owned(), parts[3].to_owned())
 }
 
-/// Whether the filter's probabilistic sampler must sample `trace_id_hex` at `rate`: the trace
-/// id's low 56 bits below rate × 2^56 (DESIGN.md filter step 4).
-pub fn ratio_decision(trace_id_hex: &str, rate: f64) -> bool {
-    let low = u64::from_str_radix(&trace_id_hex[18..32], 16).expect("hex trace id");
-    low < (rate * (1u64 << 56) as f64) as u64
+/// Envoy's `random_sampling` coin for a request id at `rate` (whole hundredths of a percent):
+/// its first 8 hex digits modulo 10,000 below rate × 10,000 (`conn_manager_utility.cc`
+/// `mutateTracingRequestHeader`), which the filter's entry decision follows.
+pub fn envoy_coin(request_id: &str, rate: f64) -> bool {
+    let draw = u64::from_str_radix(&request_id[..8], 16).expect("hex request id");
+    ((draw % 10_000) as f64) < rate * 10_000.0
 }
 
 /// The sum of the samples on `/metrics` of the control plane at `addr` whose line starts with
@@ -157,8 +170,7 @@ pub fn sampled_fractions(proxy: &mut Proxy) -> Vec<f64> {
                 worker.handle(request("GET", "/v1/policies/7", &[("constitutional-hash", HASH)]), &mut upstream);
             assert_eq!(outcome.response.status, 200, "traffic is never affected");
             let forwarded = outcome.forwarded.expect("forwarded");
-            let (_, _, flags) = traceparent_parts(forwarded.get("traceparent").expect("traceparent"));
-            sampled += usize::from(flags == "01");
+            sampled += usize::from(forwarded.get_str("x-acgs-sampling-decision") == Some("keep"));
         }
         fractions.push(sampled as f64 / 40.0);
     }

@@ -5,7 +5,7 @@
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_control_plane::telemetry::TelemetryConfig;
 use acgs_e2e::metric_sum;
-use acgs_proto::telemetry::{AggregateEntry, HashStatus, TelemetryBatch};
+use acgs_proto::telemetry::{AggregateEntry, HashStatus, SpanSource, TelemetryBatch};
 use prost::Message as _;
 
 const TOKEN: &str = "t0ken";
@@ -32,6 +32,7 @@ fn batch(vm_id: &str, seq: u64, count: u64) -> TelemetryBatch {
         spans: Vec::new(),
         dropped: None,
         constitutional_hash: "cdd01ef066bc6cf2".to_owned(),
+        span_source: SpanSource::Envoy as i32,
     }
 }
 

@@ -1,6 +1,7 @@
-//! OTLP export, against an OTLP/gRPC receiver built from the official protos on loopback: the
-//! spans that reach it are exactly the sampled requests, with `service.name` resources and the
-//! constitutional attributes; a filter buffer overflow while the control plane is down is counted
+//! OTLP export, against an OTLP/gRPC receiver built from the official protos on loopback: from
+//! filters whose Envoy has no tracer, the spans that reach it are exactly the sampled requests,
+//! with `service.name` resources and the constitutional attributes; from filters whose Envoy
+//! records the hops, none (one span per hop); a filter buffer overflow while the control plane is down is counted
 //! so that delivered + dropped = sent; a collector that is down leaves ingest and sampling
 //! serving and counts its drops.
 
@@ -111,8 +112,15 @@ fn control_plane(runtime: &tokio::runtime::Runtime, export: OtlpConfig, addr: &s
     runtime.block_on(start(config)).expect("control plane starts")
 }
 
+/// A sidecar whose filter says its Envoy has no tracer (`tracer: none`): its span records are
+/// the hops' spans.
 fn sidecar(workload: &str, addr: SocketAddr, rate: f64, workers: usize) -> Proxy {
+    sidecar_with_tracer(workload, addr, rate, workers, "none")
+}
+
+fn sidecar_with_tracer(workload: &str, addr: SocketAddr, rate: f64, workers: usize, tracer: &str) -> Proxy {
     let config = json!({
+        "tracer": tracer,
         "operations": ["/v1/policies/{id}"],
         "control_plane": {"cluster": CLUSTER, "authority": "cp", "poll_interval_ms": 60000, "flush_interval_ms": 100, "timeout_ms": 1000},
         "fallback_strategy": {"strategyType": "PROBABILISTIC", "probabilisticSampling": {"samplingRate": rate}}
@@ -134,7 +142,7 @@ fn send(proxy: &mut Proxy, count: usize, path: &str, hash: Option<&str>) -> usiz
         let headers: Vec<(&str, &str)> = hash.map(|h| vec![("constitutional-hash", h)]).unwrap_or_default();
         let outcome = proxy.workers_mut()[n % workers].handle(request("GET", path, &headers), &mut ok);
         sampled += match &outcome.forwarded {
-            Some(forwarded) => usize::from(forwarded.get("traceparent").and_then(|tp| tp.get(53..55)) == Some(b"01")),
+            Some(forwarded) => usize::from(forwarded.get_str("x-acgs-sampling-decision") == Some("keep")),
             None => 1,
         };
     }
@@ -196,6 +204,27 @@ fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
     let metric_names = || received.metrics.lock().expect("lock").clone();
     run_until(&mut groq, || metric_names().iter().any(|name| name.starts_with("acgs.") || name.starts_with("acgs_")));
     assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn where_envoy_records_the_hop_the_filters_span_records_are_not_exported_again() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (otlp, received) = receiver(&runtime);
+    let server = control_plane(&runtime, export_to(otlp), "127.0.0.1:0");
+    let mut meshed = sidecar_with_tracer("auth-service", server.http_addr, 1.0, 1, "envoy");
+    assert_eq!(send(&mut meshed, 50, "/v1/auth/token", Some(HASH)), 50, "all kept at rate 1");
+    let counted = || metric_sum(server.http_addr, "acgs_requests_total{service=\"auth-service\"");
+    run_until(&mut meshed, || counted() == 50);
+    // Spans leave in the order their batches arrived: once the later sidecar's spans are all at
+    // the receiver, any of the first sidecar's would be too.
+    let mut standalone = sidecar("groqcloud-policy", server.http_addr, 1.0, 1);
+    assert_eq!(send(&mut standalone, 10, "/v1/policies/7", Some(HASH)), 10);
+    let count = || received.spans.lock().expect("lock").len();
+    run_until(&mut standalone, || count() >= 10);
+    let services: Vec<String> =
+        received.spans.lock().expect("lock").iter().map(|(service, _)| service.clone()).collect();
+    assert_eq!(services, vec!["groqcloud-policy".to_owned(); 10], "no second span for the hops Envoy recorded");
     runtime.block_on(server.shutdown());
 }
 

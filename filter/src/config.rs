@@ -61,6 +61,29 @@ impl Mode {
     }
 }
 
+/// Who records each hop as a trace span, which decides how the filter's sampling decision takes
+/// effect (docs/mesh.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tracer {
+    /// Envoy's tracer records every hop (Istio, envoy/): the filter writes its decision into
+    /// span tags and `baggage` for the Collector's tail sampling, leaves `traceparent` to Envoy,
+    /// and its own span records are telemetry only.
+    #[default]
+    Envoy,
+    /// No tracer in this Envoy: the filter's span records are the hop's spans (the control plane
+    /// exports them), and the forwarded `traceparent` carries its decision to the application.
+    None,
+}
+
+impl Tracer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Envoy => "envoy",
+            Self::None => "none",
+        }
+    }
+}
+
 /// Which requests are constitutional operations (always sampled, category `constitutional`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConstitutionalSelector {
@@ -135,6 +158,7 @@ pub struct FilterConfig {
     pub control_plane: ControlPlaneConfig,
     /// The sampling strategy until the first successful poll.
     pub fallback_strategy: Strategy,
+    pub tracer: Tracer,
 }
 
 impl Default for FilterConfig {
@@ -150,6 +174,7 @@ impl Default for FilterConfig {
             max_operations: 200,
             control_plane: ControlPlaneConfig::default(),
             fallback_strategy: Strategy::default(),
+            tracer: Tracer::default(),
         }
     }
 }
@@ -181,6 +206,7 @@ impl FilterConfig {
                     config.fallback_strategy =
                         Strategy::from_value(value, UnknownFields::Reject).map_err(|e| error(key, e.to_string()))?;
                 }
+                "tracer" => config.tracer = tracer(key, value)?,
                 _ => return Err(error(key, "unknown field")),
             }
         }
@@ -234,6 +260,14 @@ fn mode(field: &str, value: &Value) -> Result<Mode, ConfigError> {
         "permissive" => Ok(Mode::Permissive),
         "inject" => Ok(Mode::Inject),
         other => Err(error(field, format!("\"{other}\" is not one of strict, permissive, inject"))),
+    }
+}
+
+fn tracer(field: &str, value: &Value) -> Result<Tracer, ConfigError> {
+    match string(field, value)? {
+        "envoy" => Ok(Tracer::Envoy),
+        "none" => Ok(Tracer::None),
+        other => Err(error(field, format!("\"{other}\" is not one of envoy, none"))),
     }
 }
 

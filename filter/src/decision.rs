@@ -1,22 +1,29 @@
 //! Steps 1–4 of the filter (DESIGN.md) for one request, as one decision: exempt paths, the hash
 //! classification, the mode's verdict (forward or a local 403 with the JSON body), the category
-//! and compliance level, the operation name, and the sampling decision with the `traceparent`
-//! to forward. The glue applies it; nothing here touches the host.
+//! and compliance level, the operation name, and the sampling decision with the rule that made
+//! it and how it travels on. The glue applies it; nothing here touches the host.
 //!
-//! Sampling order: constitutional operations and violations are always sampled (without taking a
-//! token from a rate limiter); otherwise an incoming valid `traceparent` decides (parent-based);
-//! otherwise the current strategy decides for (service, operation). The filter's own span gets a
-//! fresh span id, which becomes the parent id of the forwarded `traceparent`.
+//! Sampling (docs/mesh.md): a trace's fate is decided once, where it enters the mesh, and
+//! travels in `baggage` ([`crate::baggage`]); a later hop takes it from there. Violations and
+//! constitutional operations force `keep` at their hop (without taking a token from a rate
+//! limiter), and what they force travels on. Without a propagated decision the hop decides as
+//! the entry: with [`Tracer::None`] an incoming `traceparent`'s sampled flag decides (the
+//! upstream filter wrote it); otherwise the current strategy for (service, operation), drawn
+//! from Envoy's own `x-request-id` coin ([`crate::request_id`]). With [`Tracer::None`] the
+//! filter's own span gets a fresh span id, which becomes the parent id of the forwarded
+//! `traceparent`; with [`Tracer::Envoy`] `traceparent` is Envoy's and left alone.
 
 use std::rc::Rc;
 
 use serde::Serialize;
 
+use crate::baggage;
 use crate::category::{categorize, Category, Compliance, RequestFacts};
-use crate::config::{FilterConfig, Mode};
+use crate::config::{FilterConfig, Mode, Tracer};
 use crate::hash::{classify, HashStatus};
 use crate::operation::{strip_query, OperationNamer};
-use crate::sampling::{Sampler, Strategy};
+use crate::request_id::envoy_draw;
+use crate::sampling::{Sampled, Sampler, SamplingKey, Strategy};
 use crate::traceparent::{format, TraceParent, TRACEPARENT_LEN};
 
 /// The request facts the decision needs, as raw header bytes.
@@ -26,6 +33,9 @@ pub struct RequestView<'a> {
     pub path: &'a [u8],
     pub hash: Option<&'a [u8]>,
     pub traceparent: Option<&'a [u8]>,
+    /// `x-request-id`, whose first digits are Envoy's sampling coin.
+    pub request_id: Option<&'a [u8]>,
+    pub baggage: Option<&'a [u8]>,
 }
 
 /// Forward, or answer locally.
@@ -41,14 +51,20 @@ pub struct RequestDecision {
     pub category: Category,
     pub compliance: Compliance,
     pub operation: Rc<str>,
+    /// This hop's sampling decision (`acgs.sampling.decision`: keep or drop).
     pub sampled: bool,
+    /// The rule that made it (`acgs.sampling.rule`).
+    pub rule: Rc<str>,
     pub trace_id: [u8; 16],
     /// The filter's own span.
     pub span_id: [u8; 8],
     /// The incoming parent span, when a valid `traceparent` arrived.
     pub parent_span_id: Option<[u8; 8]>,
-    /// The `traceparent` to forward (absent on a local reply).
+    /// The `traceparent` to forward ([`Tracer::None`] only; absent on a local reply).
     pub traceparent_out: Option<[u8; TRACEPARENT_LEN]>,
+    /// The `baggage` to forward when the decision it carries changes here (absent on a local
+    /// reply, and when the header would outgrow the W3C limit).
+    pub baggage_out: Option<Vec<u8>>,
     /// Whether the configured hash must be added to the forwarded request (inject mode).
     pub inject_hash: bool,
     pub verdict: Verdict,
@@ -71,6 +87,29 @@ pub struct Engine {
     ids: SplitMix64,
     missing_body: Vec<u8>,
     mismatch_body: Vec<u8>,
+    rules: ForcedRules,
+}
+
+/// The rules of forced and parent-based decisions, named once per VM.
+#[derive(Debug)]
+struct ForcedRules {
+    missing: Rc<str>,
+    mismatch: Rc<str>,
+    constitutional: Rc<str>,
+    parent_sampled: Rc<str>,
+    parent_unsampled: Rc<str>,
+}
+
+impl ForcedRules {
+    fn new(service: &str) -> Self {
+        Self {
+            missing: format!("violation(missing)@{service}").into(),
+            mismatch: format!("violation(mismatch)@{service}").into(),
+            constitutional: format!("constitutional@{service}").into(),
+            parent_sampled: "traceparent(sampled)".into(),
+            parent_unsampled: "traceparent(unsampled)".into(),
+        }
+    }
 }
 
 impl Engine {
@@ -87,8 +126,9 @@ impl Engine {
             missing_body: body(HashStatus::Missing),
             mismatch_body: body(HashStatus::Mismatch),
             operations: OperationNamer::new(&config.operations, config.max_operations),
-            sampler: Sampler::new(config.fallback_strategy.clone()),
+            sampler: Sampler::new(config.fallback_strategy.clone(), Rc::from(service)),
             ids: SplitMix64(seed),
+            rules: ForcedRules::new(service),
             service: service.to_owned(),
             config,
         }
@@ -130,25 +170,49 @@ impl Engine {
         let category = categorize(&facts, &config.constitutional);
 
         let incoming = request.traceparent.and_then(TraceParent::parse);
+        let propagated = request.baggage.and_then(baggage::find);
         let span_id = self.ids.span_id();
         let trace_id = incoming.map_or_else(|| self.ids.trace_id(), |parent| parent.trace_id);
-        let forced = category == Category::Constitutional || hash_status.is_violation();
-        let sampled = match incoming {
-            _ if forced => true,
-            Some(parent) => parent.sampled(),
-            None => self.sampler.should_sample(&operation, &trace_id, now_nanos),
+        let rules = &self.rules;
+        let forced = match hash_status {
+            HashStatus::Missing => Some(&rules.missing),
+            HashStatus::Mismatch => Some(&rules.mismatch),
+            _ if category == Category::Constitutional => Some(&rules.constitutional),
+            _ => None,
         };
-        let traceparent_out = (verdict == Verdict::Forward).then(|| format(&trace_id, &span_id, sampled));
+        let hop = match (forced, &propagated, incoming) {
+            (Some(rule), ..) => Sampled { keep: true, rule: Rc::clone(rule) },
+            (None, Some(propagated), _) => Sampled { keep: propagated.keep, rule: Rc::from(propagated.rule.as_str()) },
+            (None, None, Some(parent)) if config.tracer == Tracer::None => {
+                let rule = if parent.sampled() { &rules.parent_sampled } else { &rules.parent_unsampled };
+                Sampled { keep: parent.sampled(), rule: Rc::clone(rule) }
+            }
+            (None, None, _) => {
+                let key = request
+                    .request_id
+                    .and_then(envoy_draw)
+                    .map_or(SamplingKey::TraceId(trace_id), SamplingKey::RequestId);
+                self.sampler.should_sample(&operation, &key, now_nanos)
+            }
+        };
+        let forwarded = verdict == Verdict::Forward;
+        let traceparent_out =
+            (forwarded && config.tracer == Tracer::None).then(|| format(&trace_id, &span_id, hop.keep));
+        let unchanged = propagated.is_some_and(|p| p.keep == hop.keep && *p.rule == *hop.rule);
+        let baggage_out =
+            if forwarded && !unchanged { baggage::with_decision(request.baggage, hop.keep, &hop.rule) } else { None };
         RequestDecision {
             hash_status,
             category,
             compliance: Compliance::of(hash_status),
             operation,
-            sampled,
+            sampled: hop.keep,
+            rule: hop.rule,
             trace_id,
             span_id,
             parent_span_id: incoming.map(|parent| parent.parent_id),
             traceparent_out,
+            baggage_out,
             inject_hash,
             verdict,
         }

@@ -1,15 +1,17 @@
 //! The constitutional-hash Envoy Wasm filter. Its decision logic lives in plain modules with no
 //! proxy-wasm import, tested natively: configuration ([`config`]), the hash check ([`hash`]),
 //! categories ([`category`]), operation names ([`operation`]), sampling ([`sampling`],
-//! [`traceparent`]), the per-request decision ([`decision`]) and the per-VM telemetry buffer
-//! ([`telemetry`]). On `wasm32` the `glue` module moves bytes between Envoy and that logic.
+//! [`request_id`], [`traceparent`]) and how its decision travels ([`baggage`]), the per-request
+//! decision ([`decision`]) and the per-VM telemetry buffer ([`telemetry`]). On `wasm32` the `glue` module moves bytes between Envoy and that logic.
 
+pub mod baggage;
 pub mod category;
 pub mod config;
 pub mod decision;
 pub mod hash;
 pub mod operation;
 pub mod poll;
+pub mod request_id;
 pub mod sampling;
 pub mod span;
 pub mod span_headers;

@@ -8,13 +8,19 @@
 //!   clients, not enforced;
 //! - otherwise `RATE_LIMITING` → a token bucket of `maxTracesPerSecond` (capacity
 //!   max(rate, 1), starting full);
-//! - otherwise probabilistic by trace id: sampled iff the trace id's low 56 bits are below
-//!   rate × 2^56 (DESIGN.md step 4), so every sidecar of one trace decides alike.
+//! - otherwise probabilistic by a [`SamplingKey`]: Envoy's own draw from `x-request-id` (see
+//!   [`crate::request_id`]), or, for a request without a readable one, the trace id (sampled
+//!   iff its low 56 bits are below rate × 2^56), so every hop of one trace decides alike.
+//!
+//! Every verdict names the rule that gave it (`probabilistic(0.1)@auth-service`,
+//! `ratelimiting(5/s)@svc`, `operation(0.5)@svc:GET /x`, `lowerbound(1/s)@svc:GET /x`): the
+//! filter writes it into the `acgs.sampling.rule` span tag.
 //!
 //! One deliberate difference: a zero rate never grants a trace (Jaeger's Go client lets a new
 //! bucket's first request through even at rate 0); an operator who writes 0 means 0.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -258,6 +264,31 @@ pub fn ratio_samples(trace_id: &[u8; 16], rate: f64) -> bool {
     u64::from_be_bytes(low) < (rate * (1u64 << 56) as f64) as u64
 }
 
+/// What a probabilistic decision is drawn from: Envoy's own draw from `x-request-id` when the
+/// request carries one Envoy could read (see [`crate::request_id`]), else the trace id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplingKey {
+    RequestId(u32),
+    TraceId([u8; 16]),
+}
+
+impl SamplingKey {
+    pub fn keeps(&self, rate: f64) -> bool {
+        match self {
+            Self::RequestId(draw) => crate::request_id::draw_keeps(*draw, rate),
+            Self::TraceId(trace_id) => ratio_samples(trace_id, rate),
+        }
+    }
+}
+
+/// A sampler's verdict and the rule that gave it, e.g. `probabilistic(0.1)@auth-service` or
+/// `operation(0.5)@groqcloud-policy:GET /v1/policies/{id}` (docs/mesh.md lists the forms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sampled {
+    pub keep: bool,
+    pub rule: Rc<str>,
+}
+
 /// A token bucket refilled continuously at `rate` per second.
 #[derive(Debug, Clone)]
 struct TokenBucket {
@@ -288,36 +319,49 @@ impl TokenBucket {
     }
 }
 
+/// One operation's sampler with its rules: its probability, or else its lower bound.
 #[derive(Debug, Clone)]
 struct GuaranteedThroughput {
     rate: f64,
     lower_bound: TokenBucket,
+    rate_rule: Rc<str>,
+    lower_bound_rule: Rc<str>,
 }
 
 #[derive(Debug, Clone)]
 enum State {
-    Probabilistic(f64),
-    RateLimiting(TokenBucket),
-    PerOperation { config: PerOperation, samplers: HashMap<String, GuaranteedThroughput> },
+    Probabilistic { rate: f64, rule: Rc<str> },
+    RateLimiting { bucket: TokenBucket, rule: Rc<str> },
+    PerOperation { config: PerOperation, samplers: HashMap<String, GuaranteedThroughput>, overflow_rule: Rc<str> },
 }
 
-/// Applies one strategy to requests; holds the buckets.
+/// Applies one strategy to requests; holds the buckets and the rule names (made once per
+/// strategy and operation, not per request).
 #[derive(Debug, Clone)]
 pub struct Sampler {
+    service: Rc<str>,
     strategy: Strategy,
     state: State,
 }
 
 impl Sampler {
-    pub fn new(strategy: Strategy) -> Self {
+    /// A sampler of `strategy` for `service` (the name its rules carry).
+    pub fn new(strategy: Strategy, service: Rc<str>) -> Self {
         let state = match &strategy {
-            Strategy::Probabilistic { rate } => State::Probabilistic(*rate),
-            Strategy::RateLimiting { max_traces_per_second } => {
-                State::RateLimiting(TokenBucket::new(*max_traces_per_second))
+            Strategy::Probabilistic { rate } => {
+                State::Probabilistic { rate: *rate, rule: format!("probabilistic({rate})@{service}").into() }
             }
-            Strategy::PerOperation(config) => State::PerOperation { config: config.clone(), samplers: HashMap::new() },
+            Strategy::RateLimiting { max_traces_per_second: rate } => State::RateLimiting {
+                bucket: TokenBucket::new(*rate),
+                rule: format!("ratelimiting({rate}/s)@{service}").into(),
+            },
+            Strategy::PerOperation(config) => State::PerOperation {
+                overflow_rule: format!("probabilistic({})@{service}", config.default_probability).into(),
+                config: config.clone(),
+                samplers: HashMap::new(),
+            },
         };
-        Self { strategy, state }
+        Self { service, strategy, state }
     }
 
     pub fn strategy(&self) -> &Strategy {
@@ -327,34 +371,49 @@ impl Sampler {
     /// Switches to `strategy`; the same strategy again keeps the buckets as they are.
     pub fn apply(&mut self, strategy: Strategy) {
         if strategy != self.strategy {
-            *self = Self::new(strategy);
+            *self = Self::new(strategy, Rc::clone(&self.service));
         }
     }
 
-    pub fn should_sample(&mut self, operation: &str, trace_id: &[u8; 16], now_nanos: u64) -> bool {
+    pub fn should_sample(&mut self, operation: &str, key: &SamplingKey, now_nanos: u64) -> Sampled {
+        let verdict = |keep: bool, rule: &Rc<str>| Sampled { keep, rule: Rc::clone(rule) };
         match &mut self.state {
-            State::Probabilistic(rate) => ratio_samples(trace_id, *rate),
-            State::RateLimiting(bucket) => bucket.take(now_nanos),
-            State::PerOperation { config, samplers } => {
+            State::Probabilistic { rate, rule } => verdict(key.keeps(*rate), rule),
+            State::RateLimiting { bucket, rule } => verdict(bucket.take(now_nanos), rule),
+            State::PerOperation { config, samplers, overflow_rule } => {
                 if !samplers.contains_key(operation) {
                     if samplers.len() >= MAX_TRACKED_OPERATIONS {
-                        return ratio_samples(trace_id, config.default_probability);
+                        return verdict(key.keeps(config.default_probability), overflow_rule);
                     }
                     let rate = config
                         .operations
                         .iter()
                         .find(|(name, _)| name == operation)
                         .map_or(config.default_probability, |(_, rate)| *rate);
-                    let lower_bound = TokenBucket::new(config.default_lower_bound_per_second);
-                    samplers.insert(operation.to_owned(), GuaranteedThroughput { rate, lower_bound });
+                    let lower_bound = config.default_lower_bound_per_second;
+                    let service = &self.service;
+                    samplers.insert(
+                        operation.to_owned(),
+                        GuaranteedThroughput {
+                            rate,
+                            lower_bound: TokenBucket::new(lower_bound),
+                            rate_rule: format!("operation({rate})@{service}:{operation}").into(),
+                            lower_bound_rule: format!("lowerbound({lower_bound}/s)@{service}:{operation}").into(),
+                        },
+                    );
                 }
                 match samplers.get_mut(operation) {
+                    // As Jaeger's GuaranteedThroughputProbabilisticSampler: the lower bound's
+                    // bucket is charged even when the probability already keeps the trace.
                     Some(sampler) => {
-                        let by_rate = ratio_samples(trace_id, sampler.rate);
+                        let by_rate = key.keeps(sampler.rate);
                         let by_lower_bound = sampler.lower_bound.take(now_nanos);
-                        by_rate || by_lower_bound
+                        match (by_rate, by_lower_bound) {
+                            (true, _) => verdict(true, &sampler.rate_rule),
+                            (false, kept) => verdict(kept, &sampler.lower_bound_rule),
+                        }
                     }
-                    None => ratio_samples(trace_id, config.default_probability),
+                    None => verdict(key.keeps(config.default_probability), overflow_rule),
                 }
             }
         }

@@ -10,6 +10,7 @@ use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, Wi
 
 use crate::category::Compliance;
 use crate::decision::RequestDecision;
+use crate::span_headers::decision_value;
 use crate::telemetry::RequestRecord;
 
 /// The finished request as the glue saw it.
@@ -100,6 +101,8 @@ pub fn span_record(request: &Finished<'_>) -> Vec<u8> {
     put_attribute("acgs.category", Value::Text(decision.category.as_str()), &mut buf);
     put_attribute("acgs.service", Value::Text(request.service), &mut buf);
     put_attribute("acgs.operation", Value::Text(&decision.operation), &mut buf);
+    put_attribute("acgs.sampling.decision", Value::Text(decision_value(decision.sampled)), &mut buf);
+    put_attribute("acgs.sampling.rule", Value::Text(&decision.rule), &mut buf);
     put_attribute("http.request.method", Value::Text(&String::from_utf8_lossy(request.method)), &mut buf);
     put_attribute("url.path", Value::Text(&String::from_utf8_lossy(request.path)), &mut buf);
     if let Some(status) = request.status {

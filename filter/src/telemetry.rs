@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use acgs_proto::telemetry::{
-    AggregateEntry, DroppedCounters, TelemetryBatch, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MICROS,
+    AggregateEntry, DroppedCounters, SpanSource, TelemetryBatch, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MICROS,
 };
 use prost::Message as _;
 
+use crate::config::Tracer;
 use crate::hash::HashStatus;
 
 /// Bounds of the buffer.
@@ -108,6 +109,7 @@ pub struct TelemetryBuffer {
     service: String,
     vm_id: String,
     constitutional_hash: String,
+    span_source: SpanSource,
     limits: BufferLimits,
     entries: HashMap<AggregateKey, AggregateValue>,
     /// Encoded `SpanRecord` messages.
@@ -137,6 +139,7 @@ impl TelemetryBuffer {
             service: service.to_owned(),
             vm_id: vm_id.to_owned(),
             constitutional_hash: constitutional_hash.to_owned(),
+            span_source: SpanSource::Envoy,
             limits,
             entries: HashMap::new(),
             spans: Vec::new(),
@@ -146,6 +149,15 @@ impl TelemetryBuffer {
             in_flight: None,
             totals: Totals::default(),
         }
+    }
+
+    /// Says in every batch who records this VM's hops as spans (Envoy's tracer unless told).
+    pub fn spans_recorded_by(mut self, tracer: Tracer) -> Self {
+        self.span_source = match tracer {
+            Tracer::Envoy => SpanSource::Envoy,
+            Tracer::None => SpanSource::Filter,
+        };
+        self
     }
 
     /// Adds one finished request.
@@ -264,6 +276,7 @@ impl TelemetryBuffer {
             spans: Vec::new(),
             dropped: (dropped != DroppedCounters::default()).then_some(dropped),
             constitutional_hash: self.constitutional_hash.clone(),
+            span_source: self.span_source as i32,
         };
         self.next_seq += 1;
         self.window_start_nanos = now_nanos;

@@ -1,11 +1,13 @@
 //! What an embedder configures: the plugin (Envoy's `PluginConfig`: name, root id, VM id,
 //! configuration bytes, failure policy) and the proxy process (workers, node identity and
-//! metadata, the clusters callouts may reach, log level, stream timeout).
+//! metadata, the clusters callouts may reach, log level, stream timeout, request ids and
+//! tracing).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::envoy_tracing::TracingConfig;
 use crate::logs::LogLevel;
 
 /// What happens to traffic when the filter's VM has failed (a trap), as Envoy's
@@ -81,6 +83,11 @@ pub struct ProxyConfig {
     pub upstream_address: SocketAddr,
     /// The listener address (`destination.address` property).
     pub listener_address: SocketAddr,
+    /// The connection manager's `generate_request_id` (Envoy's default: on): a request without
+    /// `x-request-id` gets one before the filters run.
+    pub generate_request_id: bool,
+    /// The connection manager's tracing with the OpenTelemetry tracer; off when `None`.
+    pub tracing: Option<TracingConfig>,
 }
 
 impl Default for ProxyConfig {
@@ -93,6 +100,8 @@ impl Default for ProxyConfig {
             stream_timeout: Duration::from_secs(15),
             upstream_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
             listener_address: SocketAddr::from(([10, 0, 0, 1], 15006)),
+            generate_request_id: true,
+            tracing: None,
         }
     }
 }

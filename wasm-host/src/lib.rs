@@ -7,6 +7,10 @@
 //! [`Worker`] handles one HTTP stream at a time through the filter's callbacks in Envoy's order,
 //! with Envoy's status codes for every host call (see `../shared/ENVOY-WASM.md`).
 //!
+//! With [`ProxyConfig::tracing`] the proxy also runs Envoy's tracing around each stream (request
+//! ids, the sampling decision and the span before the filters, the router's `traceparent`, custom
+//! tags at the end) and buffers the spans it would export ([`Proxy::take_spans`]).
+//!
 //! Deliberate differences from Envoy, all documented where they live: streams on one worker are
 //! handled one after another (Envoy interleaves them on its event loop); events (callout
 //! responses, ticks, queue notifications) are delivered when the embedder gives the worker time
@@ -16,6 +20,7 @@
 mod abi;
 mod callout;
 mod config;
+mod envoy_tracing;
 mod error;
 mod headers;
 mod hostcalls;
@@ -30,6 +35,7 @@ mod stream;
 mod worker;
 
 pub use config::{FailurePolicy, NodeInfo, PluginConfig, ProxyConfig};
+pub use envoy_tracing::{CustomTag, RecordedSpan, SpanKind, TracingConfig, TrafficDirection};
 pub use error::HostError;
 pub use headers::{Headers, HttpRequest, HttpResponse};
 pub use logs::{LogLevel, LogRecord};

@@ -1,15 +1,21 @@
 //! What the VMs of one Envoy process share: shared data (key → value with a CAS counter),
 //! shared queues, and the Wasm-defined metrics. Envoy keeps these per process, not per VM, which
-//! is how a filter coordinates its workers (DESIGN.md filter step 6 relies on it).
+//! is how a filter coordinates its workers (DESIGN.md filter step 6 relies on it). Also the
+//! tracer's export buffer: the spans the process's workers finished, until the embedder takes
+//! them (as Envoy's OpenTelemetry tracer buffers until it flushes to its collector).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::abi::{status, MetricKind};
+use crate::envoy_tracing::RecordedSpan;
 
 /// Bound on one shared queue (Envoy's queues are unbounded; a host that runs tests must not be).
 const MAX_QUEUE_DEPTH: usize = 100_000;
+/// Spans waiting for the embedder; past it new spans are dropped and counted, as Envoy's
+/// tracer drops past its buffer (`spans_dropped`).
+const MAX_BUFFERED_SPANS: usize = 1_000_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct ProcessState {
@@ -18,6 +24,13 @@ pub(crate) struct ProcessState {
     /// Set when any queue got an item; lets workers skip the queue lock on every stream.
     queue_ready: AtomicBool,
     metrics: Mutex<Metrics>,
+    spans: Mutex<SpanBuffer>,
+}
+
+#[derive(Debug, Default)]
+struct SpanBuffer {
+    spans: Vec<RecordedSpan>,
+    dropped: u64,
 }
 
 #[derive(Debug)]
@@ -61,6 +74,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ProcessState {
+    /// Buffers finished spans for export.
+    pub(crate) fn export_spans(&self, spans: Vec<RecordedSpan>) {
+        if spans.is_empty() {
+            return;
+        }
+        let mut buffer = lock(&self.spans);
+        for span in spans {
+            if buffer.spans.len() < MAX_BUFFERED_SPANS {
+                buffer.spans.push(span);
+            } else {
+                buffer.dropped += 1;
+            }
+        }
+    }
+
+    /// The buffered spans, taken.
+    pub(crate) fn take_spans(&self) -> Vec<RecordedSpan> {
+        std::mem::take(&mut lock(&self.spans).spans)
+    }
+
+    /// Spans dropped so far for want of room.
+    pub(crate) fn spans_dropped(&self) -> u64 {
+        lock(&self.spans).dropped
+    }
+
     /// `proxy_get_shared_data`: (value, cas) or `NotFound`.
     pub(crate) fn get_shared(&self, key: &[u8]) -> Result<(Vec<u8>, u32), i32> {
         lock(&self.shared_data).get(key).map(|entry| (entry.value.clone(), entry.cas)).ok_or(status::NOT_FOUND)

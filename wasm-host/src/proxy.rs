@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{PluginConfig, ProxyConfig};
+use crate::envoy_tracing::RecordedSpan;
 use crate::error::HostError;
 use crate::module::FilterModule;
 use crate::process::{ProcessState, Stats};
@@ -57,6 +58,17 @@ impl Proxy {
     /// The Wasm-defined stats, summed over the workers as Envoy's stats are.
     pub fn stats(&self) -> Stats {
         self.process.stats()
+    }
+
+    /// The spans Envoy's tracer finished since the last call (every worker's), as it would export
+    /// them to its collector; empty without [`crate::ProxyConfig::tracing`].
+    pub fn take_spans(&self) -> Vec<RecordedSpan> {
+        self.process.take_spans()
+    }
+
+    /// Spans dropped because nobody took them (the buffer holds a million).
+    pub fn spans_dropped(&self) -> u64 {
+        self.process.spans_dropped()
     }
 
     /// A shared-data entry (value, cas), as the VMs see it.

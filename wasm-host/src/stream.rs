@@ -50,6 +50,8 @@ pub(crate) struct StreamState {
     pub(crate) response_code_details: Option<String>,
     /// Values this stream stored with `proxy_set_property` (Envoy's filter state).
     pub(crate) properties: HashMap<Vec<u8>, Vec<u8>>,
+    /// The hop's span, when the proxy traces.
+    pub(crate) span: Option<crate::envoy_tracing::ActiveSpan>,
 }
 
 impl StreamState {
@@ -77,6 +79,7 @@ impl StreamState {
             reset: false,
             response_code_details: None,
             properties: HashMap::new(),
+            span: None,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! `on_log`, `on_done`, `on_delete`), local replies applied after the callback that sent them
 //! and passed through the filter's response callbacks, paused streams waiting for
 //! `proxy_continue_stream`, events (callout responses, queue notifications, ticks), and trap
-//! containment by the plugin's failure policy.
+//! containment by the plugin's failure policy. Around each stream, the connection manager's
+//! request id and tracing steps of [`crate::envoy_tracing`] at Envoy's points: before the
+//! filters, when the router sends upstream, when the stream completes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use wasmtime::{Store, TypedFunc, WasmParams, WasmResults};
 use crate::abi::ACTION_CONTINUE;
 use crate::callout::{CalloutResult, Callouts};
 use crate::config::FailurePolicy;
+use crate::envoy_tracing::{self, ActiveSpan};
 use crate::error::HostError;
 use crate::headers::{Headers, HttpRequest, HttpResponse};
 use crate::logs::{LogLevel, LogRecord};
@@ -236,44 +239,80 @@ impl Worker {
         self.vm.store.data().callouts.in_flight()
     }
 
-    /// Runs one HTTP stream through the filter and the upstream, as Envoy would.
-    pub fn handle(&mut self, request: HttpRequest, upstream: &mut dyn Upstream) -> StreamOutcome {
+    /// Runs one HTTP stream through the filter and the upstream, as Envoy would: with the
+    /// connection manager's request id and tracing around it when the proxy has them.
+    pub fn handle(&mut self, mut request: HttpRequest, upstream: &mut dyn Upstream) -> StreamOutcome {
+        let env = Arc::clone(&self.env);
+        if env.proxy.generate_request_id {
+            envoy_tracing::ensure_request_id(&mut request.headers);
+        }
+        let span = env.proxy.tracing.as_ref().and_then(|config| envoy_tracing::start(config, &mut request.headers));
+        let (outcome, request_headers, span) = self.filter_stream(request, span, upstream);
+        if let (Some(config), Some(span)) = (&env.proxy.tracing, span) {
+            let headers = outcome.forwarded.as_ref().or(request_headers.as_ref()).cloned().unwrap_or_default();
+            let status = (!outcome.reset).then_some(outcome.response.status);
+            let spans = envoy_tracing::finish(config, span, &headers, status, &env.proxy.node.id);
+            self.process.export_spans(spans);
+        }
+        outcome
+    }
+
+    /// The stream through the filter chain. Also returns the request headers as they stand at
+    /// the end when they were not forwarded (a local reply), and the hop's span.
+    fn filter_stream(
+        &mut self,
+        request: HttpRequest,
+        span: Option<ActiveSpan>,
+        upstream: &mut dyn Upstream,
+    ) -> (StreamOutcome, Option<Headers>, Option<ActiveSpan>) {
         self.run_due();
         if self.failure.is_some() && self.env.plugin.failure_policy == FailurePolicy::FailReload {
             self.reload();
         }
         if let Some(failure) = self.failure.clone() {
+            let mut span = span;
             let unfiltered = Unfiltered { headers: request.headers, body: request.body, response: None };
-            return self.failed_stream(unfiltered, upstream, failure);
+            let (outcome, headers) = self.failed_stream(unfiltered, upstream, failure, span.as_mut());
+            return (outcome, headers, span);
         }
         let id = self.next_context_id;
         self.next_context_id = self.next_context_id.wrapping_add(1).max(2);
-        self.vm.store.data_mut().stream = Some(StreamState::new(id, request));
+        let mut stream = StreamState::new(id, request);
+        stream.span = span;
+        self.vm.store.data_mut().stream = Some(stream);
         let mut progress = Progress::default();
         let result = self.drive_stream(id, upstream, &mut progress);
         let state = self.vm.store.data_mut();
         state.effective_context = state.root_context_id;
         let stream = state.stream.take();
         match (result, stream) {
-            (Ok(outcome), _) => outcome,
+            (Ok(outcome), Some(stream)) => {
+                let unforwarded = outcome.forwarded.is_none().then_some(stream.request_headers);
+                (outcome, unforwarded, stream.span)
+            }
+            (Ok(outcome), None) => (outcome, None, None),
             (Err(Trapped(reason)), stream) => {
                 self.fail(&reason);
-                let unfiltered = match stream {
-                    Some(stream) => Unfiltered {
-                        response: progress.forwarded.then(|| {
-                            let headers = stream.response_headers.unwrap_or_default();
-                            HttpResponse::from_filter_view(
-                                headers,
-                                stream.response_body,
-                                stream.pending_response_trailers,
-                            )
-                        }),
-                        headers: stream.request_headers,
-                        body: stream.request_body,
-                    },
-                    None => Unfiltered { headers: Headers::new(), body: Vec::new(), response: None },
+                let (unfiltered, mut span) = match stream {
+                    Some(stream) => (
+                        Unfiltered {
+                            response: progress.forwarded.then(|| {
+                                let headers = stream.response_headers.unwrap_or_default();
+                                HttpResponse::from_filter_view(
+                                    headers,
+                                    stream.response_body,
+                                    stream.pending_response_trailers,
+                                )
+                            }),
+                            headers: stream.request_headers,
+                            body: stream.request_body,
+                        },
+                        stream.span,
+                    ),
+                    None => (Unfiltered { headers: Headers::new(), body: Vec::new(), response: None }, None),
                 };
-                self.failed_stream(unfiltered, upstream, reason)
+                let (outcome, headers) = self.failed_stream(unfiltered, upstream, reason, span.as_mut());
+                (outcome, headers, span)
             }
         }
     }
@@ -319,28 +358,38 @@ impl Worker {
     }
 
     /// A stream on a failed VM: forwarded as it stands under fail-open (the upstream's
-    /// response as it came when the trap hit the response path), a local 503 otherwise.
-    fn failed_stream(&mut self, unfiltered: Unfiltered, upstream: &mut dyn Upstream, failure: String) -> StreamOutcome {
+    /// response as it came when the trap hit the response path), a local 503 otherwise. Also
+    /// returns the request headers when they were not forwarded.
+    fn failed_stream(
+        &mut self,
+        unfiltered: Unfiltered,
+        upstream: &mut dyn Upstream,
+        failure: String,
+        span: Option<&mut ActiveSpan>,
+    ) -> (StreamOutcome, Option<Headers>) {
+        let Unfiltered { mut headers, body, response } = unfiltered;
         if self.env.plugin.failure_policy == FailurePolicy::FailOpen {
-            let response = match unfiltered.response {
+            let response = match response {
                 Some(response) => response,
-                None => upstream.respond(&unfiltered.headers, &unfiltered.body),
+                None => route(&self.env, span, &mut headers, &body, upstream),
             };
-            return StreamOutcome {
+            let outcome = StreamOutcome {
                 response,
-                forwarded: Some(unfiltered.headers),
+                forwarded: Some(headers),
                 local_reply: None,
                 failure: Some(failure),
                 reset: false,
             };
+            return (outcome, None);
         }
-        StreamOutcome {
+        let outcome = StreamOutcome {
             response: HttpResponse { status: 503, headers: Headers::new(), body: Vec::new(), trailers: Headers::new() },
             forwarded: None,
             local_reply: Some(LocalReply { status: 503, details: FAIL_STREAM_DETAILS.to_owned() }),
             failure: Some(failure),
             reset: false,
-        }
+        };
+        (outcome, Some(headers))
     }
 
     fn stream(&mut self) -> &mut StreamState {
@@ -425,8 +474,9 @@ impl Worker {
             }
         }
 
+        let env = Arc::clone(&self.env);
         let stream = self.stream();
-        let response = upstream.respond(&stream.request_headers, &stream.request_body);
+        let response = route(&env, stream.span.as_mut(), &mut stream.request_headers, &stream.request_body, upstream);
         progress.forwarded = true;
         self.response_phase(id, response, progress)
     }
@@ -655,6 +705,20 @@ struct Unfiltered {
     headers: Headers,
     body: Vec<u8>,
     response: Option<HttpResponse>,
+}
+
+/// The router: the span's context into the request headers (when traced), then the upstream.
+fn route(
+    env: &Environment,
+    span: Option<&mut ActiveSpan>,
+    headers: &mut Headers,
+    body: &[u8],
+    upstream: &mut dyn Upstream,
+) -> HttpResponse {
+    if let (Some(config), Some(span)) = (&env.proxy.tracing, span) {
+        envoy_tracing::inject(config, span, headers);
+    }
+    upstream.respond(headers, body)
 }
 
 fn host_reply(status: u16, details: &str) -> LocalReplyRequest {

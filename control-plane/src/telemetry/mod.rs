@@ -2,7 +2,9 @@
 //! sampled spans, and its Prometheus exposition. [`Telemetry::start`] spawns the task that applies
 //! admitted batches to the store; the HTTP handler only authenticates, decodes, validates and
 //! admits (exactly once per (vm_id, seq)), so a slow consumer shows up as 503s the filters retry,
-//! never as unbounded memory.
+//! never as unbounded memory. Span records go to the OTLP export only from filters whose Envoy
+//! has no tracer (`span_source` FILTER, or unset by older filters): where Envoy records the hop,
+//! exporting the filter's record too would put two spans per hop in the trace (docs/mesh.md).
 
 pub mod batch;
 pub mod dedupe;
@@ -16,7 +18,7 @@ pub mod window;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use acgs_proto::telemetry::TelemetryBatch;
+use acgs_proto::telemetry::{SpanSource, TelemetryBatch};
 use axum::http::HeaderValue;
 use axum::routing::post;
 use axum::Router;
@@ -241,7 +243,10 @@ async fn consume(shared: Arc<TelemetryShared>, mut receiver: mpsc::Receiver<Tele
                     filter_drops.1 += d.aggregates;
                     filter_drops.2 += d.batches;
                 }
-                if let Some(export) = shared.export.get() {
+                // A hop Envoy's tracer records already has its span: the filter's record of it
+                // feeds metrics and analysis only, never a second span in the trace.
+                let recorded_by_envoy = batch.span_source == SpanSource::Envoy as i32;
+                if let (Some(export), false) = (shared.export.get(), recorded_by_envoy) {
                     let service: Arc<str> = Arc::from(batch.service.as_str());
                     for record in &batch.spans {
                         let span = store::StoredSpan { service: Arc::clone(&service), record: record.clone() };

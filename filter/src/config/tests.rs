@@ -29,6 +29,7 @@ fn empty_configuration_means_the_documented_defaults() {
     assert_eq!(config.control_plane.poll_interval_ms, 10_000);
     assert_eq!(config.control_plane.flush_interval_ms, 1_000);
     assert_eq!(config.fallback_strategy, Strategy::Probabilistic { rate: 1.0 });
+    assert_eq!(config.tracer, Tracer::Envoy, "a sidecar's Envoy records the hops");
 }
 
 #[test]
@@ -43,7 +44,8 @@ fn every_field_is_read() {
         "operations": ["/v1/policies/{id}"],
         "max_operations": 50,
         "control_plane": {"cluster": "cp", "authority": "cp:5778", "token": "s3cret", "poll_interval_ms": 500, "flush_interval_ms": 250, "timeout_ms": 100},
-        "fallback_strategy": {"strategyType": "RATE_LIMITING", "rateLimitingSampling": {"maxTracesPerSecond": 7}}
+        "fallback_strategy": {"strategyType": "RATE_LIMITING", "rateLimitingSampling": {"maxTracesPerSecond": 7}},
+        "tracer": "none"
     }))
     .expect("valid");
     assert_eq!(config.constitutional_hash, "abc123");
@@ -73,6 +75,7 @@ fn every_field_is_read() {
         }
     );
     assert_eq!(config.fallback_strategy, Strategy::RateLimiting { max_traces_per_second: 7.0 });
+    assert_eq!(config.tracer, Tracer::None);
 }
 
 #[test]
@@ -100,6 +103,8 @@ fn errors_name_the_field_by_its_json_path() {
         (json!({"control_plane": {"clusterr": "x"}}), "control_plane.clusterr"),
         (json!({"control_plane": []}), "control_plane"),
         (json!({"modee": "strict"}), "modee"),
+        (json!({"tracer": "zipkin"}), "tracer"),
+        (json!({"tracer": true}), "tracer"),
         (json!({"fallback_strategy": {"probabilisticSampling": {"samplingRate": 1.5}}}), "fallback_strategy"),
         (json!({"fallback_strategy": {"rateLimitingSampling": {"maxTracesPerSecond": -1}}}), "fallback_strategy"),
         (json!({"fallback_strategy": {"probabilisticSampling": {"samplingrate": 0.5}}}), "fallback_strategy"),

@@ -11,11 +11,31 @@ fn engine(config: FilterConfig, service: &str) -> Engine {
 }
 
 fn view<'a>(method: &'a str, path: &'a str, hash: Option<&'a [u8]>, traceparent: Option<&'a [u8]>) -> RequestView<'a> {
-    RequestView { method: method.as_bytes(), path: path.as_bytes(), hash, traceparent }
+    RequestView { method: method.as_bytes(), path: path.as_bytes(), hash, traceparent, request_id: None, baggage: None }
+}
+
+/// A request as a later hop sees it: Envoy's `x-request-id` and the app's `baggage`.
+fn hop<'a>(path: &'a str, hash: Option<&'a [u8]>, request_id: &'a [u8], baggage: Option<&'a [u8]>) -> RequestView<'a> {
+    RequestView {
+        method: b"GET",
+        path: path.as_bytes(),
+        hash,
+        traceparent: Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        request_id: Some(request_id),
+        baggage,
+    }
 }
 
 fn never_sample() -> FilterConfig {
     FilterConfig { fallback_strategy: Strategy::Probabilistic { rate: 0.0 }, ..FilterConfig::default() }
+}
+
+fn without_tracer(config: FilterConfig) -> FilterConfig {
+    FilterConfig { tracer: Tracer::None, ..config }
+}
+
+fn text(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.map(|bytes| String::from_utf8(bytes).expect("ascii"))
 }
 
 #[test]
@@ -88,8 +108,8 @@ fn exempt_paths_and_their_look_alikes() {
 }
 
 #[test]
-fn an_incoming_traceparent_decides_and_keeps_its_trace() {
-    let mut engine = engine(never_sample(), "svc");
+fn without_a_tracer_an_incoming_traceparent_decides_and_keeps_its_trace() {
+    let mut engine = engine(without_tracer(never_sample()), "svc");
     let incoming = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let decision = engine.decide(&view("GET", "/x", Some(HASH), Some(incoming)), 0);
     let out = TraceParent::parse(&decision.traceparent_out.expect("forwarded")).expect("valid traceparent");
@@ -98,6 +118,7 @@ fn an_incoming_traceparent_decides_and_keeps_its_trace() {
     assert_eq!(out.parent_id, decision.span_id, "the filter's span is the new parent");
     assert_eq!(decision.parent_span_id, Some(parent.parent_id));
     assert!(out.sampled());
+    assert_eq!(&*decision.rule, "traceparent(sampled)");
     let unsampled = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     assert!(!engine.decide(&view("GET", "/x", Some(HASH), Some(unsampled)), 0).sampled);
     let constitutional = engine.decide(&view("POST", "/v1/constitutional/validate", Some(HASH), Some(unsampled)), 0);
@@ -107,9 +128,12 @@ fn an_incoming_traceparent_decides_and_keeps_its_trace() {
 }
 
 #[test]
-fn without_a_parent_the_strategy_decides_by_trace_id() {
+fn without_a_parent_or_a_request_id_the_strategy_decides_by_trace_id() {
     let mut engine = engine(
-        FilterConfig { fallback_strategy: Strategy::Probabilistic { rate: 0.5 }, ..FilterConfig::default() },
+        without_tracer(FilterConfig {
+            fallback_strategy: Strategy::Probabilistic { rate: 0.5 },
+            ..FilterConfig::default()
+        }),
         "svc",
     );
     let mut sampled = 0;
@@ -141,6 +165,80 @@ fn forced_samples_take_no_token_from_the_rate_limiter() {
     assert_eq!(engine.service(), "groqcloud-policy");
 }
 
+#[test]
+fn with_envoys_tracer_the_entry_hop_flips_envoys_coin_and_leaves_traceparent_alone() {
+    let mut engine = engine(
+        FilterConfig { fallback_strategy: Strategy::Probabilistic { rate: 0.1 }, ..FilterConfig::default() },
+        "auth-service",
+    );
+    // 0x00000309 = 777 (bucket 777 < 1000: kept); 0x000003e8 = 1000 (not below 1000: dropped).
+    let kept = engine.decide(&hop("/x", Some(HASH), b"00000309-0000-4000-8000-000000000000", None), 0);
+    assert_eq!((kept.sampled, &*kept.rule), (true, "probabilistic(0.1)@auth-service"));
+    assert_eq!(kept.traceparent_out, None, "Envoy's router writes traceparent");
+    assert_eq!(text(kept.baggage_out).as_deref(), Some("acgs.sampling=keep:probabilistic(0.1)@auth-service"));
+    let dropped = engine.decide(&hop("/x", Some(HASH), b"000003e8-0000-4000-8000-000000000000", None), 0);
+    assert_eq!((dropped.sampled, &*dropped.rule), (false, "probabilistic(0.1)@auth-service"));
+    assert_eq!(
+        text(dropped.baggage_out).as_deref(),
+        Some("acgs.sampling=drop:probabilistic(0.1)@auth-service"),
+        "a drop travels too, so that later hops do not decide again"
+    );
+}
+
+#[test]
+fn a_later_hop_follows_the_propagated_decision_whatever_its_own_strategy() {
+    let mut engine = engine(FilterConfig::default(), "service-b");
+    let dropped = engine
+        .decide(&hop("/x", Some(HASH), b"00000001-x", Some(b"k=v,acgs.sampling=drop:probabilistic(0.1)@service-a")), 0);
+    assert_eq!((dropped.sampled, &*dropped.rule), (false, "probabilistic(0.1)@service-a"));
+    assert_eq!(dropped.baggage_out, None, "the baggage already says so");
+    let kept = engine.decide(&hop("/x", Some(HASH), b"00000001-x", Some(b"acgs.sampling=keep:ratelimiting(5/s)@a")), 0);
+    assert_eq!((kept.sampled, &*kept.rule), (true, "ratelimiting(5/s)@a"));
+}
+
+#[test]
+fn violations_and_constitutional_hops_force_keep_and_say_so_downstream() {
+    let mut engine = engine(FilterConfig { mode: Mode::Permissive, ..never_sample() }, "service-b");
+    let dropped_upstream = Some(&b"acgs.sampling=drop:probabilistic(0.1)@service-a"[..]);
+    let violation = engine.decide(&hop("/x", None, b"00000001-x", dropped_upstream), 0);
+    assert_eq!((violation.sampled, &*violation.rule), (true, "violation(missing)@service-b"));
+    assert_eq!(text(violation.baggage_out).as_deref(), Some("acgs.sampling=keep:violation(missing)@service-b"));
+    let forged = engine.decide(&hop("/x", Some(b"forged"), b"00000001-x", None), 0);
+    assert_eq!(&*forged.rule, "violation(mismatch)@service-b");
+    let constitutional =
+        engine.decide(&hop("/v1/constitutional/validate", Some(HASH), b"00000001-x", dropped_upstream), 0);
+    assert_eq!((constitutional.sampled, &*constitutional.rule), (true, "constitutional@service-b"));
+}
+
+#[test]
+fn a_local_reply_forwards_no_baggage_but_carries_its_rule() {
+    let mut engine = engine(never_sample(), "svc");
+    let rejected = engine.decide(&hop("/x", None, b"00000001-x", None), 0);
+    assert!(matches!(rejected.verdict, Verdict::Reject { status: 403, .. }));
+    assert_eq!((rejected.sampled, &*rejected.rule, rejected.baggage_out), (true, "violation(missing)@svc", None));
+}
+
+#[test]
+fn a_malformed_propagated_decision_is_ignored_and_the_hop_decides_itself() {
+    let mut engine = engine(never_sample(), "svc");
+    let decision = engine.decide(&hop("/x", Some(HASH), b"00000001-x", Some(b"acgs.sampling=keep:\x01")), 0);
+    assert_eq!((decision.sampled, &*decision.rule), (false, "probabilistic(0)@svc"));
+    assert_eq!(
+        text(decision.baggage_out).as_deref(),
+        Some("acgs.sampling=drop:probabilistic(0)@svc"),
+        "the malformed member is replaced"
+    );
+}
+
+#[test]
+fn with_envoys_tracer_an_unsampled_traceparent_does_not_decide() {
+    let mut engine = engine(FilterConfig::default(), "svc");
+    let unsampled = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let decision = engine
+        .decide(&RequestView { request_id: Some(b"00000001-x"), ..view("GET", "/x", Some(HASH), Some(unsampled)) }, 0);
+    assert_eq!((decision.sampled, &*decision.rule), (true, "probabilistic(1)@svc"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(20_000))]
     #[test]
@@ -150,9 +248,22 @@ proptest! {
         path in prop_oneof![proptest::collection::vec(any::<u8>(), 0..60), "/[a-z/?]{0,20}".prop_map(String::into_bytes)],
         hash in proptest::option::of(prop_oneof![Just(HASH.to_vec()), proptest::collection::vec(any::<u8>(), 0..40)]),
         traceparent in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..70)),
+        request_id in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        baggage in proptest::option::of(prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..80),
+            "(acgs.sampling=(keep|drop):[ -~]{0,20},?){1,3}".prop_map(String::into_bytes),
+        ]),
+        tracer in prop::sample::select(vec![Tracer::Envoy, Tracer::None]),
     ) {
-        let mut engine = engine(FilterConfig { mode, ..FilterConfig::default() }, "svc");
-        let request = RequestView { method: &method, path: &path, hash: hash.as_deref(), traceparent: traceparent.as_deref() };
+        let mut engine = engine(FilterConfig { mode, tracer, ..FilterConfig::default() }, "svc");
+        let request = RequestView {
+            method: &method,
+            path: &path,
+            hash: hash.as_deref(),
+            traceparent: traceparent.as_deref(),
+            request_id: request_id.as_deref(),
+            baggage: baggage.as_deref(),
+        };
         let decision = engine.decide(&request, 1);
         let exempt = is_exempt(strip_query(&path), &FilterConfig::default().exempt_paths);
         let valid = hash.as_deref() == Some(HASH);
@@ -163,9 +274,15 @@ proptest! {
             Mode::Inject => hash.is_some(),
         };
         prop_assert_eq!(rejected, expected_reject);
-        prop_assert_eq!(decision.traceparent_out.is_some(), !rejected);
+        prop_assert_eq!(decision.traceparent_out.is_some(), !rejected && tracer == Tracer::None);
         if let Some(out) = decision.traceparent_out {
             prop_assert!(TraceParent::parse(&out).is_some());
+        }
+        prop_assert!(decision.rule.bytes().all(|b| (0x20..0x7f).contains(&b)), "the rule is a valid header value");
+        if let Some(out) = &decision.baggage_out {
+            prop_assert!(!rejected);
+            let found = crate::baggage::find(out).expect("what the filter writes reads back");
+            prop_assert_eq!((found.keep, found.rule.as_str()), (decision.sampled, &*decision.rule));
         }
     }
 }

@@ -121,7 +121,8 @@ impl RootContext for FilterRoot {
         let now = super::now_nanos(self);
         self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
         let telemetry =
-            TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now);
+            TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now)
+                .spans_recorded_by(config.tracer);
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),

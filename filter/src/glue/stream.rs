@@ -1,8 +1,12 @@
-//! One HTTP stream: reads `:method`, `:path`, the hash header and `traceparent`, asks the engine,
-//! and applies the decision — a local 403 with the JSON body, or the metadata headers (and the
-//! injected hash and rewritten traceparent where the decision says so) on the forwarded request.
-//! The hash header is always set on the response. When the stream ends (`on_log`, after local
-//! replies too) it records the request in the VM's telemetry buffer, with its span when sampled.
+//! One HTTP stream: reads `:method`, `:path`, the hash header, `traceparent`, `x-request-id` and
+//! `baggage`, asks the engine, and applies the decision. The metadata headers (hash status,
+//! category, compliance, sampling decision and rule) are set on the request in every case, a
+//! local reply included, because Envoy reads its span's custom tags from the request headers
+//! when the span ends; then either a local 403 with the JSON body, or the request is forwarded
+//! (with the injected hash, the rewritten `traceparent` and the new `baggage` where the decision
+//! says so). The hash header is always set on the response. When the stream ends (`on_log`,
+//! after local replies too) it records the request in the VM's telemetry buffer, with its span
+//! when sampled.
 
 use std::rc::Rc;
 
@@ -13,7 +17,10 @@ use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::operation::strip_query;
 use crate::span::{request_record, Finished};
-use crate::span_headers::{CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, TRACEPARENT_HEADER};
+use crate::span_headers::{
+    decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
+    SAMPLING_DECISION_HEADER, SAMPLING_RULE_HEADER, TRACEPARENT_HEADER,
+};
 
 pub(super) struct ConstitutionalStream {
     shared: Rc<StreamShared>,
@@ -56,15 +63,28 @@ impl HttpContext for ConstitutionalStream {
         let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
         let hash = self.get_http_request_header_bytes(&config.header);
         let traceparent = self.get_http_request_header_bytes(TRACEPARENT_HEADER);
+        let request_id = self.get_http_request_header_bytes(REQUEST_ID_HEADER);
+        let baggage = self.get_http_request_header_bytes(BAGGAGE_HEADER);
         let now = super::now_nanos(self);
-        let view =
-            RequestView { method: &method, path: &path, hash: hash.as_deref(), traceparent: traceparent.as_deref() };
+        let view = RequestView {
+            method: &method,
+            path: &path,
+            hash: hash.as_deref(),
+            traceparent: traceparent.as_deref(),
+            request_id: request_id.as_deref(),
+            baggage: baggage.as_deref(),
+        };
         let decision = self.shared.engine.borrow_mut().decide(&view, now);
         let path = strip_query(&path).to_vec();
         let rejected = matches!(decision.verdict, Verdict::Reject { .. });
         if let Some(stats) = &self.shared.stats {
             stats.count(decision.hash_status, rejected);
         }
+        self.set_http_request_header(HASH_STATUS_HEADER, Some(decision.hash_status.as_str()));
+        self.set_http_request_header(CATEGORY_HEADER, Some(decision.category.as_str()));
+        self.set_http_request_header(COMPLIANT_HEADER, Some(decision.compliance.as_str()));
+        self.set_http_request_header(SAMPLING_DECISION_HEADER, Some(decision_value(decision.sampled)));
+        self.set_http_request_header(SAMPLING_RULE_HEADER, Some(&decision.rule));
         match &decision.verdict {
             Verdict::Reject { status, body } => {
                 self.send_http_response(
@@ -83,11 +103,11 @@ impl HttpContext for ConstitutionalStream {
                 if decision.inject_hash {
                     self.set_http_request_header(&config.header, Some(&config.constitutional_hash));
                 }
-                self.set_http_request_header(HASH_STATUS_HEADER, Some(decision.hash_status.as_str()));
-                self.set_http_request_header(CATEGORY_HEADER, Some(decision.category.as_str()));
-                self.set_http_request_header(COMPLIANT_HEADER, Some(decision.compliance.as_str()));
                 if let Some(traceparent) = &decision.traceparent_out {
                     self.set_http_request_header_bytes(TRACEPARENT_HEADER, Some(traceparent));
+                }
+                if let Some(baggage) = &decision.baggage_out {
+                    self.set_http_request_header_bytes(BAGGAGE_HEADER, Some(baggage));
                 }
                 self.seen = Some(Seen { start_nanos: now, method, path, decision });
                 Action::Continue

@@ -10,7 +10,17 @@ fn decision(hash: Option<&[u8]>, path: &str) -> RequestDecision {
         "groqcloud-policy",
         3,
     );
-    engine.decide(&RequestView { method: b"POST", path: path.as_bytes(), hash, traceparent: None }, 1)
+    engine.decide(
+        &RequestView {
+            method: b"POST",
+            path: path.as_bytes(),
+            hash,
+            traceparent: None,
+            request_id: None,
+            baggage: None,
+        },
+        1,
+    )
 }
 
 fn finished<'a>(decision: &'a RequestDecision, status: Option<u16>) -> Finished<'a> {
@@ -50,6 +60,8 @@ fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
             "acgs.category",
             "acgs.service",
             "acgs.operation",
+            "acgs.sampling.decision",
+            "acgs.sampling.rule",
             "http.request.method",
             "url.path",
             "http.response.status_code",
@@ -59,6 +71,11 @@ fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
     );
     assert_eq!(value(&span, "constitutional.hash.status"), Some(attribute::Value::StringValue("valid".into())));
     assert_eq!(value(&span, "constitutional.compliant"), Some(attribute::Value::BoolValue(true)));
+    assert_eq!(value(&span, "acgs.sampling.decision"), Some(attribute::Value::StringValue("keep".into())));
+    assert_eq!(
+        value(&span, "acgs.sampling.rule"),
+        Some(attribute::Value::StringValue("constitutional@groqcloud-policy".into()))
+    );
     assert_eq!(value(&span, "http.response.status_code"), Some(attribute::Value::IntValue(200)));
     assert_eq!(span.trace_id, decision.trace_id.to_vec());
     assert_eq!(span.span_id, decision.span_id.to_vec());

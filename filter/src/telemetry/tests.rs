@@ -39,6 +39,14 @@ fn requests_aggregate_per_key_with_their_latency_histogram() {
     assert_eq!(entries[1].hash_status, Wire::Mismatch as i32);
     assert_eq!(batch.spans.len(), 2);
     assert_eq!(batch.dropped, None);
+    assert_eq!(batch.span_source, SpanSource::Envoy as i32, "Envoy records the hops unless told otherwise");
+}
+
+#[test]
+fn batches_say_when_the_filters_spans_are_the_hops_spans() {
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0).spans_recorded_by(Tracer::None);
+    buffer.record(request("GET /a", HashStatus::Valid, 40, true));
+    assert_eq!(decode(buffer.next_batch(1).expect("a batch")).span_source, SpanSource::Filter as i32);
 }
 
 #[test]

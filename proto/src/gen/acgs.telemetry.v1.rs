@@ -25,6 +25,10 @@ pub struct TelemetryBatch {
     /// The hash the filter enforces (for configuration-drift checks).
     #[prost(string, tag = "9")]
     pub constitutional_hash: ::prost::alloc::string::String,
+    /// Who records this VM's hops as trace spans: with ENVOY, the spans field feeds metrics and
+    /// analysis only and is never exported as a second span per hop.
+    #[prost(enumeration = "SpanSource", tag = "10")]
+    pub span_source: i32,
 }
 /// Requests of one (service, operation, status class, hash status) in the batch's window.
 #[allow(clippy::all)]
@@ -155,6 +159,40 @@ impl HashStatus {
             "HASH_STATUS_MISMATCH" => Some(Self::Mismatch),
             "HASH_STATUS_EXEMPT" => Some(Self::Exempt),
             "HASH_STATUS_INJECTED" => Some(Self::Injected),
+            _ => None,
+        }
+    }
+}
+/// Who records a hop as a trace span (the filter's `tracer` setting).
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum SpanSource {
+    /// Sent by filters that predate the field; they exported their own spans (as FILTER).
+    Unspecified = 0,
+    /// No tracer in that Envoy: the filter's span records are the hops' spans.
+    Filter = 1,
+    /// Envoy's tracer records every hop (Istio, envoy/); the filter only annotates it.
+    Envoy = 2,
+}
+impl SpanSource {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "SPAN_SOURCE_UNSPECIFIED",
+            Self::Filter => "SPAN_SOURCE_FILTER",
+            Self::Envoy => "SPAN_SOURCE_ENVOY",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "SPAN_SOURCE_UNSPECIFIED" => Some(Self::Unspecified),
+            "SPAN_SOURCE_FILTER" => Some(Self::Filter),
+            "SPAN_SOURCE_ENVOY" => Some(Self::Envoy),
             _ => None,
         }
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acgs_proto::telemetry::{attribute, AggregateEntry, Attribute, HashStatus, SpanRecord, TelemetryBatch};
+use acgs_proto::telemetry::{attribute, AggregateEntry, Attribute, HashStatus, SpanRecord, SpanSource, TelemetryBatch};
 use bytes::Bytes;
 use clap::Args;
 use http_body_util::Full;
@@ -151,6 +151,7 @@ fn realistic_batch() -> TelemetryBatch {
         spans,
         dropped: None,
         constitutional_hash: "cdd01ef066bc6cf2".to_owned(),
+        span_source: SpanSource::Filter as i32,
     }
 }
 
