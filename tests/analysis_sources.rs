@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use acgs_control_plane::analysis::source::jaeger_api::{feed, JaegerQuery};
-use acgs_control_plane::analysis::{AnalysisOptions, Analyzer, DEFAULT_HASH};
+use acgs_control_plane::analysis::{AnalysisOptions, Analyzer};
 use acgs_control_plane::server::{start, ServerConfig};
 use acgs_proto::telemetry::{attribute, Attribute, SpanRecord, TelemetryBatch};
 use prost::Message as _;
@@ -66,7 +66,7 @@ fn a_jaeger_query_api_is_read_per_service_and_each_trace_analysed_once() {
         timeout: Duration::from_secs(5),
     };
     let mut analyzer = Analyzer::new(AnalysisOptions::default());
-    let traces = feed(&query, &mut analyzer, DEFAULT_HASH).expect("reachable");
+    let traces = feed(&query, &mut analyzer).expect("reachable");
     let report = analyzer.finish("jaeger");
     assert_eq!(traces, 2, "two responses carried the trace");
     assert_eq!((report.summary.traces_analyzed, report.summary.spans_analyzed), (1, 2), "analysed once");

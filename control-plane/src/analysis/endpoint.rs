@@ -80,7 +80,7 @@ async fn analysis(
     let computed = tokio::task::spawn_blocking(move || {
         let mut analyzer = Analyzer::new(options.clone());
         let store = store.read().map_err(|_| "telemetry store unavailable")?;
-        source::collected::feed(store.spans(), &mut analyzer, &options.expected_hash);
+        source::collected::feed(store.spans(), &mut analyzer);
         drop(store);
         Ok::<_, &str>(analyzer.finish("control plane (collected spans)"))
     })

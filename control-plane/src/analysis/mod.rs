@@ -33,9 +33,6 @@ use performance::{PerformanceAnalysis, PerformanceTargets};
 use report::{DataQuality, Report, Severity, Summary};
 use security::SecurityAnalysis;
 
-/// The default constitutional hash (DESIGN.md).
-pub const DEFAULT_HASH: &str = "cdd01ef066bc6cf2";
-
 /// What to analyse and what to judge it against.
 #[derive(Debug, Clone)]
 pub struct AnalysisOptions {
@@ -45,8 +42,6 @@ pub struct AnalysisOptions {
     pub operation: Option<String>,
     /// Only spans starting at or after this time (microseconds since the Unix epoch).
     pub since_micros: Option<u64>,
-    /// The hash a raw hash attribute is compared with.
-    pub expected_hash: String,
     pub p99_target_ms: f64,
     pub throughput_target_rps: f64,
     pub compliance_target: f64,
@@ -61,7 +56,6 @@ impl Default for AnalysisOptions {
             service: None,
             operation: None,
             since_micros: None,
-            expected_hash: DEFAULT_HASH.to_owned(),
             p99_target_ms: 5.0,
             throughput_target_rps: 100.0,
             compliance_target: 0.95,

@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-/// The outcome of the constitutional-hash check a span records (the filter's
-/// `constitutional.hash.status` attribute, or derived from a hash attribute).
+/// The outcome of the constitutional-hash check a span records: the filter's
+/// `constitutional.hash.status` attribute, and nothing else (a literal `constitutional.hash`
+/// tag, which a Telemetry resource may put on every span, is no evidence that a request carried
+/// the hash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HashStatus {
@@ -99,7 +101,6 @@ pub type Trace = Vec<Span>;
 /// older OpenTracing tags Jaeger clients write).
 pub mod keys {
     pub const HASH_STATUS: &str = "constitutional.hash.status";
-    pub const HASH_VALUES: [&str; 3] = ["constitutional.hash", "constitutional_hash", "constitutional-hash"];
     pub const HTTP_STATUS: [&str; 2] = ["http.response.status_code", "http.status_code"];
     pub const PEER: [&str; 3] = ["client.address", "peer.principal", "acgs.peer"];
     pub const REMOTE: [&str; 4] = ["peer.service", "server.address", "net.peer.name", "http.host"];
@@ -127,16 +128,12 @@ pub struct SpanFacts {
 }
 
 impl SpanFacts {
-    /// The span, with what its attributes add. `expected_hash` classifies a raw hash attribute
-    /// when no status attribute is present.
-    pub fn into_span(self, attributes: Vec<Attribute>, expected_hash: &str) -> Span {
+    /// The span, with what its attributes add.
+    pub fn into_span(self, attributes: Vec<Attribute>) -> Span {
         let get = |key: &str| attributes.iter().find(|a| a.key == key).map(|a| a.value.as_str());
         let first = |keys: &[&str]| keys.iter().find_map(|key| get(key));
         let http_status = first(&keys::HTTP_STATUS).and_then(|s| s.parse::<u16>().ok());
-        let hash_status = get(keys::HASH_STATUS).and_then(HashStatus::parse).or_else(|| {
-            first(&keys::HASH_VALUES)
-                .map(|value| if value == expected_hash { HashStatus::Valid } else { HashStatus::Mismatch })
-        });
+        let hash_status = get(keys::HASH_STATUS).and_then(HashStatus::parse);
         let error = self.error || get(keys::ERROR) == Some("true") || http_status.is_some_and(|s| s >= 500);
         let client = self.client || matches!(get(keys::SPAN_KIND), Some("client" | "producer"));
         let remote = first(&keys::REMOTE)
@@ -226,18 +223,38 @@ mod tests {
         let attrs = |pairs: &[(&str, &str)]| {
             pairs.iter().map(|(k, v)| Attribute { key: (*k).to_owned(), value: (*v).to_owned() }).collect()
         };
-        let span = facts.clone().into_span(
-            attrs(&[("http.status_code", "503"), ("constitutional-hash", "bad"), ("span.kind", "client")]),
-            "cdd01ef066bc6cf2",
-        );
-        assert_eq!(
-            (span.http_status, span.error, span.hash_status, span.client),
-            (Some(503), true, Some(HashStatus::Mismatch), true)
-        );
-        let span = facts.into_span(
-            attrs(&[("constitutional.hash.status", "injected"), ("http.url", "https://api.groq.com/v1")]),
-            "cdd01ef066bc6cf2",
-        );
+        let span = facts.clone().into_span(attrs(&[("http.status_code", "503"), ("span.kind", "client")]));
+        assert_eq!((span.http_status, span.error, span.hash_status, span.client), (Some(503), true, None, true));
+        let span = facts
+            .clone()
+            .into_span(attrs(&[("constitutional.hash.status", "injected"), ("http.url", "https://api.groq.com/v1")]));
         assert_eq!((span.hash_status, span.remote.as_deref()), (Some(HashStatus::Injected), Some("api.groq.com")));
+    }
+
+    #[test]
+    fn only_the_filters_status_tag_is_evidence_of_the_hash() {
+        let facts = SpanFacts {
+            trace_id: Arc::from("1"),
+            span_id: 1,
+            parent_span_id: None,
+            service: Arc::from("a"),
+            operation: Arc::from("op"),
+            start_micros: 0,
+            duration_micros: 1,
+            error: false,
+            client: false,
+            peer: None,
+        };
+        let attrs = |pairs: &[(&str, &str)]| -> Vec<Attribute> {
+            pairs.iter().map(|(k, v)| Attribute { key: (*k).to_owned(), value: (*v).to_owned() }).collect()
+        };
+        // A Telemetry `literal` tag puts the configured hash on every span, filtered or not.
+        let literal_only = facts.clone().into_span(attrs(&[("constitutional.hash", "cdd01ef066bc6cf2")]));
+        assert_eq!(literal_only.hash_status, None, "no status tag: the hash was not checked here");
+        let refused = facts.into_span(attrs(&[
+            ("constitutional.hash", "cdd01ef066bc6cf2"),
+            ("constitutional.hash.status", "missing"),
+        ]));
+        assert_eq!(refused.hash_status, Some(HashStatus::Missing));
     }
 }

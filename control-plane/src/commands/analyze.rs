@@ -23,7 +23,7 @@ use crate::analysis::render::{html, table};
 use crate::analysis::report::Report;
 use crate::analysis::source::jaeger_api::{self, JaegerQuery};
 use crate::analysis::source::{jaeger_json, otlp_json};
-use crate::analysis::{AnalysisOptions, Analyzer, DEFAULT_HASH};
+use crate::analysis::{AnalysisOptions, Analyzer};
 use crate::cli::{NoInput, Unavailable, EXIT_FAILED};
 use crate::commands::bench::OutputFormat;
 
@@ -59,10 +59,6 @@ pub struct Analyze {
     /// Traces per service asked from Jaeger.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub limit: u32,
-
-    /// The constitutional hash a raw hash attribute is compared with.
-    #[arg(long, env = "ACGS_CONSTITUTIONAL_HASH", default_value = DEFAULT_HASH)]
-    pub hash: String,
 
     /// Width of the anomaly intervals.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -107,7 +103,6 @@ impl Analyze {
             service: self.service.clone(),
             operation: self.operation.clone(),
             since_micros: self.lookback.map(since_micros),
-            expected_hash: self.hash.clone(),
             anomaly: AnomalyOptions { interval_secs: self.interval.as_secs(), baseline_secs: self.baseline.as_secs() },
             ..AnalysisOptions::default()
         }
@@ -130,7 +125,7 @@ impl Analyze {
                 operation: self.operation.clone(),
                 timeout,
             };
-            jaeger_api::feed(&query, &mut analyzer, &self.hash).map_err(|e| Unavailable(e.to_string()))?;
+            jaeger_api::feed(&query, &mut analyzer).map_err(|e| Unavailable(e.to_string()))?;
             return Ok(analyzer.finish(url));
         }
         let path = self.file.as_ref().ok_or_else(|| crate::cli::UsageError("no source given".to_owned()))?;
@@ -142,10 +137,10 @@ impl Analyze {
         if otlp_json::looks_like_otlp(&head) {
             let mut text = head;
             file.read_to_end(&mut text).map_err(|e| NoInput(format!("{what}: {e}")))?;
-            otlp_json::feed(&text, &what, &mut analyzer, &self.hash);
+            otlp_json::feed(&text, &what, &mut analyzer);
         } else {
             let reader = BufReader::with_capacity(1 << 20, std::io::Cursor::new(head).chain(file));
-            jaeger_json::feed(reader, &what, &mut analyzer, &self.hash, None);
+            jaeger_json::feed(reader, &what, &mut analyzer, None);
         }
         Ok(analyzer.finish(&what))
     }

@@ -14,12 +14,12 @@ use crate::analysis::Analyzer;
 use crate::telemetry::store::StoredSpan;
 
 /// Feeds the collected spans to the analyzer; returns the number of traces.
-pub fn feed<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>, analyzer: &mut Analyzer, expected_hash: &str) -> u64 {
+pub fn feed<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>, analyzer: &mut Analyzer) -> u64 {
     let mut interner = Interner::default();
     let mut traces: HashMap<Arc<str>, Vec<Span>> = HashMap::new();
     let mut order = Vec::new();
     for stored in spans {
-        let Some(span) = convert(&stored.service, &stored.record, &mut interner, expected_hash) else { continue };
+        let Some(span) = convert(&stored.service, &stored.record, &mut interner) else { continue };
         let trace = traces.entry(Arc::clone(&span.trace_id)).or_insert_with(|| {
             order.push(Arc::clone(&span.trace_id));
             Vec::new()
@@ -34,7 +34,7 @@ pub fn feed<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>, analyzer: &mut 
     order.len() as u64
 }
 
-fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner, expected_hash: &str) -> Option<Span> {
+fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner) -> Option<Span> {
     let trace_id: String = record.trace_id.iter().map(|b| format!("{b:02x}")).collect();
     if trace_id.len() != 32 {
         return None;
@@ -67,5 +67,5 @@ fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner, exp
         client: false,
         peer: (!record.peer.is_empty()).then(|| interner.intern(&record.peer)),
     };
-    Some(facts.into_span(attributes, expected_hash))
+    Some(facts.into_span(attributes))
 }

@@ -43,7 +43,7 @@ struct Services {
 }
 
 /// Fetches and analyses the traces; returns the number of traces read.
-pub fn feed(query: &JaegerQuery, analyzer: &mut Analyzer, expected_hash: &str) -> Result<u64, JaegerUnavailable> {
+pub fn feed(query: &JaegerQuery, analyzer: &mut Analyzer) -> Result<u64, JaegerUnavailable> {
     let base = query.base_url.trim_end_matches('/');
     let agent: ureq::Agent =
         ureq::Agent::config_builder().timeout_global(Some(query.timeout)).http_status_as_error(false).build().into();
@@ -77,7 +77,7 @@ pub fn feed(query: &JaegerQuery, analyzer: &mut Analyzer, expected_hash: &str) -
         match request.call() {
             Ok(response) if response.status() == 200 => {
                 let reader = response.into_body().into_reader();
-                traces += jaeger_json::feed(reader, &what, analyzer, expected_hash, Some(&mut seen));
+                traces += jaeger_json::feed(reader, &what, analyzer, Some(&mut seen));
             }
             Ok(response) => analyzer.input_error(format!("{what}: HTTP {}", response.status())),
             Err(error) => analyzer.input_error(format!("{what}: {error}")),

@@ -127,7 +127,6 @@ struct Feed<'a> {
     analyzer: &'a mut Analyzer,
     interner: Interner,
     errors: InputErrors,
-    expected_hash: String,
     /// Trace ids already analysed (set when several responses may repeat a trace).
     seen: Option<&'a mut std::collections::HashSet<Arc<str>>>,
     spans: Vec<Span>,
@@ -193,7 +192,7 @@ impl Feed<'_> {
                 client: false,
                 peer: None,
             };
-            self.spans.push(facts.into_span(attributes, &self.expected_hash));
+            self.spans.push(facts.into_span(attributes));
         }
         self.analyzer.add_trace(&self.spans);
     }
@@ -265,14 +264,12 @@ pub fn feed(
     reader: impl Read,
     what: &str,
     analyzer: &mut Analyzer,
-    expected_hash: &str,
     seen: Option<&mut std::collections::HashSet<Arc<str>>>,
 ) -> u64 {
     let mut feed = Feed {
         analyzer,
         interner: Interner::default(),
         errors: InputErrors::default(),
-        expected_hash: expected_hash.to_owned(),
         seen,
         spans: Vec::new(),
         traces: 0,

@@ -27,7 +27,7 @@ pub fn looks_like_otlp(head: &[u8]) -> bool {
 
 /// Reads OTLP/JSON `text` into the analyzer; `what` names the input in messages. Returns the
 /// number of traces.
-pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer, expected_hash: &str) -> u64 {
+pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer) -> u64 {
     let mut errors = InputErrors::default();
     let documents: Vec<TracesData> = match serde_json::from_slice::<TracesData>(text) {
         Ok(document) => vec![document],
@@ -90,7 +90,7 @@ pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer, expected_hash: &st
                         order.push(Arc::clone(&trace_id));
                         Vec::new()
                     });
-                    spans.push(facts.into_span(attributes, expected_hash));
+                    spans.push(facts.into_span(attributes));
                 }
             }
         }

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use super::OutputFormat;
 use crate::analysis::source::jaeger_json;
-use crate::analysis::{AnalysisOptions, Analyzer, DEFAULT_HASH};
+use crate::analysis::{AnalysisOptions, Analyzer};
+use crate::rollout::render::DEFAULT_HASH;
 
 const SPANS_PER_TRACE: u64 = 10;
 const SERVICES: [&str; 4] = ["constitutional-core", "groqcloud-policy", "auth-service", "health-check"];
@@ -68,13 +69,7 @@ impl AnalyzeBench {
         let file_mb = std::fs::metadata(path)?.len() as f64 / 1_048_576.0;
         let started = Instant::now();
         let mut analyzer = Analyzer::new(AnalysisOptions::default());
-        jaeger_json::feed(
-            BufReader::with_capacity(1 << 20, File::open(path)?),
-            "bench",
-            &mut analyzer,
-            DEFAULT_HASH,
-            None,
-        );
+        jaeger_json::feed(BufReader::with_capacity(1 << 20, File::open(path)?), "bench", &mut analyzer, None);
         let report = analyzer.finish("bench");
         let analyze_s = started.elapsed().as_secs_f64();
         anyhow::ensure!(

@@ -360,7 +360,7 @@ fn analyse_collected(server: &RunningServer) -> crate::analysis::report::Report 
     };
     let mut analyzer = Analyzer::new(options.clone());
     if let Ok(store) = server.telemetry.store().read() {
-        source::collected::feed(store.spans(), &mut analyzer, &options.expected_hash);
+        source::collected::feed(store.spans(), &mut analyzer);
     }
     analyzer.finish("the demo's control plane (collected spans)")
 }

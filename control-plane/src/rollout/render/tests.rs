@@ -67,9 +67,10 @@ fn namespaces_hash_images_sampling_and_retention_are_applied_everywhere() {
     assert_eq!(cleaner["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0], "90");
     let telemetry = find(&manifests, "Telemetry", "mesh-default");
     assert_eq!(
-        telemetry["spec"]["tracing"][0]["customTags"]["constitutional.hash"]["literal"]["value"],
-        "0123456789abcdef"
+        telemetry["spec"]["tracing"][0]["customTags"]["acgs.sampling.decision"]["header"]["name"],
+        "x-acgs-sampling-decision"
     );
+    assert_eq!(telemetry["spec"]["tracing"][0]["customTags"]["constitutional.hash"], Value::Null, "no literal hash");
 
     let pinned = render(&RenderOptions { variant: Variant::Default, ..options }).expect("renders");
     let plugin = find(&pinned, "WasmPlugin", "acgs-constitutional-header");

@@ -1,5 +1,5 @@
 use crate::analysis::model::HashStatus;
-use crate::analysis::{AnalysisOptions, Analyzer, DEFAULT_HASH};
+use crate::analysis::{AnalysisOptions, Analyzer};
 
 use super::feed;
 
@@ -12,14 +12,14 @@ const EXPORT: &str = r#"{"data":[{"traceID":"00000000000000000000000000000abc","
  {"traceID":"abc","spanID":"2","operationName":"GET /v1/policies/{id}",
   "references":[{"refType":"CHILD_OF","traceID":"abc","spanID":"1"}],
   "startTime":1700000000000100,"duration":900,"processID":"p2",
-  "tags":[{"key":"constitutional-hash","type":"string","value":"deadbeefdeadbeef"},
+  "tags":[{"key":"constitutional.hash.status","type":"string","value":"mismatch"},
           {"key":"error","type":"bool","value":true},{"key":"weight","type":"float64","value":0.5}]}],
  "processes":{"p1":{"serviceName":"constitutional-core","tags":[]},"p2":{"serviceName":"groqcloud-policy","tags":[]}},
  "warnings":null}],"total":0,"limit":0,"offset":0,"errors":null}"#;
 
 fn analyse(text: &str) -> crate::analysis::report::Report {
     let mut analyzer = Analyzer::new(AnalysisOptions::default());
-    feed(text.as_bytes(), "export.json", &mut analyzer, DEFAULT_HASH, None);
+    feed(text.as_bytes(), "export.json", &mut analyzer, None);
     analyzer.finish("export.json")
 }
 
@@ -130,7 +130,7 @@ proptest::proptest! {
             *slot = byte;
         }
         let mut analyzer = Analyzer::new(AnalysisOptions::default());
-        feed(&bytes[..], "fuzz", &mut analyzer, DEFAULT_HASH, None);
+        feed(&bytes[..], "fuzz", &mut analyzer, None);
         let report = analyzer.finish("fuzz");
         proptest::prop_assert!(report.summary.spans_analyzed <= 2);
     }

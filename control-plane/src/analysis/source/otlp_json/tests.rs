@@ -1,4 +1,4 @@
-use crate::analysis::{AnalysisOptions, Analyzer, DEFAULT_HASH};
+use crate::analysis::{AnalysisOptions, Analyzer};
 
 use super::{feed, looks_like_otlp};
 
@@ -18,7 +18,7 @@ const DOCUMENT: &str = r#"{"resourceSpans":[
 
 fn analyse(text: &str) -> crate::analysis::report::Report {
     let mut analyzer = Analyzer::new(AnalysisOptions::default());
-    feed(text.as_bytes(), "traces.json", &mut analyzer, DEFAULT_HASH);
+    feed(text.as_bytes(), "traces.json", &mut analyzer);
     analyzer.finish("traces.json")
 }
 
