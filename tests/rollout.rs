@@ -66,10 +66,10 @@ async fn deploy_applies_in_dependency_order_by_server_side_apply_and_waits() {
     let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
     let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
     let done = deploy(&client, &steps, Duration::from_secs(20)).await.expect("deploys");
-    assert_eq!((done.applied, done.workloads), (32, 5));
+    assert_eq!((done.applied, done.workloads), (35, 6));
 
     let applies: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-    assert_eq!(applies.len(), 32, "one server-side apply per resource");
+    assert_eq!(applies.len(), 35, "one server-side apply per resource");
     for apply in &applies {
         assert_eq!(apply.content_type, "application/apply-patch+yaml", "{}", apply.path);
         assert!(
@@ -239,4 +239,88 @@ async fn verify_reports_each_check_with_what_it_saw() {
     let failed = checks.iter().find(|c| c.name == "OTel Collector healthy").expect("check");
     assert!(failed.remedy.starts_with("kubectl -n acgs-system logs deploy/otel-collector"));
     control_plane.shutdown().await;
+}
+
+/// Whether an Istio WasmPlugin or EnvoyFilter applies to a pod, by Istio's rules: a resource in
+/// the root namespace (`istio-system`) applies in every namespace, any other only in its own; no
+/// selector means every workload there; else every selector label must be on the pod (istio/api
+/// `extensions/v1alpha1/wasm.proto` `selector`, `networking/v1alpha3/envoy_filter.proto`
+/// `workload_selector`).
+fn filter_applies(filter: &Value, namespace: &str, pod_labels: &serde_json::Map<String, Value>) -> bool {
+    let filter_namespace = filter["metadata"]["namespace"].as_str().unwrap_or("default");
+    if filter_namespace != "istio-system" && filter_namespace != namespace {
+        return false;
+    }
+    let selector = match filter["kind"].as_str() {
+        Some("WasmPlugin") => &filter["spec"]["selector"]["matchLabels"],
+        _ => &filter["spec"]["workloadSelector"]["labels"],
+    };
+    match selector.as_object() {
+        None => true,
+        Some(wanted) => wanted.iter().all(|(key, value)| pod_labels.get(key) == Some(value)),
+    }
+}
+
+/// The pod template labels of every workload in a render, with its kind, name and namespace.
+fn workloads(manifests: &[bundle::Manifest]) -> Vec<(String, String, serde_json::Map<String, Value>)> {
+    manifests
+        .iter()
+        .filter_map(|manifest| {
+            let value = &manifest.value;
+            let template = match value["kind"].as_str()? {
+                "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => &value["spec"]["template"],
+                "CronJob" => &value["spec"]["jobTemplate"]["spec"]["template"],
+                _ => return None,
+            };
+            let name = format!("{}/{}", value["kind"].as_str()?, value["metadata"]["name"].as_str()?);
+            let namespace = value["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
+            let labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+            Some((name, namespace, labels))
+        })
+        .collect()
+}
+
+#[test]
+fn the_filter_never_lands_on_the_collector_the_control_plane_jaeger_or_elasticsearch() {
+    for variant in VARIANTS {
+        let rendered = render(&RenderOptions { variant, ..RenderOptions::default() }).expect("renders");
+        let filters: Vec<&Value> = rendered
+            .iter()
+            .map(|manifest| &manifest.value)
+            .filter(|value| matches!(value["kind"].as_str(), Some("WasmPlugin" | "EnvoyFilter")))
+            .collect();
+        assert_eq!(filters.len(), 1, "{variant:?}: one filter resource");
+        let workloads = workloads(&rendered);
+        assert!(workloads.len() >= 6, "{variant:?}: the render's workloads: {workloads:?}");
+        for (workload, namespace, labels) in &workloads {
+            assert!(!filter_applies(filters[0], namespace, labels), "{variant:?}: the filter would run in {workload}");
+        }
+        // The same check passes an application that opted in, and fails a selector-less filter.
+        let opted_in = json!({"app": "constitutional-core", "tracing.acgs.io/constitutional": "enforce"});
+        let opted_in = opted_in.as_object().expect("labels");
+        assert!(filter_applies(filters[0], "acgs-system", opted_in), "{variant:?}: an opted-in app gets it");
+        assert!(!filter_applies(filters[0], "other-team", opted_in), "{variant:?}: only in its namespace");
+        let mut unselected = filters[0].clone();
+        unselected["spec"]
+            .as_object_mut()
+            .expect("spec")
+            .retain(|key, _| key != "selector" && key != "workloadSelector");
+        let collector = workloads.iter().find(|(name, ..)| name == "Deployment/otel-collector").expect("collector");
+        assert!(filter_applies(&unselected, &collector.1, &collector.2), "without a selector it would run there");
+    }
+}
+
+#[test]
+fn the_filter_runs_inbound_on_the_application_port_only() {
+    let rendered = render(&RenderOptions::default()).expect("renders");
+    let plugin = rendered.iter().find(|m| m.value["kind"] == "WasmPlugin").expect("WasmPlugin");
+    assert_eq!(plugin.value["spec"]["match"], json!([{"mode": "SERVER", "ports": [{"number": 8080}]}]));
+    let envoy_filter = render(&RenderOptions { variant: Variant::Envoyfilter, ..RenderOptions::default() })
+        .expect("renders")
+        .into_iter()
+        .find(|m| m.value["kind"] == "EnvoyFilter")
+        .expect("EnvoyFilter");
+    let matched = &envoy_filter.value["spec"]["configPatches"][0]["match"];
+    assert_eq!(matched["context"], "SIDECAR_INBOUND");
+    assert_eq!(matched["listener"]["filterChain"]["destinationPort"], 8080);
 }

@@ -9,10 +9,13 @@
 //! - [`policy`]: `SamplingPolicy` custom resources, their merge with the file, their controller.
 //! - [`rollout`]: `render`, `deploy` and `verify` of the deploy/ manifests.
 //! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic).
+//! - [`collector`]: the rendered OpenTelemetry Collector tiers as a model (routing by trace id,
+//!   tail sampling), what the demo and the tests pass Envoy's spans through.
 
 pub mod alerts;
 pub mod analysis;
 pub mod cli;
+pub mod collector;
 pub mod commands;
 pub mod mesh;
 pub mod policy;

@@ -24,6 +24,8 @@ pub const FILES: &[(&str, &str)] = embed![
     "base/mesh/telemetry.yaml",
     "base/otel-collector/configmap.yaml",
     "base/otel-collector/deployment.yaml",
+    "base/otel-collector/sampler-configmap.yaml",
+    "base/otel-collector/sampler.yaml",
     "base/elasticsearch/statefulset.yaml",
     "base/elasticsearch/retention.yaml",
     "base/monitoring/prometheusrule.yaml",

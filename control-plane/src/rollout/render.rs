@@ -18,6 +18,10 @@ pub const DEFAULT_JAEGER_NAMESPACE: &str = "jaeger-system";
 pub const DEFAULT_HASH: &str = "cdd01ef066bc6cf2";
 pub const DEFAULT_IMAGE: &str = "ghcr.io/acgs/acgs-tracing:0.1.0";
 pub const DEFAULT_FILTER_IMAGE: &str = "ghcr.io/acgs/acgs-filter:0.1.0";
+/// The sampling tier's Collector config, and its line with the default strategy's probability
+/// (the rate of traces no filter decided about).
+pub const SAMPLER_CONFIG: &str = "otel-sampler-config";
+const DEFAULT_STRATEGY_LINE: &str = "sampling_percentage: 100\n";
 /// The annotation carrying the filter module's sha256.
 pub const SHA256_ANNOTATION: &str = "tracing.acgs.io/filter-wasm-sha256";
 
@@ -51,7 +55,8 @@ pub struct RenderOptions {
     pub hash: String,
     pub image: String,
     pub filter_image: String,
-    /// The default sampling probability of the seed SamplingPolicy.
+    /// The default sampling probability: of the seed SamplingPolicy, and of the sampling tier's
+    /// policy for traces no filter decided about.
     pub sampling: f64,
     pub retention_days: u32,
     pub constitutional_retention_days: u32,
@@ -237,6 +242,19 @@ pub fn render(options: &RenderOptions) -> Result<Vec<Manifest>, RenderError> {
         }
         if is(manifest, "SamplingPolicy", "seed") {
             manifest.value["spec"]["defaultStrategy"]["param"] = json!(options.sampling);
+        }
+        if is(manifest, "ConfigMap", SAMPLER_CONFIG) {
+            let config = &mut manifest.value["data"]["config.yaml"];
+            let text = config.as_str().unwrap_or_default();
+            let percent = (options.sampling * 100.0 * 1e6).round() / 1e6;
+            let edited = text.replacen(DEFAULT_STRATEGY_LINE, &format!("sampling_percentage: {percent}\n"), 1);
+            if edited == text && options.sampling != 1.0 {
+                return Err(RenderError::Bundle(BundleError::Missing(format!(
+                    "{SAMPLER_CONFIG}: the default strategy's `{}`",
+                    DEFAULT_STRATEGY_LINE.trim()
+                ))));
+            }
+            *config = json!(edited);
         }
         for (name, days) in [
             ("es-index-cleaner", options.retention_days),

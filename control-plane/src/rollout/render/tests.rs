@@ -63,6 +63,10 @@ fn namespaces_hash_images_sampling_and_retention_are_applied_everywhere() {
     );
     let policy = find(&manifests, "SamplingPolicy", "seed");
     assert_eq!(policy["spec"]["defaultStrategy"]["param"], 0.25);
+    let sampler = find(&manifests, "ConfigMap", SAMPLER_CONFIG);
+    let sampler = sampler["data"]["config.yaml"].as_str().expect("config text");
+    assert_eq!(sampler.matches("sampling_percentage: 25\n").count(), 1, "undecided traces at the default rate");
+    assert!(!sampler.contains("sampling_percentage: 100"));
     let cleaner = find(&manifests, "CronJob", "es-index-cleaner-constitutional");
     assert_eq!(cleaner["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0], "90");
     let telemetry = find(&manifests, "Telemetry", "mesh-default");
