@@ -25,6 +25,17 @@ pub fn filter_module() -> FilterModule {
         .clone()
 }
 
+/// A no-op filter built with the same SDK: an Envoy that runs no ACGS filter (a gateway, an
+/// outbound listener, a workload that did not opt in).
+pub fn noop_module() -> FilterModule {
+    static MODULE: std::sync::OnceLock<FilterModule> = std::sync::OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM).expect("the no-op .wasm compiles")
+        })
+        .clone()
+}
+
 /// Starts a sidecar for `workload` running the real filter with `config` on `workers` VMs.
 pub fn start_sidecar(workload: &str, config: &serde_json::Value, workers: usize) -> Result<Proxy, HostError> {
     start_sidecar_raw(workload, config.to_string().as_bytes(), workers)
@@ -53,6 +64,18 @@ pub fn start_sidecar_traced(
     clusters: BTreeMap<String, SocketAddr>,
     tracing: Option<TracingConfig>,
 ) -> Result<Proxy, HostError> {
+    start_proxy(&filter_module(), workload, configuration, workers, clusters, tracing)
+}
+
+/// Starts an Envoy for `workload` running `module` (ours or [`noop_module`]).
+pub fn start_proxy(
+    module: &FilterModule,
+    workload: &str,
+    configuration: &[u8],
+    workers: usize,
+    clusters: BTreeMap<String, SocketAddr>,
+    tracing: Option<TracingConfig>,
+) -> Result<Proxy, HostError> {
     let mut metadata = BTreeMap::new();
     metadata.insert("WORKLOAD_NAME".to_owned(), workload.to_owned());
     metadata.insert("NAMESPACE".to_owned(), "default".to_owned());
@@ -68,7 +91,7 @@ pub fn start_sidecar_traced(
         tracing,
         ..ProxyConfig::default()
     };
-    Proxy::start(&filter_module(), plugin, proxy)
+    Proxy::start(module, plugin, proxy)
 }
 
 /// A request as Envoy presents it: pseudo-headers first, then `extra` headers.

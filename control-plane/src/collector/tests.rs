@@ -30,6 +30,7 @@ fn the_rendered_tiers_keep_decided_traces_and_constitutional_ones_also_for_thirt
         envoy_span(2, &[("acgs.sampling.decision", "drop"), ("acgs.category", "other")]),
         envoy_span(3, &[("acgs.sampling.decision", "drop"), ("acgs.category", "constitutional")]),
         envoy_span(4, &[]),
+        envoy_span(5, &[("acgs.sampling.decision", "drop"), ("constitutional.hash.status", "mismatch")]),
     ];
     for span in &spans {
         collector.receive(span, Duration::ZERO);
@@ -43,7 +44,12 @@ fn the_rendered_tiers_keep_decided_traces_and_constitutional_ones_also_for_thirt
     };
     assert_eq!(
         traces("otlp/jaeger"),
-        [(1, "acgs-decision-keep".into()), (3, "acgs-constitutional".into()), (4, "acgs-undecided-default".into())],
+        [
+            (1, "acgs-decision-keep".into()),
+            (3, "acgs-constitutional".into()),
+            (4, "acgs-undecided-default".into()),
+            (5, "acgs-violation".into())
+        ],
         "undecided traces at the default strategy (1.0 in deploy/)"
     );
     assert_eq!(traces("otlp/jaeger-constitutional"), [(3, "acgs-constitutional".into())]);
