@@ -86,6 +86,11 @@ fn demo_passes_its_own_checks() {
     assert!(stdout.contains("filter VM applies it"), "the mid-run strategy change reaches the filters: {stdout}");
     assert!(stdout.contains("✓ groqcloud-policy after the change"), "{stdout}");
     assert!(stdout.contains("✓ control plane counted "), "{stdout}");
+    for service in ["constitutional-core", "groqcloud-policy", "auth-service", "health-check"] {
+        assert!(stdout.contains(&format!("✓ {service}: Envoy recorded ")), "{stdout}");
+        assert!(stdout.contains(&format!("✓ {service}: the Collector kept exactly the ")), "{stdout}");
+    }
+    assert!(stdout.contains("✓ constitutional-core: all "), "constitutional traces for 30 days: {stdout}");
     assert!(stdout.contains("✓ all four alerts fired during the faults"), "{stdout}");
     assert!(stdout.contains("✓ every alert resolved after the faults ended"), "{stdout}");
     assert!(stdout.contains("✓ the analysis found the forged hashes"), "{stdout}");

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use acgs_wasm_host::{FailurePolicy, FilterModule, NodeInfo, PluginConfig, Proxy, ProxyConfig};
+use acgs_wasm_host::{FailurePolicy, FilterModule, NodeInfo, PluginConfig, Proxy, ProxyConfig, TracingConfig};
 
 /// Namespace the control plane and the filter's resources live in (DESIGN.md).
 pub const SYSTEM_NAMESPACE: &str = "acgs-system";
@@ -27,6 +27,8 @@ pub struct SidecarSpec {
     pub workers: usize,
     /// Where the control plane listens, when the filter should reach it.
     pub control_plane: Option<SocketAddr>,
+    /// Envoy's tracing (off: no spans recorded).
+    pub tracing: Option<TracingConfig>,
 }
 
 impl SidecarSpec {
@@ -38,6 +40,7 @@ impl SidecarSpec {
             plugin_config,
             workers: 1,
             control_plane: None,
+            tracing: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl SidecarSpec {
                 metadata,
             },
             clusters,
+            tracing: self.tracing.clone(),
             ..ProxyConfig::default()
         };
         Proxy::start(module, plugin, config)

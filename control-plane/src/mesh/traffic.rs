@@ -30,7 +30,8 @@ pub struct TrafficMix {
     pub missing: f64,
     /// Share of requests with a forged header.
     pub forged: f64,
-    /// Share of requests that carry an incoming W3C traceparent (half of them flagged sampled).
+    /// Share of requests that carry an incoming W3C traceparent, flagged sampled as a calling
+    /// sidecar's Envoy sends it when it records every hop.
     pub with_traceparent: f64,
 }
 
@@ -100,15 +101,9 @@ impl TrafficGenerator {
             HashPresented::Missing | HashPresented::Probe => {}
         }
         if presented != HashPresented::Probe && self.rng.random::<f64>() < self.mix.with_traceparent {
-            let sampled = self.rng.random::<bool>();
             headers.push(
                 "traceparent",
-                format!(
-                    "00-{:032x}-{:016x}-{}",
-                    self.rng.random::<u128>() | 1,
-                    self.rng.random::<u64>() | 1,
-                    if sampled { "01" } else { "00" }
-                ),
+                format!("00-{:032x}-{:016x}-01", self.rng.random::<u128>() | 1, self.rng.random::<u64>() | 1),
             );
         }
         let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 3, self.rng.random_range(2..250))), 43_000);

@@ -10,12 +10,15 @@
 //!    50 requests/s — until all four alerts fire;
 //! 3. recovery: normal traffic until every alert has resolved;
 //!
-//! then the summary of the filters' decisions checked against what was sent, the alert timeline,
-//! and the trace analysis report over the spans the control plane collected, also written as an
-//! HTML page whose path is printed. Exit code 1 when a check fails. `--otlp-endpoint` also
-//! exports the sampled spans to a collector.
+//! then the summary of the filters' decisions checked against what was sent, the tracing pipeline
+//! as in a mesh (what each sidecar's Envoy recorded, what the filters decided, what the rendered
+//! Collector tiers kept, next to each strategy: [`pipeline`]), the alert timeline, and the trace
+//! analysis report over the spans the control plane collected, also written as an HTML page whose
+//! path is printed. Exit code 1 when a check fails. `--otlp-endpoint` also exports the request
+//! metrics to a collector.
 
 mod alert_watch;
+mod pipeline;
 mod tally;
 
 use std::collections::BTreeMap;
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use acgs_filter::poll::STRATEGY_KEY;
 
-use acgs_wasm_host::{Headers, HttpResponse, Proxy, StreamOutcome};
+use acgs_wasm_host::{Headers, HttpResponse, Proxy};
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -36,14 +39,17 @@ use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::render::{html, table};
 use crate::analysis::{source, AnalysisOptions, Analyzer};
 use crate::cli::{UsageError, EXIT_FAILED};
+use crate::mesh::istio::{tracing_for, ProxyRole};
 use crate::mesh::seed::{plugin_config_polling, strategies_with, SEED_SERVICES};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 use crate::mesh::traffic::{TrafficGenerator, TrafficMix};
+use crate::rollout::render::{render, RenderOptions, DEFAULT_NAMESPACE};
 use crate::server::{start, RunningServer, ServerConfig};
 use crate::telemetry::otlp::OtlpConfig;
 use crate::telemetry::store::StoreLimits;
 use crate::telemetry::TelemetryConfig;
 use alert_watch::AlertWatch;
+use pipeline::Pipeline;
 
 /// Run the whole product on embedded defaults and show what it does.
 #[derive(Debug, Args)]
@@ -60,7 +66,7 @@ pub struct Demo {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// Export sampled spans and request metrics to this OTLP/gRPC collector (off by default).
+    /// Export the request metrics to this OTLP/gRPC collector (off by default).
     #[arg(long, env = "ACGS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
@@ -126,15 +132,15 @@ struct Mesh<'a> {
     live: Vec<ProgressBar>,
     progress: ProgressBar,
     watch: AlertWatch,
+    pipeline: Pipeline,
     sent: u64,
 }
 
 impl Mesh<'_> {
-    /// Sends one request; returns whether the filter sampled a request it decided itself
-    /// (`None` when the client brought its own trace decision or the request was refused).
+    /// Sends one request; returns whether the filter decided to keep it (`None` when the
+    /// request was refused).
     fn send(&mut self, traffic: &mut TrafficGenerator, slow: Option<usize>) -> (usize, Option<bool>) {
         let planned = traffic.next_request();
-        let decided_by_filter = planned.request.headers.get("traceparent").is_none();
         let worker =
             &mut self.sidecars[planned.service].workers_mut()[usize::try_from(self.sent).unwrap_or(0) % self.workers];
         let delay = if slow == Some(planned.service) { SLOWDOWN } else { Duration::ZERO };
@@ -145,11 +151,12 @@ impl Mesh<'_> {
             seed_service_response()
         };
         let outcome = worker.handle(planned.request, &mut upstream);
-        let sampled = (decided_by_filter && outcome.forwarded.is_some()).then(|| is_sampled(&outcome));
+        let sampled = outcome.forwarded.is_some().then(|| tally::decided_keep(&outcome));
         tally::tally(&mut self.tallies[planned.service], planned.presented, &outcome);
         self.sent += 1;
         self.progress.inc(1);
         if self.sent.is_multiple_of(50) {
+            self.pipeline.collect(&self.sidecars);
             show_live_counts(self.server, &self.live);
             let progress = self.progress.clone();
             self.watch.observe(&self.server.alerts, |line| progress.suspend(|| println!("{line}")));
@@ -205,6 +212,8 @@ impl Demo {
             ..ServerConfig::loopback(Some(strategies.clone()))
         };
         let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
+        let manifests = render(&RenderOptions::default()).context("rendering the rollout's manifests")?;
+        let pipeline = Pipeline::new(&manifests).context("modelling the rendered Collector tiers")?;
         let sidecars = SEED_SERVICES
             .iter()
             .map(|service| {
@@ -213,6 +222,11 @@ impl Demo {
                 let mut spec = SidecarSpec::new(service.name, plugin);
                 spec.workers = workers;
                 spec.control_plane = Some(server.http_addr);
+                let host = format!("{}.{DEFAULT_NAMESPACE}.svc.cluster.local", service.name);
+                let tracing =
+                    tracing_for(&manifests, ProxyRole::SidecarInbound, service.name, DEFAULT_NAMESPACE, &host, 8080)
+                        .map_err(|e| anyhow::anyhow!("the rendered Telemetry: {e}"))?;
+                spec.tracing = Some(tracing);
                 spec.start(&module).with_context(|| format!("starting the sidecar of {}", service.name))
             })
             .collect::<anyhow::Result<Vec<Proxy>>>()?;
@@ -252,6 +266,7 @@ impl Demo {
             live,
             progress: progress.clone(),
             watch: AlertWatch::new(),
+            pipeline,
             sent: 0,
         };
         let clean = TrafficMix { missing: 0.0, forged: 0.0, ..TrafficMix::default() };
@@ -307,6 +322,7 @@ impl Demo {
         let elapsed = started.elapsed();
         let sent = mesh.sent;
         let counted = flush_telemetry(&mut mesh.sidecars, &server, sent);
+        mesh.pipeline.finish(&mesh.sidecars);
         show_live_counts(&server, &mesh.live);
         for bar in &mesh.live {
             bar.finish();
@@ -317,11 +333,17 @@ impl Demo {
             }
         }
         let report = analyse_collected(&server);
-        let Mesh { tallies, watch, .. } = mesh;
+        let Mesh { tallies, watch, pipeline, .. } = mesh;
         runtime.block_on(server.shutdown());
         let _ = std::fs::remove_dir_all(&dir);
 
         tally::print_summary(&tallies);
+        println!(
+            "\nTracing as in the mesh: each sidecar's Envoy records every request, the filters decide and tag, the \
+             Collector keeps what they decided (decision_wait {} s):",
+            pipeline.decision_wait().as_secs()
+        );
+        pipeline.print(&tally::strategies());
         println!(
             "{sent} requests in {:.2} s ({:.0} requests/s through the filters on average)",
             elapsed.as_secs_f64(),
@@ -333,7 +355,7 @@ impl Demo {
         std::fs::write(&self.html, html::render(&report))
             .with_context(|| format!("writing {}", self.html.display()))?;
         println!("HTML report: {}", self.html.display());
-        let mut failed = tally::print_checks(&tallies, &phases);
+        let mut failed = tally::print_checks(&tallies, &phases, pipeline.counts());
         let all_counted = counted == sent;
         let checks = [
             (all_counted, format!("control plane counted {counted} of {sent} requests from the filters' telemetry")),
@@ -426,10 +448,6 @@ fn wait_until_applied(sidecar: &mut Proxy, limit: Duration) -> Option<Duration> 
         }
     }
     None
-}
-
-fn is_sampled(outcome: &StreamOutcome) -> bool {
-    outcome.forwarded.as_ref().and_then(|f| f.get("traceparent")).and_then(|tp| tp.get(53..55)) == Some(b"01")
 }
 
 fn seed_service_response() -> HttpResponse {

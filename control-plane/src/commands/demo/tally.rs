@@ -1,22 +1,41 @@
 //! What the demo checks: each request's outcome against what the client sent, counted per
-//! service; the summary table; the ✓/✗ checks of sampling against the strategies.
+//! service; the summary table; the ✓/✗ checks of the filters' sampling decisions and of what the
+//! Collector kept against the strategies.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use acgs_wasm_host::StreamOutcome;
 
+use super::pipeline::Counts;
 use super::{PhaseSampling, ServiceTally, CHANGED_RATE, CHANGED_SERVICE};
 use crate::mesh::seed::SEED_SERVICES;
 use crate::mesh::traffic::HashPresented;
+
+/// Whether the filter tagged the forwarded request `keep` (`x-acgs-sampling-decision`).
+pub fn decided_keep(outcome: &StreamOutcome) -> bool {
+    outcome.forwarded.as_ref().and_then(|f| f.get_str("x-acgs-sampling-decision")) == Some("keep")
+}
+
+/// Each seed service's strategy as the demo runs it.
+pub fn strategies() -> Vec<String> {
+    SEED_SERVICES
+        .iter()
+        .map(|service| {
+            if service.name == CHANGED_SERVICE {
+                format!("probabilistic {} → {CHANGED_RATE}", service.sampling_rate)
+            } else {
+                format!("probabilistic {}", service.sampling_rate)
+            }
+        })
+        .collect()
+}
 
 pub fn tally(tally: &mut ServiceTally, presented: HashPresented, outcome: &StreamOutcome) {
     tally.requests += 1;
     let hash_status = match &outcome.forwarded {
         Some(forwarded) => {
             tally.forwarded += 1;
-            if forwarded.get("traceparent").and_then(|tp| tp.get(53..55)) == Some(b"01") {
-                tally.sampled += 1;
-            }
+            tally.sampled += u64::from(decided_keep(outcome));
             forwarded.get_str("x-acgs-hash-status").unwrap_or("-").to_owned()
         }
         None => {
@@ -43,7 +62,6 @@ pub fn print_summary(tallies: &[ServiceTally]) {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header([
         "service",
-        "strategy",
         "requests",
         "valid",
         "missing",
@@ -51,17 +69,12 @@ pub fn print_summary(tallies: &[ServiceTally]) {
         "exempt",
         "403",
         "forwarded",
-        "sampled",
+        "filter: keep",
     ]);
     for (service, tally) in SEED_SERVICES.iter().zip(tallies) {
         let count = |status: &str| tally.by_hash_status.get(status).copied().unwrap_or(0).to_string();
         table.add_row([
             service.name.to_owned(),
-            if service.name == CHANGED_SERVICE {
-                format!("probabilistic {} → {CHANGED_RATE}", service.sampling_rate)
-            } else {
-                format!("probabilistic {}", service.sampling_rate)
-            },
             tally.requests.to_string(),
             count("valid"),
             count("missing"),
@@ -76,7 +89,7 @@ pub fn print_summary(tallies: &[ServiceTally]) {
 }
 
 /// Prints each check with ✓/✗ and returns how many failed.
-pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2]) -> usize {
+pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2], pipeline: &[Counts]) -> usize {
     let mut checks = Vec::new();
     let wrong: u64 = tallies.iter().map(|t| t.wrong_decisions).sum();
     checks.push((
@@ -95,7 +108,7 @@ pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2]) -> us
         checks.push((
             ok,
             format!(
-                "{}: {:.2} % of forwarded requests sampled (strategy {} %)",
+                "{}: {:.2} % of forwarded requests kept (strategy {} %)",
                 service.name,
                 observed * 100.0,
                 service.sampling_rate * 100.0
@@ -107,11 +120,31 @@ pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2]) -> us
         checks.push((
             within_binomial(observed, rate, phase.decided),
             format!(
-                "{CHANGED_SERVICE} {when} the change: {:.1} % of {} filter-decided requests sampled (strategy {} %)",
+                "{CHANGED_SERVICE} {when} the change: {:.1} % of {} forwarded requests kept (strategy {} %)",
                 observed * 100.0,
                 phase.decided,
                 rate * 100.0
             ),
+        ));
+    }
+    for ((service, tally), counts) in SEED_SERVICES.iter().zip(tallies).zip(pipeline) {
+        checks.push((
+            counts.recorded == tally.requests,
+            format!("{}: Envoy recorded {} of {} requests", service.name, counts.recorded, tally.requests),
+        ));
+        checks.push((
+            counts.kept == counts.decided_keep,
+            format!(
+                "{}: the Collector kept exactly the {} hops the filter decided to keep ({} kept)",
+                service.name, counts.decided_keep, counts.kept
+            ),
+        ));
+    }
+    let core = SEED_SERVICES.iter().position(|s| s.name == "constitutional-core").and_then(|i| pipeline.get(i));
+    if let Some(core) = core {
+        checks.push((
+            core.kept_constitutional == core.recorded,
+            format!("constitutional-core: all {} traces kept for the 30-day storage", core.kept_constitutional),
         ));
     }
     for (ok, text) in &checks {
