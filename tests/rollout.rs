@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use acgs_control_plane::collector::CollectorStandIn;
+use acgs_control_plane::mesh::istio::{tracing_for, ProxyRole};
 use acgs_control_plane::rollout::apply::{deploy, DeployError};
 use acgs_control_plane::rollout::bundle;
 use acgs_control_plane::rollout::plan::plan;
@@ -16,8 +18,8 @@ use acgs_control_plane::rollout::verify::{verify, Endpoints, Outcome};
 use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::kube_api::MockApiServer;
 use acgs_e2e::schemas::{Document, Validator};
-use acgs_e2e::{request, start_sidecar, HASH};
-use acgs_wasm_host::{Headers, HttpResponse};
+use acgs_e2e::{request, start_sidecar_traced, HASH};
+use acgs_wasm_host::{Headers, HttpResponse, RecordedSpan};
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{json, Value};
@@ -132,31 +134,57 @@ async fn deploy_names_what_did_not_roll_out_in_time() {
     assert!(matches!(error, DeployError::Unreachable { .. }), "{error}");
 }
 
-/// A loopback "mesh" service: requests go through the real filter .wasm (strict, the default
-/// hash), then to an upstream that answers 200.
-async fn mesh_service() -> SocketAddr {
-    let proxy = start_sidecar("constitutional-core", &json!({"mode": "strict"}), 1).expect("sidecar");
-    let proxy = Arc::new(Mutex::new(proxy));
+/// The traced mesh behind `verify`: a service whose sidecar runs the real filter .wasm (strict,
+/// the default hash) with Envoy's tracing from the rendered Telemetry, the rendered Collector
+/// tiers its spans go through, and a clock that a Jaeger query advances by the decision wait
+/// (time passing between the request and the question).
+struct TracedMesh {
+    proxy: acgs_wasm_host::Proxy,
+    collector: CollectorStandIn<RecordedSpan>,
+    clock: Duration,
+}
+
+type SharedMesh = Arc<Mutex<TracedMesh>>;
+
+fn traced_mesh() -> SharedMesh {
+    let manifests = render(&RenderOptions::default()).expect("renders");
+    let host = "constitutional-core.acgs-system.svc.cluster.local";
+    let tracing = tracing_for(&manifests, ProxyRole::SidecarInbound, "constitutional-core", "acgs-system", host, 8080)
+        .expect("tracing");
+    let config = json!({"mode": "strict"}).to_string();
+    let proxy = start_sidecar_traced("constitutional-core", config.as_bytes(), 1, BTreeMap::new(), Some(tracing))
+        .expect("sidecar");
+    let collector = CollectorStandIn::from_render(&manifests).expect("collector tiers");
+    Arc::new(Mutex::new(TracedMesh { proxy, collector, clock: Duration::ZERO }))
+}
+
+/// A loopback "mesh" service: requests go through the sidecar, then to an upstream that
+/// answers 200; Envoy's spans go to the Collector stand-in.
+async fn mesh_service(mesh: SharedMesh) -> SocketAddr {
     let app = axum::Router::new().route(
         "/v1/constitutional/validate",
         get(move |headers: axum::http::HeaderMap| {
-            let proxy = Arc::clone(&proxy);
+            let mesh = Arc::clone(&mesh);
             async move {
                 let extra: Vec<(String, String)> = headers
                     .iter()
-                    .filter(|(name, _)| name.as_str() == "constitutional-hash")
+                    .filter(|(name, _)| !matches!(name.as_str(), "host" | "accept-encoding" | "user-agent"))
                     .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
                     .collect();
                 let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                let mut proxy = proxy.lock().expect("proxy");
+                let mut mesh = mesh.lock().expect("mesh");
                 let mut upstream = |_: &Headers, _: &[u8]| HttpResponse {
                     status: 200,
                     headers: Headers::new(),
                     body: b"validated".to_vec(),
                     trailers: Headers::new(),
                 };
-                let outcome =
-                    proxy.workers_mut()[0].handle(request("GET", "/v1/constitutional/validate", &extra), &mut upstream);
+                let outcome = mesh.proxy.workers_mut()[0]
+                    .handle(request("GET", "/v1/constitutional/validate", &extra), &mut upstream);
+                let TracedMesh { proxy, collector, clock } = &mut *mesh;
+                for span in proxy.take_spans() {
+                    collector.receive(&span, *clock);
+                }
                 let mut response = axum::http::Response::builder().status(outcome.response.status);
                 for (name, value) in outcome.response.headers.iter() {
                     response = response.header(name, value);
@@ -166,6 +194,43 @@ async fn mesh_service() -> SocketAddr {
         }),
     );
     serve(app).await
+}
+
+/// Jaeger's query API over what the Collector stand-in stored: `/api/services` and
+/// `/api/traces/{id}` (Jaeger's JSON; 404 with Jaeger's error body for an unknown trace).
+async fn jaeger_query(mesh: SharedMesh) -> SocketAddr {
+    let trace = move |axum::extract::Path(id): axum::extract::Path<String>| {
+        let mesh = Arc::clone(&mesh);
+        async move {
+            let mut mesh = mesh.lock().expect("mesh");
+            let wait = mesh.collector.decision_wait();
+            mesh.clock += wait;
+            let now = mesh.clock;
+            mesh.collector.tick(now);
+            let spans: Vec<Value> = mesh
+                .collector
+                .stored("otlp/jaeger")
+                .iter()
+                .filter(|(span, _)| span.trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>() == id)
+                .map(|(span, _)| {
+                    let tags: Vec<Value> =
+                        span.attributes.iter().map(|(k, v)| json!({"key": k, "type": "string", "value": v})).collect();
+                    json!({"traceID": id, "spanID": span.span_id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                           "operationName": span.name, "references": [], "startTime": 0, "duration": 1,
+                           "tags": tags, "processID": "p1"})
+                })
+                .collect();
+            if spans.is_empty() {
+                let body = json!({"data": null, "errors": [{"code": 404, "msg": "trace not found"}]});
+                return (StatusCode::NOT_FOUND, body.to_string());
+            }
+            let body = json!({"data": [{"traceID": id, "spans": spans,
+                "processes": {"p1": {"serviceName": "constitutional-core.acgs-system", "tags": []}}}]});
+            (StatusCode::OK, body.to_string())
+        }
+    };
+    let services = || async { json!({"data": ["auth-service", "constitutional-core"]}).to_string() };
+    serve(axum::Router::new().route("/api/services", get(services)).route("/api/traces/{id}", get(trace))).await
 }
 
 async fn serve(app: axum::Router) -> SocketAddr {
@@ -185,10 +250,10 @@ async fn stand_in(path: &'static str, status: StatusCode, body: Value) -> Socket
 async fn verify_reports_each_check_with_what_it_saw() {
     let control_plane = start(ServerConfig::loopback(None)).await.expect("control plane");
     let collector = stand_in("/", StatusCode::OK, json!({"status": "Server available"})).await;
-    let jaeger =
-        stand_in("/api/services", StatusCode::OK, json!({"data": ["auth-service", "constitutional-core"]})).await;
+    let traced = traced_mesh();
+    let jaeger = jaeger_query(Arc::clone(&traced)).await;
     let green = stand_in("/_cluster/health", StatusCode::OK, json!({"status": "green", "number_of_nodes": 3})).await;
-    let mesh = mesh_service().await;
+    let mesh = mesh_service(traced).await;
     let endpoints = Endpoints {
         control_plane: format!("http://{}", control_plane.http_addr),
         collector_health: format!("http://{collector}"),
@@ -197,6 +262,7 @@ async fn verify_reports_each_check_with_what_it_saw() {
         mesh: Some(format!("http://{mesh}/v1/constitutional/validate")),
         hash: HASH.to_owned(),
         timeout: Duration::from_secs(5),
+        trace_wait: Duration::from_secs(5),
     };
     let checks = tokio::task::spawn_blocking({
         let endpoints = endpoints.clone();
@@ -215,8 +281,26 @@ async fn verify_reports_each_check_with_what_it_saw() {
             ("Elasticsearch cluster health", Outcome::Pass, "green, 3 nodes"),
             ("request without the hash is refused", Outcome::Pass, "403, status missing"),
             ("request with the hash passes", Outcome::Pass, "HTTP 200, hash echoed"),
+            (
+                "its trace reaches Jaeger with the filter's tags",
+                Outcome::Pass,
+                "1 spans; constitutional-core.acgs-system: constitutional.hash.status=valid, \
+                 acgs.sampling.decision=keep (constitutional@constitutional-core)"
+            ),
         ]
     );
+
+    let untraced = stand_in("/api/services", StatusCode::OK, json!({"data": []})).await;
+    let lost = Endpoints {
+        jaeger_query: format!("http://{untraced}"),
+        trace_wait: Duration::from_millis(1_500),
+        ..endpoints.clone()
+    };
+    let checks = tokio::task::spawn_blocking(move || verify(&lost)).await.expect("verify");
+    let lost = checks.iter().find(|c| c.name == "its trace reaches Jaeger with the filter's tags").expect("check");
+    assert_eq!(lost.outcome, Outcome::Fail);
+    assert_eq!(lost.detail, "not found with the filter's tags within 1s 500ms: HTTP 404 (not stored yet?)");
+    assert!(lost.remedy.contains("otel-sampler"), "{}", lost.remedy);
 
     let red = stand_in("/_cluster/health", StatusCode::OK, json!({"status": "red", "number_of_nodes": 2})).await;
     let broken = Endpoints {
@@ -236,6 +320,10 @@ async fn verify_reports_each_check_with_what_it_saw() {
     );
     assert_eq!(by_name["request with the hash passes"].0, Outcome::Fail, "a wrong hash is refused by the filter");
     assert!(by_name["request with the hash passes"].1.starts_with("403 with the hash"));
+    assert_eq!(
+        by_name["its trace reaches Jaeger with the filter's tags"],
+        (Outcome::Fail, "the request did not pass the filter".to_owned())
+    );
     let failed = checks.iter().find(|c| c.name == "OTel Collector healthy").expect("check");
     assert!(failed.remedy.starts_with("kubectl -n acgs-system logs deploy/otel-collector"));
     control_plane.shutdown().await;

@@ -11,7 +11,8 @@ use crate::cli::EXIT_FAILED;
 use crate::rollout::render::DEFAULT_HASH;
 use crate::rollout::verify::{verify, Endpoints, Outcome};
 
-/// Check the rollout: control plane, collector, Jaeger, Elasticsearch, and the filter in the mesh.
+/// Check the rollout: control plane, collector, Jaeger, Elasticsearch, the filter in the mesh, and
+/// a traced request's way to Jaeger.
 #[derive(Debug, Args)]
 pub struct Verify {
     /// The control plane's HTTP endpoint.
@@ -35,6 +36,10 @@ pub struct Verify {
     /// Timeout of each check.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// How long the traced request may take to reach Jaeger (the sampler's decision_wait, the
+    /// batching and Elasticsearch's 30 s refresh interval delay it).
+    #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
+    pub trace_wait: Duration,
 }
 
 impl Verify {
@@ -47,6 +52,7 @@ impl Verify {
             mesh: self.mesh_url,
             hash: self.hash,
             timeout: self.timeout,
+            trace_wait: self.trace_wait,
         };
         let checks = verify(&endpoints);
         let mut table = table(&["", "check", "seen", "what to do"]);

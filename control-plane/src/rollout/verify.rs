@@ -2,7 +2,12 @@
 //! saw, and what to do about a failure: the control plane is ready and samples constitutional
 //! operations at 100 %, the collector is healthy, Jaeger's query answers, Elasticsearch's cluster
 //! is not red, and through the mesh a request without the constitutional hash is refused (403
-//! from the filter) while one with it passes and carries the hash back.
+//! from the filter) while one with it passes and carries the hash back, and that request's trace
+//! reaches Jaeger with the filter's tags. The traced request carries its own `traceparent`
+//! (sampled, so Envoy records the hop) and a propagated `keep` decision in `baggage` (so the
+//! Collector's tail sampling keeps it whatever the service's strategy); Jaeger's query API is
+//! polled for it until `trace_wait` has passed (decision_wait, batching and Elasticsearch's
+//! refresh interval all delay it).
 //!
 //! The defaults are the in-cluster service addresses; from outside the cluster, port-forward and
 //! pass the local URLs (deploy/README.md shows how). Plain HTTP: the mesh encrypts the hop.
@@ -22,7 +27,12 @@ pub struct Endpoints {
     pub mesh: Option<String>,
     pub hash: String,
     pub timeout: Duration,
+    /// How long the traced request may take to show up in Jaeger.
+    pub trace_wait: Duration,
 }
+
+/// The rule the traced request's decision carries.
+pub const VERIFY_RULE: &str = "verify@acgs-tracing";
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +59,10 @@ struct Seen {
     body: String,
 }
 
-fn get(agent: &ureq::Agent, url: &str, header: Option<(&str, &str)>) -> Result<Seen, String> {
+fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Result<Seen, String> {
     let mut request = agent.get(url);
-    if let Some((name, value)) = header {
-        request = request.header(name, value);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let mut response = request.call().map_err(|error| format!("unreachable: {error}"))?;
     let status = response.status().as_u16();
@@ -97,7 +107,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     let mut checks = Vec::new();
 
     let url = format!("{control_plane}/readyz");
-    let result = expect_ok(get(&agent, &url, None)).map(|_| "ready: strategies loaded".to_owned());
+    let result = expect_ok(get(&agent, &url, &[])).map(|_| "ready: strategies loaded".to_owned());
     checks.push(check(
         "control plane ready",
         url,
@@ -106,7 +116,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     ));
 
     let url = format!("{control_plane}/api/sampling?service=constitutional-core");
-    let result = expect_ok(get(&agent, &url, None)).and_then(|seen| {
+    let result = expect_ok(get(&agent, &url, &[])).and_then(|seen| {
         let body = json_of(&seen)?;
         match body["probabilisticSampling"]["samplingRate"].as_f64() {
             Some(1.0) => Ok("constitutional-core sampled at 1.0".to_owned()),
@@ -122,7 +132,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     ));
 
     let url = format!("{}/", trim(&endpoints.collector_health));
-    let result = expect_ok(get(&agent, &url, None)).map(|seen| {
+    let result = expect_ok(get(&agent, &url, &[])).map(|seen| {
         let status = json_of(&seen).ok().and_then(|b| b["status"].as_str().map(str::to_owned));
         status.unwrap_or_else(|| "healthy".to_owned())
     });
@@ -134,7 +144,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     ));
 
     let url = format!("{}/api/services", trim(&endpoints.jaeger_query));
-    let result = expect_ok(get(&agent, &url, None)).and_then(|seen| {
+    let result = expect_ok(get(&agent, &url, &[])).and_then(|seen| {
         let body = json_of(&seen)?;
         let services = body["data"].as_array().ok_or("no data array in the answer")?;
         Ok(format!("{} services with traces", services.len()))
@@ -147,7 +157,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     ));
 
     let url = format!("{}/_cluster/health", trim(&endpoints.elasticsearch));
-    let result = expect_ok(get(&agent, &url, None)).and_then(|seen| {
+    let result = expect_ok(get(&agent, &url, &[])).and_then(|seen| {
         let body = json_of(&seen)?;
         let nodes = body["number_of_nodes"].as_u64().unwrap_or(0);
         match body["status"].as_str() {
@@ -166,7 +176,7 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
 
     match &endpoints.mesh {
         Some(mesh) => {
-            let result = get(&agent, mesh, None).and_then(|seen| {
+            let result = get(&agent, mesh, &[]).and_then(|seen| {
                 let body = json_of(&seen).unwrap_or_default();
                 if seen.status == 403 && body["error"] == "constitutional_hash_invalid" {
                     Ok(format!("403, status {}", body["status"].as_str().unwrap_or("?")))
@@ -180,7 +190,15 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
                 "the filter is not running in that sidecar: kubectl -n acgs-system get wasmplugin,envoyfilter; check the sidecar's logs for the Wasm plugin",
                 result,
             ));
-            let result = get(&agent, mesh, Some(("constitutional-hash", &endpoints.hash))).and_then(|seen| {
+            let trace_id = format!("{:032x}", rand::random::<u128>().max(1));
+            let traceparent = format!("00-{trace_id}-{:016x}-01", rand::random::<u64>().max(1));
+            let baggage = format!("acgs.sampling=keep:{VERIFY_RULE}");
+            let traced = [
+                ("constitutional-hash", endpoints.hash.as_str()),
+                ("traceparent", traceparent.as_str()),
+                ("baggage", baggage.as_str()),
+            ];
+            let result = get(&agent, mesh, &traced).and_then(|seen| {
                 if seen.status == 403 {
                     return Err(format!("403 with the hash: {} (is the hash the rollout's?)", seen.body.trim()));
                 }
@@ -191,15 +209,34 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
                     }
                 }
             });
+            let passed = result.is_ok();
             checks.push(check(
                 "request with the hash passes",
                 mesh.clone(),
                 "compare the filter's constitutional_hash (pluginConfig) with --hash; check the service itself answers",
                 result,
             ));
+            let url = format!("{}/api/traces/{trace_id}", trim(&endpoints.jaeger_query));
+            let result = if passed {
+                wait_for_tagged_trace(&agent, &url, endpoints.trace_wait)
+            } else {
+                Err("the request did not pass the filter".to_owned())
+            };
+            checks.push(check(
+                "its trace reaches Jaeger with the filter's tags",
+                url,
+                "Envoy exports to the Collector (mesh config extensionProviders acgs-otel, Telemetry customTags), \
+                 the first tier routes to otel-sampler-headless, the sampler's tail_sampling keeps it: \
+                 kubectl -n acgs-system logs deploy/otel-collector deploy/otel-sampler",
+                result,
+            ));
         }
         None => {
-            for name in ["request without the hash is refused", "request with the hash passes"] {
+            for name in [
+                "request without the hash is refused",
+                "request with the hash passes",
+                "its trace reaches Jaeger with the filter's tags",
+            ] {
                 checks.push(Check {
                     name,
                     target: "-".to_owned(),
@@ -211,4 +248,53 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// Polls Jaeger's `GET /api/traces/{id}` until the trace has a span with the filter's tags.
+fn wait_for_tagged_trace(agent: &ureq::Agent, url: &str, wait: Duration) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let last = match get(agent, url, &[]) {
+            Ok(seen) if seen.status == 200 => match tagged_span(&seen.body) {
+                Ok(found) => return Ok(found),
+                Err(why) => why,
+            },
+            Ok(seen) => format!("HTTP {} (not stored yet?)", seen.status),
+            Err(error) => error,
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "not found with the filter's tags within {}: {last}",
+                humantime::format_duration(wait)
+            ));
+        }
+        std::thread::sleep(Duration::from_secs(1).min(wait));
+    }
+}
+
+/// The first span of a Jaeger trace answer that carries the filter's tags, described.
+fn tagged_span(body: &str) -> Result<String, String> {
+    let trace: Value = serde_json::from_str(body).map_err(|_| "the answer is not JSON".to_owned())?;
+    let spans = trace["data"][0]["spans"].as_array().ok_or("no spans in the answer")?;
+    let tag = |span: &Value, key: &str| -> Option<String> {
+        span["tags"].as_array()?.iter().find(|t| t["key"] == key).and_then(|t| t["value"].as_str().map(str::to_owned))
+    };
+    for span in spans {
+        if let (Some(status), Some(decision), Some(rule)) = (
+            tag(span, "constitutional.hash.status"),
+            tag(span, "acgs.sampling.decision"),
+            tag(span, "acgs.sampling.rule"),
+        ) {
+            let process = span["processID"].as_str().unwrap_or_default();
+            let service = trace["data"][0]["processes"][process]["serviceName"].as_str().unwrap_or("?");
+            return Ok(format!(
+                "{} spans; {service}: constitutional.hash.status={status}, acgs.sampling.decision={decision} ({rule})",
+                spans.len()
+            ));
+        }
+    }
+    Err(format!(
+        "{} spans, none with constitutional.hash.status, acgs.sampling.decision and acgs.sampling.rule",
+        spans.len()
+    ))
 }
