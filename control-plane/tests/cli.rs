@@ -145,6 +145,27 @@ fn the_ingest_bench_prints_its_report_as_json_on_the_last_line() {
 }
 
 #[test]
+fn the_pipeline_bench_keeps_exactly_the_strategy_with_and_without_head_sampling() {
+    let output = acgs_tracing(&["bench", "pipeline", "--requests", "2000", "--rate", "0.25", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    let (record, head) = (&report["record_everything"], &report["head_sampling"]);
+    assert_eq!(record["spans_per_request"], 7.0, "gateway ×2, each sidecar hop, two app spans");
+    assert_eq!(record["gateway_percent"], 100.0);
+    assert_eq!(head["gateway_percent"], 25.0);
+    assert_eq!(record["kept_exactly_the_strategy"], true);
+    assert_eq!(head["kept_exactly_the_strategy"], true);
+    assert_eq!(record["kept_traces"], head["kept_traces"], "the same coin: the same requests kept");
+    let ratio = report["ratio"].as_f64().expect("ratio");
+    assert!(ratio > 0.15 && ratio < 0.35, "head sampling at 25 % sends about a quarter: {ratio}");
+    assert_eq!(report["decision_wait_s"], 10.0);
+    let bad = acgs_tracing(&["bench", "pipeline", "--rate", "1.5"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1.5 is not a probability in [0, 1]"));
+}
+
+#[test]
 fn bad_arguments_exit_with_a_usage_error() {
     let output = acgs_tracing(&["demo", "--requests", "5"]);
     assert_eq!(output.status.code(), Some(2));

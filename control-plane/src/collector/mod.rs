@@ -147,6 +147,28 @@ impl<S: SpanView + Clone> CollectorStandIn<S> {
     }
 }
 
+/// A span of Envoy's as its OpenTelemetry tracer exports it (OTLP): ids, name, kind, times, string
+/// attributes, ERROR status.
+pub fn otlp_span(span: &acgs_wasm_host::RecordedSpan) -> opentelemetry_proto::tonic::trace::v1::Span {
+    use opentelemetry_proto::tonic::trace::v1::{span::SpanKind as Kind, status::StatusCode, Span, Status};
+    let kind = match span.kind {
+        acgs_wasm_host::SpanKind::Server => Kind::Server,
+        acgs_wasm_host::SpanKind::Client => Kind::Client,
+    };
+    Span {
+        trace_id: span.trace_id.to_vec(),
+        span_id: span.span_id.to_vec(),
+        parent_span_id: span.parent_span_id.map(|id| id.to_vec()).unwrap_or_default(),
+        name: span.name.clone(),
+        kind: kind as i32,
+        start_time_unix_nano: span.start_unix_nanos,
+        end_time_unix_nano: span.end_unix_nanos,
+        attributes: span.attributes.iter().map(|(key, value)| crate::telemetry::otlp::string_kv(key, value)).collect(),
+        status: span.error.then(|| Status { code: StatusCode::Error as i32, ..Status::default() }),
+        ..Span::default()
+    }
+}
+
 /// Envoy's spans, as the sampler sees them.
 impl SpanView for acgs_wasm_host::RecordedSpan {
     fn trace_id(&self) -> [u8; 16] {

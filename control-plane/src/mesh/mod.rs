@@ -3,6 +3,7 @@
 //! Shared by `dry-run`, `demo` and `bench filter` so they all run the filter the same way; the
 //! Envoy tracing of each proxy comes from the rendered Istio Telemetry ([`istio`]).
 
+pub mod chain;
 pub mod istio;
 pub mod seed;
 pub mod sidecar;

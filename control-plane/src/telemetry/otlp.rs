@@ -201,7 +201,8 @@ fn service_resource(service: &str) -> Resource {
     Resource { attributes: vec![string_kv("service.name", service)], ..Default::default() }
 }
 
-fn string_kv(key: &str, value: &str) -> KeyValue {
+/// A string attribute.
+pub(crate) fn string_kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),

@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod filter;
 pub mod ingest;
 mod load;
+pub mod pipeline;
 pub mod sampling;
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +22,8 @@ pub enum Bench {
     Sampling(sampling::SamplingBench),
     /// Telemetry batches through POST /v1/telemetry vs a plain protobuf decode of the same batches.
     Ingest(ingest::IngestBench),
+    /// Spans and bytes to the Collector recording every hop vs head sampling at the gateway.
+    Pipeline(pipeline::PipelineBench),
 }
 
 impl Bench {
@@ -30,6 +33,7 @@ impl Bench {
             Bench::Filter(bench) => bench.execute(),
             Bench::Sampling(bench) => bench.execute(),
             Bench::Ingest(bench) => bench.execute(),
+            Bench::Pipeline(bench) => bench.execute(),
         }
     }
 }
