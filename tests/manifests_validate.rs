@@ -46,7 +46,7 @@ fn the_envoy_bootstrap_and_the_local_collector_config_pass() {
     let failures = validator.check_envoy_bootstrap(&bootstrap[0]);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let collector = documents_of(&envoy.join("otel-collector.yaml"));
-    let failures = check_otel_config("envoy/otel-collector.yaml", &collector[0].value);
+    let failures = validator.check_collector_config("envoy/otel-collector.yaml", &collector[0].value);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let compose = documents_of(&envoy.join("compose.yaml"));
     let services = compose[0].value["services"].as_object().expect("compose services");
@@ -227,6 +227,30 @@ fn broken_collector_configs_dashboards_and_promql_fail() {
     assert_fails(check_grafana_dashboard("d", &bad_query), "PromQL");
 
     let validator = Validator::new();
+    let sampler = first_document("deploy/base/otel-collector/sampler-configmap.yaml", "ConfigMap");
+    assert!(validator.check_manifest(&sampler).is_empty(), "the sampling tier passes as deployed");
+    let text = sampler.value["data"]["config.yaml"].as_str().expect("config text");
+    for (from, to, expected) in [
+        ("decision_wait: 10s", "decison_wait: 10s", "decison_wait"),
+        ("num_traces: 200000", "num_traces: lots", "num_traces"),
+        ("type: string_attribute", "type: string_atribute", "/policies/0/type"),
+        ("invert_match: true", "invert: true", "invert"),
+    ] {
+        let mut broken = sampler.clone();
+        broken.value["data"]["config.yaml"] = json!(text.replacen(from, to, 1));
+        assert_fails(validator.check_manifest(&broken), expected);
+    }
+    let routing = first_document("deploy/base/otel-collector/configmap.yaml", "ConfigMap");
+    let text = routing.value["data"]["config.yaml"].as_str().expect("config text");
+    for (from, to, expected) in [
+        ("routing_key: traceID", "routing_key: traceId", "routing_key"),
+        ("hostname: otel-sampler", "host: otel-sampler", "host"),
+        ("zipkin:", "zipkn:", "no schema for receiver type \"zipkn\""),
+    ] {
+        let mut broken = routing.clone();
+        broken.value["data"]["config.yaml"] = json!(text.replacen(from, to, 1));
+        assert_fails(validator.check_manifest(&broken), expected);
+    }
     let mut rule = first_document("deploy/base/monitoring/prometheusrule.yaml", "PrometheusRule");
     rule.value["spec"]["groups"][0]["rules"][0]["expr"] = json!("sum by (service (x)");
     assert_fails(validator.check_manifest(&rule), "PromQL");

@@ -3,8 +3,9 @@
 //! schemas), the Istio CRDs and the PrometheusRule CRD (strict JSON Schema), the SamplingPolicy CRD
 //! (our own generated schema, made strict), the Envoy bootstrap and EnvoyFilter patches (Envoy's
 //! API protos, unknown fields and unknown `@type`s rejected), the filter's plugin configuration (the
-//! filter's own parser), PromQL (promql-parser), and the structure of the OTel Collector configs and
-//! the Grafana dashboard, for which no schema exists.
+//! filter's own parser), PromQL (promql-parser), the OTel Collector configs (their structure, and
+//! each component's settings against strict schemas of the component's Go config struct, in
+//! schemas/otelcol/), and the Grafana dashboard's structure, for which no schema exists.
 //!
 //! Every check returns the failures as `source#doc Kind/name: where: what` lines; empty means valid.
 
@@ -101,8 +102,23 @@ const ENVOY_PATCH_TYPES: &[(&str, &str)] = &[
 pub struct Validator {
     schemas: boon::Schemas,
     by_kind: HashMap<(String, String), boon::SchemaIndex>,
+    /// Collector components by (kind, type), e.g. ("processor", "tail_sampling").
+    components: HashMap<(String, String), boon::SchemaIndex>,
     envoy: DescriptorPool,
 }
+
+/// The Collector config sections and the component kind each holds.
+const COMPONENT_SECTIONS: [(&str, &str); 5] = [
+    ("receivers", "receiver"),
+    ("processors", "processor"),
+    ("exporters", "exporter"),
+    ("extensions", "extension"),
+    ("connectors", "connector"),
+];
+
+/// The ConfigMaps whose config runs in the OpenTelemetry Collector contrib image (Jaeger v2's
+/// config holds Jaeger's own components, which have no schema here).
+const COLLECTOR_CONFIG_MAPS: [&str; 2] = ["otel-collector-config", "otel-sampler-config"];
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -138,11 +154,41 @@ impl Validator {
             let schema = strict_crd_schema(&version["schema"]["openAPIV3Schema"]);
             add(&api_version, kind, format!("file:///crd/{kind}-{name}.json"), schema);
         }
+        let mut components = HashMap::new();
+        for path in files_under(&root.join("otelcol"), &[".schema.json"]) {
+            let file = path.file_name().and_then(|n| n.to_str()).expect("a file name").to_owned();
+            let (kind, component) = file.trim_end_matches(".schema.json").split_once('-').expect("<kind>-<type>");
+            let url = format!("file:///otelcol/{file}");
+            compiler.add_resource(&url, read_json(&path)).unwrap_or_else(|e| panic!("adding {url}: {e}"));
+            let index = compiler.compile(&url, &mut schemas).unwrap_or_else(|e| panic!("compiling {url}: {e:#}"));
+            components.insert((kind.to_owned(), component.to_owned()), index);
+        }
         let envoy = DescriptorPool::decode(
             std::fs::read(root.join("envoy/envoy-api.binpb")).expect("schemas/envoy/envoy-api.binpb").as_slice(),
         )
         .expect("the Envoy descriptor set decodes");
-        Self { schemas, by_kind, envoy }
+        Self { schemas, by_kind, components, envoy }
+    }
+
+    /// A Collector config: its structure ([`check_otel_config`]) and every component's settings
+    /// against the schema of its type (`name` is `<type>` or `<type>/<id>`); a component type
+    /// without a schema is a failure too.
+    pub fn check_collector_config(&self, label: &str, config: &Value) -> Vec<String> {
+        let mut failures = check_otel_config(label, config);
+        for (section, kind) in COMPONENT_SECTIONS {
+            for (name, settings) in config[section].as_object().into_iter().flatten() {
+                let component = name.split('/').next().unwrap_or_default();
+                let Some(index) = self.components.get(&(kind.to_owned(), component.to_owned())) else {
+                    failures.push(format!("{label}: {section}.{name}: no schema for {kind} type {component:?}"));
+                    continue;
+                };
+                let settings = if settings.is_null() { Value::Object(Map::new()) } else { settings.clone() };
+                if let Err(error) = self.schemas.validate(&settings, *index) {
+                    failures.push(format!("{label}: {section}.{name}: {error:#}"));
+                }
+            }
+        }
+        failures
     }
 
     /// Checks one Kubernetes document against its kind's schema, plus the checks its kind has.
@@ -164,7 +210,7 @@ impl Validator {
                 failures.extend(check_filter_config(&document.label(), &config));
             }
             "PrometheusRule" => failures.extend(check_prometheus_rule(document)),
-            "ConfigMap" => failures.extend(check_config_map(document)),
+            "ConfigMap" => failures.extend(self.check_config_map(document)),
             _ => {}
         }
         failures
@@ -321,27 +367,35 @@ pub fn check_promql(label: &str, expr: &str) -> Vec<String> {
     }
 }
 
-/// ConfigMaps that carry an OTel Collector config (`*.yaml` keys with a `service` section) or a
-/// Grafana dashboard (`*.json` keys).
-fn check_config_map(document: &Document) -> Vec<String> {
-    let mut failures = Vec::new();
-    for (key, text) in document.value["data"].as_object().into_iter().flatten() {
-        let label = format!("{}: data.{key}", document.label());
-        let Some(text) = text.as_str() else { continue };
-        if key.ends_with(".json") {
-            match serde_json::from_str::<Value>(text) {
-                Ok(dashboard) => failures.extend(check_grafana_dashboard(&label, &dashboard)),
-                Err(error) => failures.push(format!("{label}: not JSON: {error}")),
-            }
-        } else if key.ends_with(".yaml") {
-            match serde_norway::from_str::<Value>(text) {
-                Ok(config) if config.get("service").is_some() => failures.extend(check_otel_config(&label, &config)),
-                Ok(_) => {}
-                Err(error) => failures.push(format!("{label}: not YAML: {error}")),
+/// ConfigMaps that carry an OTel Collector config (`*.yaml` keys with a `service` section; the
+/// components checked too for the Collector's own ConfigMaps) or a Grafana dashboard (`*.json`).
+impl Validator {
+    fn check_config_map(&self, document: &Document) -> Vec<String> {
+        let mut failures = Vec::new();
+        let name = document.value["metadata"]["name"].as_str().unwrap_or_default();
+        for (key, text) in document.value["data"].as_object().into_iter().flatten() {
+            let label = format!("{}: data.{key}", document.label());
+            let Some(text) = text.as_str() else { continue };
+            if key.ends_with(".json") {
+                match serde_json::from_str::<Value>(text) {
+                    Ok(dashboard) => failures.extend(check_grafana_dashboard(&label, &dashboard)),
+                    Err(error) => failures.push(format!("{label}: not JSON: {error}")),
+                }
+            } else if key.ends_with(".yaml") {
+                match serde_norway::from_str::<Value>(text) {
+                    Ok(config) if COLLECTOR_CONFIG_MAPS.contains(&name) => {
+                        failures.extend(self.check_collector_config(&label, &config))
+                    }
+                    Ok(config) if config.get("service").is_some() => {
+                        failures.extend(check_otel_config(&label, &config))
+                    }
+                    Ok(_) => {}
+                    Err(error) => failures.push(format!("{label}: not YAML: {error}")),
+                }
             }
         }
+        failures
     }
-    failures
 }
 
 /// An OpenTelemetry Collector (or Jaeger v2) config: known top-level sections, pipelines named

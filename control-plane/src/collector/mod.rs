@@ -3,9 +3,9 @@
 //!
 //! - the first tier's traces pipeline must export through `loadbalancing` with
 //!   `routing_key: traceID`, which sends every span of a trace to the same sampling instance
-//!   (collector-contrib v0.139.0 `exporter/loadbalancingexporter`: a consistent-hashing ring
-//!   over the resolved endpoints, keyed on the trace id); the model routes by a hash of the trace
-//!   id over the sampling Deployment's replicas, which keeps that property;
+//!   (collector-contrib `exporter/loadbalancingexporter`: CRC-32 of the trace id onto a ring of
+//!   100 points per resolved endpoint); the model routes by a hash of the trace id over the
+//!   sampling Deployment's replicas, which keeps that property;
 //! - each traces pipeline of the sampling tier runs its `tail_sampling` processor
 //!   ([`tail_sampling`]) in every instance, and what it keeps is what its exporter's Jaeger
 //!   storage receives.

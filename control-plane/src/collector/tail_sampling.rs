@@ -1,6 +1,7 @@
 //! The OpenTelemetry Collector's `tail_sampling` processor, as a model that evaluates the policy
 //! set deploy/ renders, for the demo and the tests (no Collector binary runs here). It follows
-//! collector-contrib v0.139.0, `processor/tailsamplingprocessor`:
+//! collector-contrib's `processor/tailsamplingprocessor` (read at main of 2025-05-22, `31fcfbd`;
+//! deploy/ runs 0.138.0, and the 0.139.0 notes change none of this):
 //!
 //! - a trace waits `decision_wait` from its first span, then every policy is evaluated over all
 //!   of its spans (`processor.go` `samplingPolicyOnTick` / `makeDecision`);
