@@ -44,7 +44,7 @@ fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
         binary().args(["deploy", "--dry-run", "--kubernetes-api", "http://127.0.0.1:9"]).output().expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.starts_with("dry run: 32 resources would be applied in this order (nothing is changed)\n"), "{text}");
+    assert!(text.starts_with("dry run: 35 resources would be applied in this order (nothing is changed)\n"), "{text}");
     let crd = text
         .find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/samplingpolicies.tracing.acgs.io")
         .expect("CRD");
@@ -55,7 +55,7 @@ fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
         text.find("/apis/tracing.acgs.io/v1alpha1/namespaces/acgs-system/samplingpolicies/seed").expect("policy");
     assert!(crd < namespace && namespace < deployment && deployment < policy, "dependency order");
     assert!(text.contains("wait for 1 CRD(s) to be established"));
-    assert!(text.contains("wait for 5 workloads to roll out"), "{text}");
+    assert!(text.contains("wait for 6 workloads to roll out"), "{text}");
 }
 
 #[test]
