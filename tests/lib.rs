@@ -18,22 +18,18 @@ pub const HASH: &str = "cdd01ef066bc6cf2";
 /// The real filter, compiled once per test process.
 pub fn filter_module() -> FilterModule {
     static MODULE: std::sync::OnceLock<FilterModule> = std::sync::OnceLock::new();
-    MODULE
-        .get_or_init(|| {
-            FilterModule::from_bytes(acgs_filter_artifacts::FILTER_WASM).expect("the filter .wasm compiles")
-        })
-        .clone()
+    compiled_once(&MODULE, acgs_filter_artifacts::FILTER_WASM)
 }
 
 /// A no-op filter built with the same SDK: an Envoy that runs no ACGS filter (a gateway, an
 /// outbound listener, a workload that did not opt in).
 pub fn noop_module() -> FilterModule {
     static MODULE: std::sync::OnceLock<FilterModule> = std::sync::OnceLock::new();
-    MODULE
-        .get_or_init(|| {
-            FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM).expect("the no-op .wasm compiles")
-        })
-        .clone()
+    compiled_once(&MODULE, acgs_filter_artifacts::NOOP_FILTER_WASM)
+}
+
+fn compiled_once(cell: &std::sync::OnceLock<FilterModule>, wasm: &[u8]) -> FilterModule {
+    cell.get_or_init(|| FilterModule::from_bytes(wasm).expect("the .wasm compiles")).clone()
 }
 
 /// Starts a sidecar for `workload` running the real filter with `config` on `workers` VMs.

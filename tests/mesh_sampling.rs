@@ -117,6 +117,18 @@ fn entry_of(spans: &[&RecordedSpan]) -> Option<String> {
     Some(entry.service_name.clone())
 }
 
+/// What the rendered Collector tiers store of `spans` (all arriving at once, decided after
+/// `decision_wait`): the primary storage's and the constitutional storage's spans.
+fn through_the_collector(manifests: &[Manifest], spans: &[RecordedSpan]) -> (Vec<RecordedSpan>, Vec<RecordedSpan>) {
+    let mut collector = CollectorStandIn::from_render(manifests).expect("the rendered collector tiers");
+    for span in spans {
+        collector.receive(span, Duration::ZERO);
+    }
+    collector.tick(collector.decision_wait());
+    let stored = |exporter: &str| collector.stored(exporter).iter().map(|(span, _)| span.clone()).collect();
+    (stored("otlp/jaeger"), stored("otlp/jaeger-constitutional"))
+}
+
 #[test]
 fn what_the_storage_keeps_is_what_the_strategies_say() {
     let manifests = render(&RenderOptions::default()).expect("renders");
@@ -163,14 +175,7 @@ fn what_the_storage_keeps_is_what_the_strategies_say() {
         assert!(hops.values().all(|n| *n == 1), "a hop with two spans in {trace_id:02x?}: {hops:?}");
     }
 
-    let mut collector = CollectorStandIn::from_render(&manifests).expect("the rendered collector tiers");
-    for span in &spans {
-        collector.receive(span, Duration::ZERO);
-    }
-    collector.tick(collector.decision_wait());
-    let stored: Vec<RecordedSpan> = collector.stored("otlp/jaeger").iter().map(|(span, _)| span.clone()).collect();
-    let constitutional_store: Vec<RecordedSpan> =
-        collector.stored("otlp/jaeger-constitutional").iter().map(|(span, _)| span.clone()).collect();
+    let (stored, constitutional_store) = through_the_collector(&manifests, &spans);
     let kept = by_trace(&stored);
     let kept_30_days = by_trace(&constitutional_store);
 
@@ -237,15 +242,8 @@ fn an_app_that_does_not_propagate_baggage_lets_the_next_hop_decide_and_the_trace
     }
     let spans = mesh.spans();
     let traces = by_trace(&spans);
-    let mut collector = CollectorStandIn::from_render(&manifests).expect("the rendered collector tiers");
-    for span in &spans {
-        collector.receive(span, Duration::ZERO);
-    }
-    collector.tick(collector.decision_wait());
-    let kept = by_trace(&collector.stored("otlp/jaeger").iter().map(|(span, _)| span.clone()).collect::<Vec<_>>())
-        .into_iter()
-        .map(|(id, spans)| (id, spans.len()))
-        .collect::<HashMap<_, _>>();
+    let (stored, _) = through_the_collector(&manifests, &spans);
+    let kept: HashMap<[u8; 16], usize> = by_trace(&stored).into_iter().map(|(id, spans)| (id, spans.len())).collect();
     assert_eq!(traces.len(), 200);
     for (trace_id, spans) in &traces {
         let b = spans.iter().find(|s| s.service_name == "service-b.acgs-system" && s.kind == SpanKind::Server);

@@ -206,9 +206,8 @@ mod tests {
         assert_eq!(parse_hex_u64("1234567890abcdef0"), None);
     }
 
-    #[test]
-    fn facts_from_attributes() {
-        let facts = SpanFacts {
+    fn facts() -> SpanFacts {
+        SpanFacts {
             trace_id: Arc::from("1"),
             span_id: 1,
             parent_span_id: None,
@@ -219,10 +218,16 @@ mod tests {
             error: false,
             client: false,
             peer: None,
-        };
-        let attrs = |pairs: &[(&str, &str)]| {
-            pairs.iter().map(|(k, v)| Attribute { key: (*k).to_owned(), value: (*v).to_owned() }).collect()
-        };
+        }
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<Attribute> {
+        pairs.iter().map(|(k, v)| Attribute { key: (*k).to_owned(), value: (*v).to_owned() }).collect()
+    }
+
+    #[test]
+    fn facts_from_attributes() {
+        let facts = facts();
         let span = facts.clone().into_span(attrs(&[("http.status_code", "503"), ("span.kind", "client")]));
         assert_eq!((span.http_status, span.error, span.hash_status, span.client), (Some(503), true, None, true));
         let span = facts
@@ -233,21 +238,7 @@ mod tests {
 
     #[test]
     fn only_the_filters_status_tag_is_evidence_of_the_hash() {
-        let facts = SpanFacts {
-            trace_id: Arc::from("1"),
-            span_id: 1,
-            parent_span_id: None,
-            service: Arc::from("a"),
-            operation: Arc::from("op"),
-            start_micros: 0,
-            duration_micros: 1,
-            error: false,
-            client: false,
-            peer: None,
-        };
-        let attrs = |pairs: &[(&str, &str)]| -> Vec<Attribute> {
-            pairs.iter().map(|(k, v)| Attribute { key: (*k).to_owned(), value: (*v).to_owned() }).collect()
-        };
+        let facts = facts();
         // A Telemetry `literal` tag puts the configured hash on every span, filtered or not.
         let literal_only = facts.clone().into_span(attrs(&[("constitutional.hash", "cdd01ef066bc6cf2")]));
         assert_eq!(literal_only.hash_status, None, "no status tag: the hash was not checked here");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use acgs_wasm_host::{Proxy, RecordedSpan, SpanKind};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
+use super::tally::percent;
 use crate::collector::tail_sampling::ModelError;
 use crate::collector::CollectorStandIn;
 use crate::mesh::seed::SEED_SERVICES;
@@ -128,13 +129,5 @@ impl Pipeline {
             ]);
         }
         println!("{table}");
-    }
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
     }
 }

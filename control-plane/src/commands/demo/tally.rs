@@ -170,6 +170,6 @@ fn fraction(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
+pub(super) fn percent(part: u64, whole: u64) -> f64 {
     fraction(part, whole) * 100.0
 }
