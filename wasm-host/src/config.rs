@@ -72,7 +72,7 @@ pub struct ProxyConfig {
     pub workers: usize,
     /// The node identity and metadata.
     pub node: NodeInfo,
-    /// Cluster name → loopback endpoint, for `proxy_http_call`.
+    /// Cluster name → loopback endpoint, for `proxy_http_call` and the gRPC callouts.
     pub clusters: BTreeMap<String, SocketAddr>,
     /// The Wasm log level (`--component-log-level wasm:…`): lower guest logs are dropped.
     pub log_level: LogLevel,

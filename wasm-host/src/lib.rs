@@ -14,14 +14,15 @@
 //! Deliberate differences from Envoy, all documented where they live: streams on one worker are
 //! handled one after another (Envoy interleaves them on its event loop); events (callout
 //! responses, ticks, queue notifications) are delivered when the embedder gives the worker time
-//! ([`Worker::run_due`], [`Worker::run_for`], or while a stream is paused); callouts go over
-//! plain HTTP/1.1 to loopback endpoints.
+//! ([`Worker::run_due`], [`Worker::run_for`], or while a stream is paused); HTTP callouts go over
+//! plain HTTP/1.1 and gRPC callouts over HTTP/2 without TLS, both to loopback endpoints.
 
 mod abi;
 mod callout;
 mod config;
 mod envoy_tracing;
 mod error;
+mod grpc;
 mod headers;
 mod hostcalls;
 mod logs;

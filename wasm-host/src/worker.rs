@@ -3,8 +3,8 @@
 //! order (`on_context_create`, request headers/body/trailers, response headers/body/trailers,
 //! `on_log`, `on_done`, `on_delete`), local replies applied after the callback that sent them
 //! and passed through the filter's response callbacks, paused streams waiting for
-//! `proxy_continue_stream`, events (callout responses, queue notifications, ticks), and trap
-//! containment by the plugin's failure policy. Around each stream, the connection manager's
+//! `proxy_continue_stream`, events (HTTP and gRPC callout results, queue notifications, ticks),
+//! and trap containment by the plugin's failure policy. Around each stream, the connection manager's
 //! request id and tracing steps of [`crate::envoy_tracing`] at Envoy's points: before the
 //! filters, when the router sends upstream, when the stream completes.
 
@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, TypedFunc, WasmParams, WasmResults};
 
 use crate::abi::ACTION_CONTINUE;
-use crate::callout::{CalloutResult, Callouts};
+use crate::callout::{CalloutEvent, CalloutResult, Callouts};
 use crate::config::FailurePolicy;
 use crate::envoy_tracing::{self, ActiveSpan};
 use crate::error::HostError;
+use crate::grpc::{Delivery, GrpcEvent};
 use crate::headers::{Headers, HttpRequest, HttpResponse};
 use crate::logs::{LogLevel, LogRecord};
 use crate::module::FilterModule;
@@ -47,6 +48,10 @@ struct GuestExports {
     on_done: Callback<i32, i32>,
     on_delete: Callback<i32, ()>,
     on_http_call_response: Callback<(i32, i32, i32, i32, i32), ()>,
+    on_grpc_receive_initial_metadata: Callback<(i32, i32, i32), ()>,
+    on_grpc_receive: Callback<(i32, i32, i32), ()>,
+    on_grpc_receive_trailing_metadata: Callback<(i32, i32, i32), ()>,
+    on_grpc_close: Callback<(i32, i32, i32), ()>,
 }
 
 struct Vm {
@@ -132,6 +137,10 @@ impl Vm {
             on_done: optional!("proxy_on_done"),
             on_delete: optional!("proxy_on_delete"),
             on_http_call_response: optional!("proxy_on_http_call_response"),
+            on_grpc_receive_initial_metadata: optional!("proxy_on_grpc_receive_initial_metadata"),
+            on_grpc_receive: optional!("proxy_on_grpc_receive"),
+            on_grpc_receive_trailing_metadata: optional!("proxy_on_grpc_receive_trailing_metadata"),
+            on_grpc_close: optional!("proxy_on_grpc_close"),
         };
         let memory = instance.get_memory(&mut store, "memory");
         let allocate = instance
@@ -626,8 +635,11 @@ impl Worker {
     /// notifications and a due tick.
     fn deliver_events(&mut self, wait_until: Option<Instant>) -> Guest<()> {
         let mut first_wait = wait_until;
-        while let Some(result) = self.vm.store.data_mut().callouts.next_result(first_wait.take()) {
-            self.deliver_callout(result)?;
+        while let Some(event) = self.vm.store.data_mut().callouts.next_event(first_wait.take()) {
+            match event {
+                CalloutEvent::Http(result) => self.deliver_callout(result)?,
+                CalloutEvent::Grpc(event) => self.deliver_grpc(event)?,
+            }
         }
         let ready =
             if self.process.any_queue_ready() { self.process.take_ready_queues(self.index) } else { Vec::new() };
@@ -650,6 +662,7 @@ impl Worker {
             }
             None => (CallResponseView::default(), (0, 0, 0)),
         };
+        let failed = counts.0 == 0;
         let Some(on_response) = self.vm.exports.on_http_call_response.clone() else {
             return Ok(());
         };
@@ -657,11 +670,66 @@ impl Worker {
         let state = self.vm.store.data_mut();
         state.call_response = Some(view);
         state.effective_context = root;
+        if failed {
+            // `Context::onHttpCallFailure`: the status the guest can read with `proxy_get_status`.
+            state.root_status.code = crate::abi::status::BROKEN_CONNECTION as u32;
+            state.root_status.message = "reset".to_owned();
+        }
         let called =
             on_response.call(&mut self.vm.store, (root as i32, result.token as i32, counts.0, counts.1, counts.2));
         let state = self.vm.store.data_mut();
         state.call_response = None;
+        state.root_status.message.clear();
         state.effective_context = root;
+        Ok(called?)
+    }
+
+    /// A gRPC event, as Envoy's `onGrpc*Wrapper`s deliver it to the root context: the metadata,
+    /// message or status readable during the callback only (the status code stays for
+    /// `proxy_get_status`), the call forgotten afterwards when it is finished.
+    fn deliver_grpc(&mut self, event: GrpcEvent) -> Guest<()> {
+        let Some(delivery) = self.vm.store.data_mut().callouts.grpc.accept(event) else {
+            return Ok(());
+        };
+        let exports = &self.vm.exports;
+        let callback = match &delivery {
+            Delivery::InitialMetadata(..) => exports.on_grpc_receive_initial_metadata.clone(),
+            Delivery::Receive(..) => exports.on_grpc_receive.clone(),
+            Delivery::TrailingMetadata(..) => exports.on_grpc_receive_trailing_metadata.clone(),
+            Delivery::Close(..) => exports.on_grpc_close.clone(),
+        };
+        let root = self.vm.store.data().root_context_id;
+        let token = delivery.token();
+        let state = self.vm.store.data_mut();
+        state.effective_context = root;
+        let argument = match &delivery {
+            Delivery::InitialMetadata(_, headers) => {
+                state.grpc_view.initial_metadata = Some(headers.clone());
+                headers.len()
+            }
+            Delivery::Receive(_, message) => {
+                state.grpc_view.message = Some(message.clone());
+                message.len()
+            }
+            Delivery::TrailingMetadata(_, headers) => {
+                state.grpc_view.trailing_metadata = Some(headers.clone());
+                headers.len()
+            }
+            Delivery::Close(_, status, message) => {
+                state.root_status.code = *status;
+                state.root_status.message = message.clone();
+                *status as usize
+            }
+        };
+        let called = match callback {
+            Some(callback) => callback.call(&mut self.vm.store, (root as i32, token as i32, argument as i32)),
+            None => Ok(()),
+        };
+        let state = self.vm.store.data_mut();
+        state.grpc_view = Default::default();
+        state.root_status.message.clear();
+        state.effective_context = root;
+        state.callouts.grpc.delivered(&delivery);
         Ok(called?)
     }
 
