@@ -25,6 +25,7 @@ mod error;
 mod grpc;
 mod headers;
 mod hostcalls;
+mod local_reply;
 mod logs;
 mod memory;
 mod module;

@@ -20,11 +20,12 @@ use crate::envoy_tracing::{self, ActiveSpan};
 use crate::error::HostError;
 use crate::grpc::{Delivery, GrpcEvent};
 use crate::headers::{Headers, HttpRequest, HttpResponse};
+use crate::local_reply::{self, LocalReplyRequest};
 use crate::logs::{LogLevel, LogRecord};
 use crate::module::FilterModule;
 use crate::process::ProcessState;
 use crate::state::{CallResponseView, Environment, RootPhase, VmState};
-use crate::stream::{LocalReply, LocalReplyRequest, StreamOutcome, StreamPhase, StreamState, Upstream};
+use crate::stream::{LocalReply, StreamOutcome, StreamPhase, StreamState, Upstream};
 
 /// Envoy's response code details for a stream failed by a failed VM.
 const FAIL_STREAM_DETAILS: &str = "wasm_fail_stream";
@@ -516,9 +517,11 @@ impl Worker {
     /// A local reply: built as Envoy's `sendLocalReply` builds it, then through the filter's
     /// response callbacks.
     fn local_reply(&mut self, id: u32, reply: LocalReplyRequest, progress: &mut Progress) -> Guest<StreamOutcome> {
-        progress.local_reply = Some(LocalReply { status: reply.status, details: reply.details.clone() });
-        self.stream().response_code_details = Some(reply.details.clone());
-        self.response_phase(id, local_response(reply), progress)
+        let details = reply.details.clone();
+        let response = local_reply::build(reply, self.stream().request_kind);
+        progress.local_reply = Some(LocalReply { status: response.status, details: details.clone() });
+        self.stream().response_code_details = Some(details);
+        self.response_phase(id, response, progress)
     }
 
     fn response_phase(&mut self, id: u32, response: HttpResponse, progress: &mut Progress) -> Guest<StreamOutcome> {
@@ -585,7 +588,7 @@ impl Worker {
 
     fn replace_response(&mut self, reply: LocalReplyRequest) {
         let details = reply.details.clone();
-        let (view, body, _) = local_response(reply).into_filter_view();
+        let (view, body, _) = local_reply::build(reply, self.stream().request_kind).into_filter_view();
         let stream = self.stream();
         stream.response_code_details = Some(details);
         stream.response_headers = Some(view);
@@ -790,19 +793,5 @@ fn route(
 }
 
 fn host_reply(status: u16, details: &str) -> LocalReplyRequest {
-    LocalReplyRequest { status, details: details.to_owned(), body: Vec::new(), headers: Vec::new() }
-}
-
-/// Envoy's local reply: `content-length`, `content-type: text/plain` when there is a body, then
-/// the filter's headers set over them (`setCopy`).
-fn local_response(reply: LocalReplyRequest) -> HttpResponse {
-    let mut headers = Headers::new();
-    headers.push("content-length", reply.body.len().to_string());
-    if !reply.body.is_empty() {
-        headers.push("content-type", "text/plain");
-    }
-    for (name, value) in &reply.headers {
-        headers.replace(name, value);
-    }
-    HttpResponse { status: reply.status, headers, body: reply.body, trailers: Headers::new() }
+    LocalReplyRequest::host(status, details, "")
 }

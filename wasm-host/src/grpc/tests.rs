@@ -36,7 +36,7 @@ fn frames_are_decoded_across_data_boundaries_and_bad_flags_refused() {
 }
 
 #[test]
-fn statuses_and_messages_follow_envoy() {
+fn statuses_messages_and_content_types_follow_envoy() {
     let with = |value: &str| Headers::from_pairs([("grpc-status", value)]);
     assert_eq!(wire::grpc_status(&Headers::new()), None);
     assert_eq!(wire::grpc_status(&with("")), None);
@@ -50,6 +50,10 @@ fn statuses_and_messages_follow_envoy() {
     assert_eq!(wire::enhanced_message("denied", "via_upstream"), "denied{via_upstream}");
     assert_eq!(wire::enhanced_message("", "via_upstream"), "via_upstream");
     assert_eq!(wire::enhanced_message("denied", ""), "denied");
+    assert!(wire::has_grpc_content_type(b"application/grpc"));
+    assert!(wire::has_grpc_content_type(b"application/grpc+proto"));
+    assert!(!wire::has_grpc_content_type(b"application/grpc-web"));
+    assert!(!wire::has_grpc_content_type(b"application/json"));
     assert_eq!(wire::base64(b"\x00\xffab"), "AP9hYg==");
 }
 

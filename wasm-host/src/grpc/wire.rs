@@ -154,6 +154,11 @@ pub(crate) fn enhanced_message(message: &str, details: &str) -> String {
     }
 }
 
+/// `Grpc::Common::hasGrpcContentType`: `application/grpc`, or `application/grpc+…`.
+pub(crate) fn has_grpc_content_type(value: &[u8]) -> bool {
+    value.strip_prefix(CONTENT_TYPE.as_bytes()).is_some_and(|rest| rest.is_empty() || rest[0] == b'+')
+}
+
 /// Standard base64 with padding (`absl::Base64Escape`), which Envoy applies to `-bin` metadata
 /// it sends (`base64EscapeBinHeaders` in async_client_impl.cc).
 pub(crate) fn base64(bytes: &[u8]) -> String {
