@@ -25,6 +25,9 @@ pub(crate) struct StreamState {
     pub(crate) context_id: u32,
     pub(crate) phase: StreamPhase,
     pub(crate) request_headers: Headers,
+    /// False when the codec refused the request before the filters saw its headers: the
+    /// access-log phase then has no request headers.
+    pub(crate) request_headers_available: bool,
     /// gRPC / HEAD, noted before the filters run, for local replies.
     pub(crate) request_kind: RequestKind,
     pub(crate) request_body: Vec<u8>,
@@ -61,6 +64,7 @@ impl StreamState {
             context_id,
             phase: StreamPhase::RequestHeaders,
             request_headers,
+            request_headers_available: true,
             request_kind,
             request_body: request.body,
             request_trailers: None,

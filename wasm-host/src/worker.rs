@@ -4,9 +4,10 @@
 //! `on_log`, `on_done`, `on_delete`), local replies applied after the callback that sent them
 //! and passed through the filter's response callbacks, paused streams waiting for
 //! `proxy_continue_stream`, events (HTTP and gRPC callout results, queue notifications, ticks),
-//! and trap containment by the plugin's failure policy. Around each stream, the connection manager's
-//! request id and tracing steps of [`crate::envoy_tracing`] at Envoy's points: before the
-//! filters, when the router sends upstream, when the stream completes.
+//! requests the codec refuses before any filter runs (its header limits: only the access-log
+//! callbacks see them), and trap containment by the plugin's failure policy. Around each stream,
+//! the connection manager's request id and tracing steps of [`crate::envoy_tracing`] at Envoy's
+//! points: before the filters, when the router sends upstream, when the stream completes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ use crate::module::FilterModule;
 use crate::process::ProcessState;
 use crate::state::{CallResponseView, Environment, RootPhase, VmState};
 use crate::stream::{LocalReply, StreamOutcome, StreamPhase, StreamState, Upstream};
+
+mod refused;
 
 /// Envoy's response code details for a stream failed by a failed VM.
 const FAIL_STREAM_DETAILS: &str = "wasm_fail_stream";
@@ -252,6 +255,9 @@ impl Worker {
     /// Runs one HTTP stream through the filter and the upstream, as Envoy would: with the
     /// connection manager's request id and tracing around it when the proxy has them.
     pub fn handle(&mut self, mut request: HttpRequest, upstream: &mut dyn Upstream) -> StreamOutcome {
+        if let Some(refused) = self.refused_by_codec(&request) {
+            return refused;
+        }
         let env = Arc::clone(&self.env);
         if env.proxy.generate_request_id {
             envoy_tracing::ensure_request_id(&mut request.headers);

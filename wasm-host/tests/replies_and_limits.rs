@@ -1,14 +1,16 @@
-//! Local replies as a filter sees them in the host, checked with a small hand-written proxy-wasm
-//! module (WAT) that records what its callbacks see: the exact header list `on_response_headers`
-//! gets for a local reply (Envoy's `Http::Utility::prepareLocalReply`,
-//! source/common/http/utility.cc, fed by the Wasm context's `sendLocalResponse` in
-//! source/extensions/common/wasm/context.cc), and the trailers-only reply to a gRPC request.
+//! Local replies and the codec's request limits as a filter sees them in the host, checked with
+//! a small hand-written proxy-wasm module (WAT) that records what its callbacks see: the exact
+//! header list `on_response_headers` gets for a local reply (Envoy's
+//! `Http::Utility::prepareLocalReply`, source/common/http/utility.cc, fed by the Wasm context's
+//! `sendLocalResponse` in source/extensions/common/wasm/context.cc), the trailers-only reply to
+//! a gRPC request, and the 431 of `max_request_headers_kb` / `max_headers_count`
+//! (source/common/http/http1/codec_impl.cc, balsa_parser.cc) with only the access-log callbacks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use acgs_wasm_host::{
-    FailurePolicy, FilterModule, Headers, HttpRequest, HttpResponse, PluginConfig, Proxy, ProxyConfig,
+    FailurePolicy, FilterModule, Headers, HostError, HttpRequest, HttpResponse, PluginConfig, Proxy, ProxyConfig,
 };
 
 /// Data segments for a module, laid out from offset 16.
@@ -169,6 +171,10 @@ fn pairs_of(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
 }
 
+fn logged(proxy: &mut Proxy) -> Vec<String> {
+    proxy.workers_mut()[0].take_logs().into_iter().map(|record| record.message).collect()
+}
+
 #[test]
 fn on_response_headers_sees_a_local_reply_in_envoys_order() {
     let mut proxy = start(&replying_module(-1, false), ProxyConfig::default());
@@ -213,4 +219,67 @@ fn a_grpc_request_gets_a_trailers_only_local_reply() {
     let mut proxy = start(&replying_module(-1, false), ProxyConfig::default());
     proxy.workers_mut()[0].handle(request(&[("content-type", "application/grpc")]), &mut never_called);
     assert!(seen(&proxy).contains(&("grpc-status".to_owned(), "7".to_owned())), "{:?}", seen(&proxy));
+}
+
+#[test]
+fn the_header_count_limit_refuses_one_past_it_before_any_request_callback() {
+    let config = ProxyConfig { max_headers_count: 3, ..ProxyConfig::default() };
+    let mut proxy = start(&replying_module(-1, false), config);
+    logged(&mut proxy);
+    // host + 2 more headers = 3: within the limit, the filter runs.
+    let outcome = proxy.workers_mut()[0].handle(request(&[("a", "1"), ("b", "2")]), &mut never_called);
+    assert_eq!(outcome.response.status, 403);
+    assert_eq!(logged(&mut proxy)[..2], ["on_context_create", "on_request_headers"]);
+
+    let refused = proxy.workers_mut()[0].handle(request(&[("a", "1"), ("b", "2"), ("c", "3")]), &mut never_called);
+    assert_eq!(refused.response.status, 431);
+    assert_eq!(refused.response.body, b"Request Header Fields Too Large");
+    assert_eq!(
+        refused.response.headers,
+        Headers::from_pairs([("content-length", "31"), ("content-type", "text/plain")])
+    );
+    assert_eq!(refused.local_reply.map(|reply| reply.details), Some("http1.too_many_headers".to_owned()));
+    assert!(refused.forwarded.is_none());
+    assert_eq!(
+        logged(&mut proxy),
+        ["on_context_create", "on_log", "on_done", "on_delete"],
+        "only the access-log callbacks run (Context::log creates the context)"
+    );
+    let log_path = proxy.shared_data(b"log_path").map(|(value, _)| value);
+    assert_eq!(log_path, Some(1u32.to_le_bytes().to_vec()), "no request headers in the log phase: NotFound");
+    assert_eq!(proxy.shared_data(b"log_status").map(|(value, _)| value), Some(b"431".to_vec()));
+}
+
+#[test]
+fn the_header_size_limit_refuses_one_byte_past_it() {
+    let config = ProxyConfig { max_request_headers_kb: 1, ..ProxyConfig::default() };
+    let mut proxy = start(&replying_module(-1, false), config);
+    // "GET /p HTTP/1.1\r\n" (17) + "host: svc\r\n" (11) + "x: …\r\n" (5 + n) + "\r\n" (2) = 1024.
+    let at_limit = "v".repeat(1024 - 17 - 11 - 5 - 2);
+    let outcome = proxy.workers_mut()[0].handle(request(&[("x", &at_limit)]), &mut never_called);
+    assert_eq!(outcome.response.status, 403, "at the limit the filter runs");
+    let past = format!("{at_limit}v");
+    let refused = proxy.workers_mut()[0].handle(request(&[("x", &past)]), &mut never_called);
+    assert_eq!(refused.response.status, 431);
+    assert_eq!(refused.local_reply.map(|reply| reply.details), Some("http1.headers_too_large".to_owned()));
+
+    let defaults = ProxyConfig::default();
+    assert_eq!((defaults.max_request_headers_kb, defaults.max_headers_count), (60, 100), "Envoy's defaults");
+}
+
+#[test]
+fn limits_envoy_would_not_accept_refuse_the_proxy() {
+    let module = replying_module(-1, false);
+    for (config, needle) in [
+        (ProxyConfig { max_request_headers_kb: 0, ..ProxyConfig::default() }, "max_request_headers_kb"),
+        (ProxyConfig { max_request_headers_kb: 8193, ..ProxyConfig::default() }, "max_request_headers_kb"),
+        (ProxyConfig { max_headers_count: 0, ..ProxyConfig::default() }, "max_headers_count"),
+    ] {
+        match Proxy::start(&module, PluginConfig::default(), config) {
+            Err(error @ HostError::InvalidProxyConfig { .. }) => assert!(error.to_string().contains(needle), "{error}"),
+            other => panic!("expected an invalid proxy configuration naming {needle}, got {other:?}"),
+        }
+    }
+    let largest = ProxyConfig { max_request_headers_kb: 8192, max_headers_count: 1, ..ProxyConfig::default() };
+    assert!(Proxy::start(&module, PluginConfig::default(), largest).is_ok());
 }

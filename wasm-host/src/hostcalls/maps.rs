@@ -20,7 +20,7 @@ use crate::stream::{StreamPhase, StreamState};
 fn stream_map(stream: &mut StreamState, map: MapType) -> Result<&mut Headers, i32> {
     let unavailable = if stream.phase == StreamPhase::Log { status::NOT_FOUND } else { status::BAD_ARGUMENT };
     let found = match map {
-        MapType::RequestHeaders => Some(&mut stream.request_headers),
+        MapType::RequestHeaders if stream.request_headers_available => Some(&mut stream.request_headers),
         MapType::RequestTrailers => stream.request_trailers.as_mut(),
         MapType::ResponseHeaders => stream.response_headers.as_mut(),
         MapType::ResponseTrailers => stream.response_trailers.as_mut(),
