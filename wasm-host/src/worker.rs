@@ -29,6 +29,7 @@ use crate::state::{CallResponseView, Environment, RootPhase, VmState};
 use crate::stream::{LocalReply, StreamOutcome, StreamPhase, StreamState, Upstream};
 
 mod refused;
+mod ticks;
 
 /// Envoy's response code details for a stream failed by a failed VM.
 const FAIL_STREAM_DETAILS: &str = "wasm_fail_stream";
@@ -91,8 +92,10 @@ enum Resumed {
 struct Trapped(String);
 
 impl From<wasmtime::Error> for Trapped {
+    /// The root cause: the trap itself (`wasm trap: …`) or the host's error; the layers above it
+    /// are wasmtime's backtrace.
     fn from(error: wasmtime::Error) -> Self {
-        Self(format!("{error:?}").lines().next().unwrap_or("trap").to_owned())
+        Self(error.root_cause().to_string())
     }
 }
 
@@ -308,7 +311,7 @@ impl Worker {
             }
             (Ok(outcome), None) => (outcome, None, None),
             (Err(Trapped(reason)), stream) => {
-                self.fail(&reason);
+                let reason = self.fail(&reason);
                 let (unfiltered, mut span) = match stream {
                     Some(stream) => (
                         Unfiltered {
@@ -355,10 +358,18 @@ impl Worker {
         }
     }
 
-    fn fail(&mut self, reason: &str) {
+    /// Marks the VM failed; returns the reason as recorded (with the guest's panic message).
+    fn fail(&mut self, reason: &str) -> String {
+        // A Rust guest panics before it traps: the panic message says why.
+        let reason = match self.vm.store.data_mut().logs.take_panic() {
+            Some(panic) => format!("{panic} ({reason})"),
+            None => reason.to_owned(),
+        };
+        let reason = reason.as_str();
         tracing::error!(worker = self.index, plugin = %self.env.plugin.name, "Wasm VM failed: {reason}");
         self.vm.store.data_mut().logs.log(LogLevel::Critical, format!("Wasm VM failed: {reason}"));
         self.failure = Some(reason.to_owned());
+        reason.to_owned()
     }
 
     fn reload(&mut self) {

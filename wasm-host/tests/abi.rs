@@ -307,6 +307,14 @@ fn a_trap_fails_the_stream_as_the_failure_policy_says_and_the_host_keeps_serving
             if statuses[n] == 503 {
                 assert_eq!(outcome.local_reply.map(|r| r.details), Some("wasm_fail_stream".to_owned()));
             }
+            if n == 0 {
+                let reason = "wasm trap: wasm `unreachable` instruction executed";
+                assert_eq!(
+                    outcome.failure.as_deref(),
+                    Some(reason),
+                    "the trap itself, not wasmtime's backtrace header"
+                );
+            }
         }
         assert_eq!(proxy.workers_mut()[0].is_failed(), policy != FailurePolicy::FailReload, "{policy:?}");
     }
