@@ -718,6 +718,11 @@ impl Worker {
             Delivery::TrailingMetadata(..) => exports.on_grpc_receive_trailing_metadata.clone(),
             Delivery::Close(..) => exports.on_grpc_close.clone(),
         };
+        let Some(callback) = callback else {
+            // Without the export Envoy only forgets what is finished (`onGrpc*Wrapper`).
+            self.vm.store.data_mut().callouts.grpc.delivered(&delivery);
+            return Ok(());
+        };
         let root = self.vm.store.data().root_context_id;
         let token = delivery.token();
         let state = self.vm.store.data_mut();
@@ -741,10 +746,7 @@ impl Worker {
                 *status as usize
             }
         };
-        let called = match callback {
-            Some(callback) => callback.call(&mut self.vm.store, (root as i32, token as i32, argument as i32)),
-            None => Ok(()),
-        };
+        let called = callback.call(&mut self.vm.store, (root as i32, token as i32, argument as i32));
         let state = self.vm.store.data_mut();
         state.grpc_view = Default::default();
         state.root_status.message.clear();
