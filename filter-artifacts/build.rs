@@ -1,4 +1,5 @@
-//! Builds the filter and the no-op baseline filter for `wasm32-wasip1` with the workspace's
+//! Builds the filter, the no-op baseline filter and the gRPC callout test filter for
+//! `wasm32-wasip1` with the workspace's
 //! `wasm-release` profile, so that no command needs a manual build step. The nested cargo uses its
 //! own target directory under OUT_DIR (the outer build holds the lock on the main one) and a
 //! cleaned environment (the outer build's target, flags and features must not leak into it).
@@ -12,9 +13,10 @@ use std::process::Command;
 const WASM_TARGET: &str = "wasm32-wasip1";
 const PROFILE: &str = "wasm-release";
 /// (package, artifact file, env var carrying its path)
-const ARTIFACTS: [(&str, &str, &str); 2] = [
+const ARTIFACTS: [(&str, &str, &str); 3] = [
     ("acgs-filter", "acgs_filter.wasm", "FILTER_WASM_PATH"),
     ("acgs-noop-filter", "acgs_noop_filter.wasm", "NOOP_FILTER_WASM_PATH"),
+    ("acgs-grpc-callout-filter", "acgs_grpc_callout_filter.wasm", "GRPC_CALLOUT_FILTER_WASM_PATH"),
 ];
 /// Variables cargo sets for this build script that must not reach the nested build.
 const LEAKING_VARS: [&str; 12] = [
@@ -44,6 +46,7 @@ fn main() {
         "proto/src",
         "proto/Cargo.toml",
         "filter-artifacts/noop-filter",
+        "filter-artifacts/grpc-callout-filter",
         "Cargo.lock",
         "Cargo.toml",
     ] {

@@ -307,13 +307,21 @@ fn envoy_stats_count_requests_per_hash_status_across_workers() {
 #[test]
 fn hostile_header_values_get_the_right_decision() {
     let mut proxy = start_sidecar("groqcloud-policy", &strict(), 1).expect("sidecar starts");
-    let huge = "a".repeat(60 * 1024);
+    // As large as Envoy's HTTP/1 codec lets through (60 KiB for the whole header block).
+    let huge = "a".repeat(60 * 1024 - 512);
     let invalid_utf8 = String::from_utf8_lossy(&[0xff, 0xfe, 0xfd]).into_owned();
     for hash in [huge.as_str(), invalid_utf8.as_str(), "", "CDD01EF066BC6CF2", "cdd01ef066bc6cf2\0"] {
         let outcome = send(&mut proxy, request("GET", "/v1/policies/7", &[("constitutional-hash", hash)]));
         assert_eq!(outcome.failure, None);
         assert_eq!(outcome.response.status, 403, "hash {:?}…", &hash[..hash.len().min(20)]);
     }
+    // One that does not fit never reaches the filter: the codec's 431.
+    let too_large = "a".repeat(60 * 1024);
+    let outcome = send(&mut proxy, request("GET", "/v1/policies/7", &[("constitutional-hash", &too_large)]));
+    assert_eq!(
+        (outcome.response.status, outcome.local_reply.map(|reply| reply.details)),
+        (431, Some("http1.headers_too_large".to_owned()))
+    );
     let mut raw = request("GET", "/v1/policies/7", &[]);
     raw.headers.push("constitutional-hash", [0xc3u8, 0x28, 0xa0, 0xa1]);
     raw.headers.push("traceparent", [0xffu8; 55]);

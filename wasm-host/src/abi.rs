@@ -6,9 +6,12 @@ pub(crate) mod status {
     pub(crate) const OK: i32 = 0;
     pub(crate) const NOT_FOUND: i32 = 1;
     pub(crate) const BAD_ARGUMENT: i32 = 2;
+    pub(crate) const PARSE_FAILURE: i32 = 4;
     pub(crate) const INVALID_MEMORY_ACCESS: i32 = 6;
     pub(crate) const EMPTY: i32 = 7;
     pub(crate) const CAS_MISMATCH: i32 = 8;
+    pub(crate) const INTERNAL_FAILURE: i32 = 10;
+    pub(crate) const BROKEN_CONNECTION: i32 = 11;
     pub(crate) const UNIMPLEMENTED: i32 = 12;
 }
 

@@ -3,12 +3,15 @@
 //! and its result comes back to the VM that made it, which delivers it as
 //! `proxy_on_http_call_response` the next time the worker runs events. A failure (refused,
 //! reset, timeout) is delivered as Envoy delivers it: a response with no headers, body or
-//! trailers.
+//! trailers. The VM's gRPC callouts ([`crate::grpc`]) report on the same channel, so a worker
+//! waiting for events wakes for either. Tokens are numbered as Envoy's `WasmBase` numbers HTTP
+//! calls (`nextHttpCallId`: 4, 8, 12, …; include/proxy-wasm/wasm.h in proxy-wasm-cpp-host).
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
+use crate::grpc::{GrpcCallouts, GrpcEvent};
 use crate::headers::{Headers, HttpResponse};
 
 /// Largest callout response body the host reads (Envoy's async client buffers the whole body).
@@ -26,6 +29,9 @@ pub(crate) struct CalloutRequest {
     pub(crate) timeout: Duration,
 }
 
+/// `kCalloutIncrement`: HTTP call tokens are multiples of 4.
+const HTTP_TOKEN_INCREMENT: u32 = 4;
+
 /// What came back for one token: `None` when the call failed.
 #[derive(Debug)]
 pub(crate) struct CalloutResult {
@@ -33,26 +39,36 @@ pub(crate) struct CalloutResult {
     pub(crate) response: Option<HttpResponse>,
 }
 
+/// Something a callout of the VM reports.
+#[derive(Debug)]
+pub(crate) enum CalloutEvent {
+    Http(CalloutResult),
+    Grpc(GrpcEvent),
+}
+
 /// The callouts of one VM.
 #[derive(Debug)]
 pub(crate) struct Callouts {
     next_token: u32,
     in_flight: usize,
-    sender: Sender<CalloutResult>,
-    receiver: Receiver<CalloutResult>,
+    sender: Sender<CalloutEvent>,
+    receiver: Receiver<CalloutEvent>,
+    /// The VM's gRPC calls and streams.
+    pub(crate) grpc: GrpcCallouts,
 }
 
 impl Default for Callouts {
     fn default() -> Self {
         let (sender, receiver) = channel();
-        Self { next_token: 0, in_flight: 0, sender, receiver }
+        let grpc = GrpcCallouts::new(sender.clone());
+        Self { next_token: 0, in_flight: 0, sender, receiver, grpc }
     }
 }
 
 impl Callouts {
     /// Starts `request` and returns its token.
     pub(crate) fn dispatch(&mut self, request: CalloutRequest) -> u32 {
-        self.next_token = self.next_token.wrapping_add(1).max(1);
+        self.next_token = self.next_token.wrapping_add(HTTP_TOKEN_INCREMENT).max(HTTP_TOKEN_INCREMENT);
         let token = self.next_token;
         self.in_flight += 1;
         let sender = self.sender.clone();
@@ -63,21 +79,22 @@ impl Callouts {
                 })
                 .ok();
             // The VM may be gone; then nobody waits for the answer.
-            let _ = sender.send(CalloutResult { token, response });
+            let _ = sender.send(CalloutEvent::Http(CalloutResult { token, response }));
         });
         if let Err(error) = spawned {
             tracing::warn!(token, "could not start the callout thread: {error}");
-            let _ = self.sender.send(CalloutResult { token, response: None });
+            let _ = self.sender.send(CalloutEvent::Http(CalloutResult { token, response: None }));
         }
         token
     }
 
+    /// HTTP callouts whose response has not been delivered, and gRPC calls and streams still open.
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight
+        self.in_flight + self.grpc.in_flight()
     }
 
-    /// A result that has arrived, waiting at most until `deadline` (not at all when `None`).
-    pub(crate) fn next_result(&mut self, deadline: Option<Instant>) -> Option<CalloutResult> {
+    /// An event that has arrived, waiting at most until `deadline` (not at all when `None`).
+    pub(crate) fn next_event(&mut self, deadline: Option<Instant>) -> Option<CalloutEvent> {
         let received = match deadline {
             None => self.receiver.try_recv().ok(),
             Some(deadline) => {
@@ -85,7 +102,7 @@ impl Callouts {
                 self.receiver.recv_timeout(wait).ok()
             }
         };
-        if received.is_some() {
+        if let Some(CalloutEvent::Http(_)) = received {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
         received

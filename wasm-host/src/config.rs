@@ -1,7 +1,7 @@
 //! What an embedder configures: the plugin (Envoy's `PluginConfig`: name, root id, VM id,
 //! configuration bytes, failure policy) and the proxy process (workers, node identity and
-//! metadata, the clusters callouts may reach, log level, stream timeout, request ids and
-//! tracing).
+//! metadata, the clusters callouts may reach, log level, stream timeout, the codec's request
+//! header limits, request ids and tracing).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -65,6 +65,13 @@ pub struct NodeInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Envoy's default `max_request_headers_kb`.
+pub const DEFAULT_MAX_REQUEST_HEADERS_KB: u32 = 60;
+/// The largest `max_request_headers_kb` Envoy accepts (the field's `lte: 8192`).
+pub const MAX_REQUEST_HEADERS_KB_LIMIT: u32 = 8192;
+/// Envoy's default `max_headers_count`.
+pub const DEFAULT_MAX_HEADERS_COUNT: u32 = 100;
+
 /// The proxy process.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -72,7 +79,7 @@ pub struct ProxyConfig {
     pub workers: usize,
     /// The node identity and metadata.
     pub node: NodeInfo,
-    /// Cluster name → loopback endpoint, for `proxy_http_call`.
+    /// Cluster name → loopback endpoint, for `proxy_http_call` and the gRPC callouts.
     pub clusters: BTreeMap<String, SocketAddr>,
     /// The Wasm log level (`--component-log-level wasm:…`): lower guest logs are dropped.
     pub log_level: LogLevel,
@@ -83,6 +90,12 @@ pub struct ProxyConfig {
     pub upstream_address: SocketAddr,
     /// The listener address (`destination.address` property).
     pub listener_address: SocketAddr,
+    /// The connection manager's `max_request_headers_kb` (Envoy's default 60, at most 8192):
+    /// a request whose HTTP/1 header block is larger gets the codec's 431.
+    pub max_request_headers_kb: u32,
+    /// `common_http_protocol_options.max_headers_count` (Envoy's default 100, at least 1): a
+    /// request with more headers gets the codec's 431.
+    pub max_headers_count: u32,
     /// The connection manager's `generate_request_id` (Envoy's default: on): a request without
     /// `x-request-id` gets one before the filters run.
     pub generate_request_id: bool,
@@ -100,8 +113,26 @@ impl Default for ProxyConfig {
             stream_timeout: Duration::from_secs(15),
             upstream_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
             listener_address: SocketAddr::from(([10, 0, 0, 1], 15006)),
+            max_request_headers_kb: DEFAULT_MAX_REQUEST_HEADERS_KB,
+            max_headers_count: DEFAULT_MAX_HEADERS_COUNT,
             generate_request_id: true,
             tracing: None,
         }
+    }
+}
+
+impl ProxyConfig {
+    /// What Envoy's configuration validation would refuse in these settings.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        if !(1..=MAX_REQUEST_HEADERS_KB_LIMIT).contains(&self.max_request_headers_kb) {
+            return Some(format!(
+                "max_request_headers_kb must be between 1 and {MAX_REQUEST_HEADERS_KB_LIMIT}, got {}",
+                self.max_request_headers_kb
+            ));
+        }
+        if self.max_headers_count == 0 {
+            return Some("max_headers_count must be at least 1".to_owned());
+        }
+        None
     }
 }

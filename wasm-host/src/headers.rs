@@ -106,6 +106,39 @@ impl Headers {
         self.append(name, value);
     }
 
+    /// Envoy's set of an inline header (`setContentLength`, `setReferenceContentType`,
+    /// `setGrpcStatus`…): the first entry of `name` keeps its place and takes `value`, later
+    /// entries of `name` are removed; a name not present is appended.
+    pub(crate) fn set(&mut self, name: &[u8], value: &[u8]) {
+        let Some(first) = self.iter().position(|(key, _)| key.eq_ignore_ascii_case(name)) else {
+            self.append(name, value);
+            return;
+        };
+        let old = self.entries[first];
+        let start = crate::abi::u32_len(self.bytes.len());
+        let key_range = old.start as usize..(old.start + old.name_len) as usize;
+        self.bytes.extend_from_within(key_range);
+        self.bytes.extend_from_slice(value);
+        self.entries[first] = Entry { start, name_len: old.name_len, value_len: crate::abi::u32_len(value.len()) };
+        self.garbage += (old.name_len + old.value_len) as usize;
+        let bytes = &self.bytes;
+        let mut removed = 0usize;
+        let mut index = 0;
+        self.entries.retain(|entry| {
+            let keep = index <= first || {
+                let key = &bytes[entry.start as usize..(entry.start + entry.name_len) as usize];
+                !key.eq_ignore_ascii_case(name)
+            };
+            if !keep {
+                removed += (entry.name_len + entry.value_len) as usize;
+            }
+            index += 1;
+            keep
+        });
+        self.garbage += removed;
+        self.compact_if_sparse();
+    }
+
     pub(crate) fn remove(&mut self, name: &[u8]) {
         let mut removed = 0usize;
         let bytes = &self.bytes;
@@ -119,6 +152,11 @@ impl Headers {
             keep
         });
         self.garbage += removed;
+        self.compact_if_sparse();
+    }
+
+    /// Rebuilds the byte buffer once most of it belongs to removed or replaced headers.
+    fn compact_if_sparse(&mut self) {
         if self.garbage > 4096 && self.garbage > self.bytes.len() / 2 {
             *self = Self::from_pairs(self.iter().collect::<Vec<_>>());
         }

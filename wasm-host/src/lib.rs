@@ -14,16 +14,20 @@
 //! Deliberate differences from Envoy, all documented where they live: streams on one worker are
 //! handled one after another (Envoy interleaves them on its event loop); events (callout
 //! responses, ticks, queue notifications) are delivered when the embedder gives the worker time
-//! ([`Worker::run_due`], [`Worker::run_for`], or while a stream is paused); callouts go over
-//! plain HTTP/1.1 to loopback endpoints.
+//! ([`Worker::run_due`], [`Worker::run_for`], or while a stream is paused); HTTP callouts go over
+//! plain HTTP/1.1 and gRPC callouts over HTTP/2 without TLS, both to loopback endpoints; the
+//! downstream is modelled as an HTTP/1.1 client (the codec's header limits).
 
 mod abi;
 mod callout;
+mod codec_limits;
 mod config;
 mod envoy_tracing;
 mod error;
+mod grpc;
 mod headers;
 mod hostcalls;
+mod local_reply;
 mod logs;
 mod memory;
 mod module;
@@ -34,7 +38,10 @@ mod state;
 mod stream;
 mod worker;
 
-pub use config::{FailurePolicy, NodeInfo, PluginConfig, ProxyConfig};
+pub use config::{
+    FailurePolicy, NodeInfo, PluginConfig, ProxyConfig, DEFAULT_MAX_HEADERS_COUNT, DEFAULT_MAX_REQUEST_HEADERS_KB,
+    MAX_REQUEST_HEADERS_KB_LIMIT,
+};
 pub use envoy_tracing::{CustomTag, RecordedSpan, SpanKind, TracingConfig, TrafficDirection};
 pub use error::HostError;
 pub use headers::{Headers, HttpRequest, HttpResponse};

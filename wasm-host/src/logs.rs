@@ -52,11 +52,14 @@ pub(crate) struct LogSink {
     worker: usize,
     threshold: LogLevel,
     kept: VecDeque<LogRecord>,
+    /// The last Rust panic message the guest reported (the SDK's panic hook logs it critical;
+    /// the standard library writes it to stderr), kept to explain the trap that follows.
+    last_panic: Option<String>,
 }
 
 impl LogSink {
     pub(crate) fn new(plugin: &str, worker: usize, threshold: LogLevel) -> Self {
-        Self { plugin: plugin.to_owned(), worker, threshold, kept: VecDeque::new() }
+        Self { plugin: plugin.to_owned(), worker, threshold, kept: VecDeque::new(), last_panic: None }
     }
 
     pub(crate) fn threshold(&self) -> LogLevel {
@@ -64,6 +67,9 @@ impl LogSink {
     }
 
     pub(crate) fn log(&mut self, level: LogLevel, message: String) {
+        if level >= LogLevel::Error && message.starts_with("panicked at") {
+            self.last_panic = Some(message.replace('\n', " "));
+        }
         if level < self.threshold {
             return;
         }
@@ -79,6 +85,11 @@ impl LogSink {
             self.kept.pop_front();
         }
         self.kept.push_back(LogRecord { level, message, worker: self.worker });
+    }
+
+    /// The panic message logged since the last call, if any.
+    pub(crate) fn take_panic(&mut self) -> Option<String> {
+        self.last_panic.take()
     }
 
     pub(crate) fn take(&mut self) -> Vec<LogRecord> {

@@ -30,6 +30,9 @@ impl Proxy {
                 reason: format!("workers must be between 1 and {MAX_WORKERS}, got {}", config.workers),
             });
         }
+        if let Some(reason) = config.invalid() {
+            return Err(HostError::InvalidProxyConfig { reason });
+        }
         let workers = config.workers;
         let env = Arc::new(Environment { plugin, proxy: config });
         let process = Arc::new(ProcessState::default());

@@ -1,6 +1,7 @@
 //! The host side of one VM (the wasmtime store's data): which context is running, the stream and
-//! callout response it may address, its timers and callouts, and its log. Host calls read and
-//! change this; the worker drives the callbacks around it.
+//! callout response (or gRPC metadata and message) it may address, the root context's status,
+//! its timers and callouts, and its log. Host calls read and change this; the worker drives the
+//! callbacks around it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +46,25 @@ pub(crate) struct CallResponseView {
     pub(crate) trailers: Headers,
 }
 
+/// What a gRPC callback may read: the metadata during `proxy_on_grpc_receive_initial_metadata`
+/// / `_trailing_metadata`, the message during `proxy_on_grpc_receive` (Envoy keeps them on the
+/// root context only for the callback).
+#[derive(Debug, Default)]
+pub(crate) struct GrpcView {
+    pub(crate) initial_metadata: Option<Headers>,
+    pub(crate) trailing_metadata: Option<Headers>,
+    pub(crate) message: Option<Vec<u8>>,
+}
+
+/// The root context's status (`proxy_get_status`): set by a gRPC close or a failed HTTP
+/// callout; the message lasts for that callback, the code until the next one (Envoy's
+/// `status_code_` / `status_message_`).
+#[derive(Debug, Default)]
+pub(crate) struct RootStatus {
+    pub(crate) code: u32,
+    pub(crate) message: String,
+}
+
 pub(crate) struct VmState {
     pub(crate) guest: GuestMemory,
     pub(crate) env: Arc<Environment>,
@@ -55,6 +75,8 @@ pub(crate) struct VmState {
     pub(crate) root_phase: RootPhase,
     pub(crate) stream: Option<StreamState>,
     pub(crate) call_response: Option<CallResponseView>,
+    pub(crate) grpc_view: GrpcView,
+    pub(crate) root_status: RootStatus,
     pub(crate) tick_period: Option<Duration>,
     pub(crate) callouts: Callouts,
     pub(crate) logs: LogSink,
@@ -76,6 +98,8 @@ impl VmState {
             root_phase: RootPhase::Idle,
             stream: None,
             call_response: None,
+            grpc_view: GrpcView::default(),
+            root_status: RootStatus::default(),
             tick_period: None,
             callouts,
             logs,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::headers::{Headers, HttpResponse};
+use crate::local_reply::{LocalReplyRequest, RequestKind};
 
 /// Where a stream is in Envoy's callback order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,21 +20,16 @@ pub(crate) enum StreamPhase {
     Log,
 }
 
-/// A local reply the filter asked for (`proxy_send_local_response`); it takes effect after the
-/// callback returns.
-#[derive(Debug, Clone)]
-pub(crate) struct LocalReplyRequest {
-    pub(crate) status: u16,
-    pub(crate) details: String,
-    pub(crate) body: Vec<u8>,
-    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
 #[derive(Debug)]
 pub(crate) struct StreamState {
     pub(crate) context_id: u32,
     pub(crate) phase: StreamPhase,
     pub(crate) request_headers: Headers,
+    /// False when the codec refused the request before the filters saw its headers: the
+    /// access-log phase then has no request headers.
+    pub(crate) request_headers_available: bool,
+    /// gRPC / HEAD, noted before the filters run, for local replies.
+    pub(crate) request_kind: RequestKind,
     pub(crate) request_body: Vec<u8>,
     pub(crate) request_trailers: Option<Headers>,
     /// Trailers that arrived but whose phase has not come yet.
@@ -44,6 +40,8 @@ pub(crate) struct StreamState {
     pub(crate) pending_response_trailers: Headers,
     pub(crate) source_address: SocketAddr,
     pub(crate) peer_principal: Option<String>,
+    /// A local reply the filter asked for (`proxy_send_local_response`); it takes effect after
+    /// the callback returns.
     pub(crate) local_reply: Option<LocalReplyRequest>,
     pub(crate) continue_requested: bool,
     pub(crate) reset: bool,
@@ -61,10 +59,13 @@ impl StreamState {
         let mut request_headers = request.headers;
         // Filters add headers: grow once here rather than on every write.
         request_headers.reserve(8, 512);
+        let request_kind = RequestKind::of(&request_headers);
         Self {
             context_id,
             phase: StreamPhase::RequestHeaders,
             request_headers,
+            request_headers_available: true,
+            request_kind,
             request_body: request.body,
             request_trailers: None,
             pending_request_trailers: request.trailers,

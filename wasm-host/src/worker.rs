@@ -3,10 +3,11 @@
 //! order (`on_context_create`, request headers/body/trailers, response headers/body/trailers,
 //! `on_log`, `on_done`, `on_delete`), local replies applied after the callback that sent them
 //! and passed through the filter's response callbacks, paused streams waiting for
-//! `proxy_continue_stream`, events (callout responses, queue notifications, ticks), and trap
-//! containment by the plugin's failure policy. Around each stream, the connection manager's
-//! request id and tracing steps of [`crate::envoy_tracing`] at Envoy's points: before the
-//! filters, when the router sends upstream, when the stream completes.
+//! `proxy_continue_stream`, events (HTTP and gRPC callout results, queue notifications, ticks),
+//! requests the codec refuses before any filter runs (its header limits: only the access-log
+//! callbacks see them), and trap containment by the plugin's failure policy. Around each stream,
+//! the connection manager's request id and tracing steps of [`crate::envoy_tracing`] at Envoy's
+//! points: before the filters, when the router sends upstream, when the stream completes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,16 +15,21 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, TypedFunc, WasmParams, WasmResults};
 
 use crate::abi::ACTION_CONTINUE;
-use crate::callout::{CalloutResult, Callouts};
+use crate::callout::{CalloutEvent, CalloutResult, Callouts};
 use crate::config::FailurePolicy;
 use crate::envoy_tracing::{self, ActiveSpan};
 use crate::error::HostError;
+use crate::grpc::{Delivery, GrpcEvent};
 use crate::headers::{Headers, HttpRequest, HttpResponse};
+use crate::local_reply::{self, LocalReplyRequest};
 use crate::logs::{LogLevel, LogRecord};
 use crate::module::FilterModule;
 use crate::process::ProcessState;
 use crate::state::{CallResponseView, Environment, RootPhase, VmState};
-use crate::stream::{LocalReply, LocalReplyRequest, StreamOutcome, StreamPhase, StreamState, Upstream};
+use crate::stream::{LocalReply, StreamOutcome, StreamPhase, StreamState, Upstream};
+
+mod refused;
+mod ticks;
 
 /// Envoy's response code details for a stream failed by a failed VM.
 const FAIL_STREAM_DETAILS: &str = "wasm_fail_stream";
@@ -47,6 +53,10 @@ struct GuestExports {
     on_done: Callback<i32, i32>,
     on_delete: Callback<i32, ()>,
     on_http_call_response: Callback<(i32, i32, i32, i32, i32), ()>,
+    on_grpc_receive_initial_metadata: Callback<(i32, i32, i32), ()>,
+    on_grpc_receive: Callback<(i32, i32, i32), ()>,
+    on_grpc_receive_trailing_metadata: Callback<(i32, i32, i32), ()>,
+    on_grpc_close: Callback<(i32, i32, i32), ()>,
 }
 
 struct Vm {
@@ -82,8 +92,10 @@ enum Resumed {
 struct Trapped(String);
 
 impl From<wasmtime::Error> for Trapped {
+    /// The root cause: the trap itself (`wasm trap: …`) or the host's error; the layers above it
+    /// are wasmtime's backtrace.
     fn from(error: wasmtime::Error) -> Self {
-        Self(format!("{error:?}").lines().next().unwrap_or("trap").to_owned())
+        Self(error.root_cause().to_string())
     }
 }
 
@@ -132,6 +144,10 @@ impl Vm {
             on_done: optional!("proxy_on_done"),
             on_delete: optional!("proxy_on_delete"),
             on_http_call_response: optional!("proxy_on_http_call_response"),
+            on_grpc_receive_initial_metadata: optional!("proxy_on_grpc_receive_initial_metadata"),
+            on_grpc_receive: optional!("proxy_on_grpc_receive"),
+            on_grpc_receive_trailing_metadata: optional!("proxy_on_grpc_receive_trailing_metadata"),
+            on_grpc_close: optional!("proxy_on_grpc_close"),
         };
         let memory = instance.get_memory(&mut store, "memory");
         let allocate = instance
@@ -242,6 +258,9 @@ impl Worker {
     /// Runs one HTTP stream through the filter and the upstream, as Envoy would: with the
     /// connection manager's request id and tracing around it when the proxy has them.
     pub fn handle(&mut self, mut request: HttpRequest, upstream: &mut dyn Upstream) -> StreamOutcome {
+        if let Some(refused) = self.refused_by_codec(&request) {
+            return refused;
+        }
         let env = Arc::clone(&self.env);
         if env.proxy.generate_request_id {
             envoy_tracing::ensure_request_id(&mut request.headers);
@@ -292,7 +311,7 @@ impl Worker {
             }
             (Ok(outcome), None) => (outcome, None, None),
             (Err(Trapped(reason)), stream) => {
-                self.fail(&reason);
+                let reason = self.fail(&reason);
                 let (unfiltered, mut span) = match stream {
                     Some(stream) => (
                         Unfiltered {
@@ -339,10 +358,18 @@ impl Worker {
         }
     }
 
-    fn fail(&mut self, reason: &str) {
+    /// Marks the VM failed; returns the reason as recorded (with the guest's panic message).
+    fn fail(&mut self, reason: &str) -> String {
+        // A Rust guest panics before it traps: the panic message says why.
+        let reason = match self.vm.store.data_mut().logs.take_panic() {
+            Some(panic) => format!("{panic} ({reason})"),
+            None => reason.to_owned(),
+        };
+        let reason = reason.as_str();
         tracing::error!(worker = self.index, plugin = %self.env.plugin.name, "Wasm VM failed: {reason}");
         self.vm.store.data_mut().logs.log(LogLevel::Critical, format!("Wasm VM failed: {reason}"));
         self.failure = Some(reason.to_owned());
+        reason.to_owned()
     }
 
     fn reload(&mut self) {
@@ -507,9 +534,11 @@ impl Worker {
     /// A local reply: built as Envoy's `sendLocalReply` builds it, then through the filter's
     /// response callbacks.
     fn local_reply(&mut self, id: u32, reply: LocalReplyRequest, progress: &mut Progress) -> Guest<StreamOutcome> {
-        progress.local_reply = Some(LocalReply { status: reply.status, details: reply.details.clone() });
-        self.stream().response_code_details = Some(reply.details.clone());
-        self.response_phase(id, local_response(reply), progress)
+        let details = reply.details.clone();
+        let response = local_reply::build(reply, self.stream().request_kind);
+        progress.local_reply = Some(LocalReply { status: response.status, details: details.clone() });
+        self.stream().response_code_details = Some(details);
+        self.response_phase(id, response, progress)
     }
 
     fn response_phase(&mut self, id: u32, response: HttpResponse, progress: &mut Progress) -> Guest<StreamOutcome> {
@@ -576,7 +605,7 @@ impl Worker {
 
     fn replace_response(&mut self, reply: LocalReplyRequest) {
         let details = reply.details.clone();
-        let (view, body, _) = local_response(reply).into_filter_view();
+        let (view, body, _) = local_reply::build(reply, self.stream().request_kind).into_filter_view();
         let stream = self.stream();
         stream.response_code_details = Some(details);
         stream.response_headers = Some(view);
@@ -626,8 +655,11 @@ impl Worker {
     /// notifications and a due tick.
     fn deliver_events(&mut self, wait_until: Option<Instant>) -> Guest<()> {
         let mut first_wait = wait_until;
-        while let Some(result) = self.vm.store.data_mut().callouts.next_result(first_wait.take()) {
-            self.deliver_callout(result)?;
+        while let Some(event) = self.vm.store.data_mut().callouts.next_event(first_wait.take()) {
+            match event {
+                CalloutEvent::Http(result) => self.deliver_callout(result)?,
+                CalloutEvent::Grpc(event) => self.deliver_grpc(event)?,
+            }
         }
         let ready =
             if self.process.any_queue_ready() { self.process.take_ready_queues(self.index) } else { Vec::new() };
@@ -650,6 +682,7 @@ impl Worker {
             }
             None => (CallResponseView::default(), (0, 0, 0)),
         };
+        let failed = counts.0 == 0;
         let Some(on_response) = self.vm.exports.on_http_call_response.clone() else {
             return Ok(());
         };
@@ -657,11 +690,68 @@ impl Worker {
         let state = self.vm.store.data_mut();
         state.call_response = Some(view);
         state.effective_context = root;
+        if failed {
+            // `Context::onHttpCallFailure`: the status the guest can read with `proxy_get_status`.
+            state.root_status.code = crate::abi::status::BROKEN_CONNECTION as u32;
+            state.root_status.message = "reset".to_owned();
+        }
         let called =
             on_response.call(&mut self.vm.store, (root as i32, result.token as i32, counts.0, counts.1, counts.2));
         let state = self.vm.store.data_mut();
         state.call_response = None;
+        state.root_status.message.clear();
         state.effective_context = root;
+        Ok(called?)
+    }
+
+    /// A gRPC event, as Envoy's `onGrpc*Wrapper`s deliver it to the root context: the metadata,
+    /// message or status readable during the callback only (the status code stays for
+    /// `proxy_get_status`), the call forgotten afterwards when it is finished.
+    fn deliver_grpc(&mut self, event: GrpcEvent) -> Guest<()> {
+        let Some(delivery) = self.vm.store.data_mut().callouts.grpc.accept(event) else {
+            return Ok(());
+        };
+        let exports = &self.vm.exports;
+        let callback = match &delivery {
+            Delivery::InitialMetadata(..) => exports.on_grpc_receive_initial_metadata.clone(),
+            Delivery::Receive(..) => exports.on_grpc_receive.clone(),
+            Delivery::TrailingMetadata(..) => exports.on_grpc_receive_trailing_metadata.clone(),
+            Delivery::Close(..) => exports.on_grpc_close.clone(),
+        };
+        let Some(callback) = callback else {
+            // Without the export Envoy only forgets what is finished (`onGrpc*Wrapper`).
+            self.vm.store.data_mut().callouts.grpc.delivered(&delivery);
+            return Ok(());
+        };
+        let root = self.vm.store.data().root_context_id;
+        let token = delivery.token();
+        let state = self.vm.store.data_mut();
+        state.effective_context = root;
+        let argument = match &delivery {
+            Delivery::InitialMetadata(_, headers) => {
+                state.grpc_view.initial_metadata = Some(headers.clone());
+                headers.len()
+            }
+            Delivery::Receive(_, message) => {
+                state.grpc_view.message = Some(message.clone());
+                message.len()
+            }
+            Delivery::TrailingMetadata(_, headers) => {
+                state.grpc_view.trailing_metadata = Some(headers.clone());
+                headers.len()
+            }
+            Delivery::Close(_, status, message) => {
+                state.root_status.code = *status;
+                state.root_status.message = message.clone();
+                *status as usize
+            }
+        };
+        let called = callback.call(&mut self.vm.store, (root as i32, token as i32, argument as i32));
+        let state = self.vm.store.data_mut();
+        state.grpc_view = Default::default();
+        state.root_status.message.clear();
+        state.effective_context = root;
+        state.callouts.grpc.delivered(&delivery);
         Ok(called?)
     }
 
@@ -722,19 +812,5 @@ fn route(
 }
 
 fn host_reply(status: u16, details: &str) -> LocalReplyRequest {
-    LocalReplyRequest { status, details: details.to_owned(), body: Vec::new(), headers: Vec::new() }
-}
-
-/// Envoy's local reply: `content-length`, `content-type: text/plain` when there is a body, then
-/// the filter's headers set over them (`setCopy`).
-fn local_response(reply: LocalReplyRequest) -> HttpResponse {
-    let mut headers = Headers::new();
-    headers.push("content-length", reply.body.len().to_string());
-    if !reply.body.is_empty() {
-        headers.push("content-type", "text/plain");
-    }
-    for (name, value) in &reply.headers {
-        headers.replace(name, value);
-    }
-    HttpResponse { status: reply.status, headers, body: reply.body, trailers: Headers::new() }
+    LocalReplyRequest::host(status, details, "")
 }

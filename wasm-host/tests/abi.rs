@@ -244,7 +244,7 @@ fn host_calls_answer_the_statuses_envoy_answers() {
            (call $record {k1} (call $get_header (i32.const 0) {absent} (i32.const 50000) (i32.const 50004)))
            (call $record {k2} (call $get_header (i32.const 9) {key_x} (i32.const 50000) (i32.const 50004)))
            (call $record {k3} (call $http_call {cluster} {call_headers} {empty} {empty} (i32.const 100) (i32.const 50000)))
-           (call $record {k4} (call $grpc_call {known} {known} {known} {empty} {empty} (i32.const 100) (i32.const 50000)))
+           (call $record {k4} (call $grpc_call {cluster} {known} {known} {empty} {empty} (i32.const 100) (i32.const 50000)))
            (call $record {k5} (call $set_effective (i32.const 999)))
            (call $record {k7} (call $http_call {known} {no_path} {empty} {empty} (i32.const 100) (i32.const 50000)))
            (i32.const 0))",
@@ -265,7 +265,7 @@ fn host_calls_answer_the_statuses_envoy_answers() {
         ("absent_key", 1, "a missing header is NotFound"),
         ("bad_map", 2, "an unknown map type is BadArgument"),
         ("unknown_cluster", 2, "an unknown cluster is BadArgument"),
-        ("grpc", 12, "gRPC calls are Unimplemented in this host"),
+        ("grpc", 4, "a gRPC call to an unknown cluster is ParseFailure (Context::grpcCall)"),
         ("dead_context", 2, "set_effective_context on an unknown context is BadArgument"),
         ("trailers_in_log", 1, "an absent map in the log phase is NotFound"),
         ("no_path", 2, "a callout without :path is BadArgument"),
@@ -306,6 +306,14 @@ fn a_trap_fails_the_stream_as_the_failure_policy_says_and_the_host_keeps_serving
             assert_eq!(outcome.failure.is_some(), failed[n], "{policy:?} request {n}: {:?}", outcome.failure);
             if statuses[n] == 503 {
                 assert_eq!(outcome.local_reply.map(|r| r.details), Some("wasm_fail_stream".to_owned()));
+            }
+            if n == 0 {
+                let reason = "wasm trap: wasm `unreachable` instruction executed";
+                assert_eq!(
+                    outcome.failure.as_deref(),
+                    Some(reason),
+                    "the trap itself, not wasmtime's backtrace header"
+                );
             }
         }
         assert_eq!(proxy.workers_mut()[0].is_failed(), policy != FailurePolicy::FailReload, "{policy:?}");

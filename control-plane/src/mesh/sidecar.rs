@@ -46,6 +46,16 @@ impl SidecarSpec {
 
     /// Starts the sidecar: instantiates one VM per worker and configures the filter in each.
     pub fn start(&self, module: &FilterModule) -> Result<Proxy, acgs_wasm_host::HostError> {
+        self.start_with(module, |_, _| {})
+    }
+
+    /// Starts the sidecar after `adjust` has changed the plugin and proxy configuration it would
+    /// run with (dry-run's raw plugin configuration, node metadata and clusters).
+    pub fn start_with(
+        &self,
+        module: &FilterModule,
+        adjust: impl FnOnce(&mut PluginConfig, &mut ProxyConfig),
+    ) -> Result<Proxy, acgs_wasm_host::HostError> {
         let mut metadata = BTreeMap::new();
         metadata.insert("WORKLOAD_NAME".to_owned(), self.workload.clone());
         metadata.insert("NAME".to_owned(), format!("{}-7d9f8c6b5-x2x4q", self.workload));
@@ -55,7 +65,7 @@ impl SidecarSpec {
         if let Some(addr) = self.control_plane {
             clusters.insert(CONTROL_PLANE_CLUSTER.to_owned(), addr);
         }
-        let plugin = PluginConfig {
+        let mut plugin = PluginConfig {
             name: PLUGIN_NAME.to_owned(),
             root_id: "acgs_constitutional_header".to_owned(),
             vm_id: "acgs".to_owned(),
@@ -63,7 +73,7 @@ impl SidecarSpec {
             vm_configuration: Vec::new(),
             failure_policy: FailurePolicy::FailClosed,
         };
-        let config = ProxyConfig {
+        let mut config = ProxyConfig {
             workers: self.workers,
             node: NodeInfo {
                 id: format!(
@@ -77,6 +87,7 @@ impl SidecarSpec {
             tracing: self.tracing.clone(),
             ..ProxyConfig::default()
         };
+        adjust(&mut plugin, &mut config);
         Proxy::start(module, plugin, config)
     }
 }

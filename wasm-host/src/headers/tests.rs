@@ -25,3 +25,16 @@ fn a_broken_status_from_the_filter_becomes_a_502() {
     assert_eq!(response.status, 502);
     assert_eq!(response.headers, Headers::from_pairs([("x", "1")]));
 }
+
+#[test]
+fn set_keeps_the_first_entry_in_place_and_drops_the_others() {
+    let mut headers = Headers::from_pairs([("content-type", "a"), ("x", "1"), ("Content-Type", "b")]);
+    headers.set(b"content-type", b"text/plain");
+    headers.set(b"content-length", b"2");
+    let pairs: Vec<_> = headers.iter().collect();
+    assert_eq!(
+        pairs,
+        vec![(&b"content-type"[..], &b"text/plain"[..]), (&b"x"[..], &b"1"[..]), (&b"content-length"[..], &b"2"[..])]
+    );
+    assert_eq!(headers.byte_size(), "content-typetext/plainx1content-length2".len());
+}

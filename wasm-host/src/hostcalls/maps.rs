@@ -1,8 +1,11 @@
 //! Header maps and buffers: `proxy_{get,set}_header_map_pairs`, `proxy_get_header_map_value`,
 //! `proxy_{add,replace,remove}_header_map_value`, `proxy_get_header_map_size`,
-//! `proxy_{get,set}_buffer_bytes`. A map that exists but is not available in the current callback
-//! answers `BadArgument` (`NotFound` in the log phase), as Envoy's `getMap` does; a missing key
-//! answers `NotFound`.
+//! `proxy_{get,set}_buffer_bytes`, as Envoy's `Context` (source/extensions/common/wasm/
+//! context.cc) answers them. Reads go through `getConstMap`: the stream's maps, the callout
+//! response's, and the gRPC metadata during its callback; a map not available in the current
+//! callback answers `BadArgument` for a value (`NotFound` in the log phase) and no pairs (`Ok`,
+//! nothing) for `getHeaderMapPairs`. Changes and sizes go through `getMap`, which only knows the
+//! stream's four maps (`BadArgument` otherwise). A missing key answers `NotFound`.
 
 use wasmtime::Caller;
 
@@ -11,30 +14,47 @@ use crate::abi::{parse_pairs, serialize_pairs, status, u32_len, BufferType, MapT
 use crate::headers::Headers;
 use crate::memory::{read, return_bytes, slice, to_status, with_guest, write_u32};
 use crate::state::{RootPhase, VmState};
-use crate::stream::StreamPhase;
+use crate::stream::{StreamPhase, StreamState};
 
+/// A stream map, or why it is not there: `BadArgument`, or `NotFound` in the log phase.
+fn stream_map(stream: &mut StreamState, map: MapType) -> Result<&mut Headers, i32> {
+    let unavailable = if stream.phase == StreamPhase::Log { status::NOT_FOUND } else { status::BAD_ARGUMENT };
+    let found = match map {
+        MapType::RequestHeaders if stream.request_headers_available => Some(&mut stream.request_headers),
+        MapType::RequestTrailers => stream.request_trailers.as_mut(),
+        MapType::ResponseHeaders => stream.response_headers.as_mut(),
+        MapType::ResponseTrailers => stream.response_trailers.as_mut(),
+        _ => None,
+    };
+    found.ok_or(unavailable)
+}
+
+/// `getMap`: the maps a filter may change.
 fn map_mut(state: &mut VmState, map: i32) -> Result<&mut Headers, i32> {
     let map = MapType::from_abi(map).ok_or(status::BAD_ARGUMENT)?;
     match map {
-        MapType::CallResponseHeaders => {
-            state.call_response.as_mut().map(|call| &mut call.headers).ok_or(status::BAD_ARGUMENT)
-        }
-        MapType::CallResponseTrailers => {
-            state.call_response.as_mut().map(|call| &mut call.trailers).ok_or(status::BAD_ARGUMENT)
-        }
-        MapType::GrpcInitialMetadata | MapType::GrpcTrailingMetadata => Err(status::BAD_ARGUMENT),
         MapType::RequestHeaders | MapType::RequestTrailers | MapType::ResponseHeaders | MapType::ResponseTrailers => {
             let stream = state.effective_stream().ok_or(status::BAD_ARGUMENT)?;
-            let unavailable = if stream.phase == StreamPhase::Log { status::NOT_FOUND } else { status::BAD_ARGUMENT };
-            let found = match map {
-                MapType::RequestHeaders => Some(&mut stream.request_headers),
-                MapType::RequestTrailers => stream.request_trailers.as_mut(),
-                MapType::ResponseHeaders => stream.response_headers.as_mut(),
-                _ => stream.response_trailers.as_mut(),
-            };
-            found.ok_or(unavailable)
+            stream_map(stream, map)
         }
+        _ => Err(status::BAD_ARGUMENT),
     }
+}
+
+/// `getConstMap`: the maps a filter may read.
+fn map_ref(state: &mut VmState, map: i32) -> Result<&Headers, i32> {
+    let map = MapType::from_abi(map).ok_or(status::BAD_ARGUMENT)?;
+    let found = match map {
+        MapType::CallResponseHeaders => state.call_response.as_ref().map(|call| &call.headers),
+        MapType::CallResponseTrailers => state.call_response.as_ref().map(|call| &call.trailers),
+        MapType::GrpcInitialMetadata => state.grpc_view.initial_metadata.as_ref(),
+        MapType::GrpcTrailingMetadata => state.grpc_view.trailing_metadata.as_ref(),
+        _ => {
+            let stream = state.effective_stream().ok_or(status::BAD_ARGUMENT)?;
+            return stream_map(stream, map).map(|headers| &*headers);
+        }
+    };
+    found.ok_or(status::BAD_ARGUMENT)
 }
 
 /// Runs `change` on a map with a key (and value) borrowed from guest memory.
@@ -61,9 +81,12 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
         ENV,
         "proxy_get_header_map_pairs",
         |mut caller: Caller<'_, VmState>, map: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
-            let bytes = match map_mut(caller.data_mut(), map) {
-                Ok(headers) => serialize_pairs(headers.iter()),
-                Err(code) => return Ok(code),
+            let bytes = match map_ref(caller.data_mut(), map) {
+                Ok(headers) if !headers.is_empty() => serialize_pairs(headers.iter()),
+                Ok(_) => Vec::new(),
+                // An unknown map type is refused; an unavailable map has no pairs.
+                Err(_) if MapType::from_abi(map).is_none() => return Ok(status::BAD_ARGUMENT),
+                Err(_) => Vec::new(),
             };
             return_bytes(&mut caller, &bytes, ret_ptr, ret_len)
         },
@@ -98,7 +121,7 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
          -> wasmtime::Result<i32> {
             let found = with_guest(&mut caller, |memory, state| {
                 let key = slice(memory, key_ptr, key_len)?;
-                map_mut(state, map)?.get_bytes(key).map(<[u8]>::to_vec).ok_or(status::NOT_FOUND)
+                map_ref(state, map)?.get_bytes(key).map(<[u8]>::to_vec).ok_or(status::NOT_FOUND)
             });
             let value = match found {
                 Ok(value) => value,
@@ -199,6 +222,8 @@ fn with_buffer<T>(state: &mut VmState, buffer: i32, read: impl FnOnce(&[u8]) -> 
         BufferType::CallResponseBody => {
             state.call_response.as_ref().map(|call| read(&call.body)).ok_or(status::NOT_FOUND)
         }
+        // Envoy hands out the root context's receive buffer, empty outside the callback.
+        BufferType::GrpcReceiveBuffer => Ok(read(state.grpc_view.message.as_deref().unwrap_or_default())),
         BufferType::RequestBody | BufferType::ResponseBody => {
             let stream = state.effective_stream().ok_or(status::NOT_FOUND)?;
             match buffer {

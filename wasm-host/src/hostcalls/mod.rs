@@ -1,10 +1,12 @@
 //! The host functions a proxy-wasm module imports, one module per concern, and the linker that
-//! resolves every import of a module: the ABI functions Envoy implements behave as Envoy's do;
-//! any other `env.proxy_*` function (gRPC calls, future ABI additions) answers `Unimplemented`,
-//! as Envoy's unsupported calls do; any other WASI function answers `ENOSYS`. An import outside
-//! those namespaces makes the module invalid, as it would in Envoy.
+//! resolves every import of a module: the ABI functions Envoy implements behave as Envoy's do
+//! (HTTP and gRPC callouts included); any other `env.proxy_*` function (network-filter calls,
+//! future ABI additions) answers `Unimplemented`, as Envoy's unsupported calls do; any other WASI
+//! function answers `ENOSYS`. An import outside those namespaces makes the module invalid, as it
+//! would in Envoy.
 
 mod callouts;
+mod grpc;
 mod logging;
 mod maps;
 mod properties;
@@ -50,6 +52,7 @@ pub(crate) fn linker(engine: &Engine, module: &Module) -> wasmtime::Result<Linke
     shared::register(&mut registrar)?;
     stream_control::register(&mut registrar)?;
     callouts::register(&mut registrar)?;
+    grpc::register(&mut registrar)?;
     wasi::register(&mut registrar)?;
     let Registrar { mut linker, defined } = registrar;
     for import in module.imports() {

@@ -6,9 +6,9 @@ use wasmtime::Caller;
 
 use super::{Registrar, ENV};
 use crate::abi::{parse_pairs, status, STREAM_TYPE_REQUEST, STREAM_TYPE_RESPONSE};
+use crate::local_reply::{details_without_spaces, LocalReplyRequest};
 use crate::memory::read;
 use crate::state::VmState;
-use crate::stream::LocalReplyRequest;
 
 fn continue_stream(state: &mut VmState) -> i32 {
     match state.effective_stream() {
@@ -54,7 +54,7 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
          body_len: i32,
          headers_ptr: i32,
          headers_len: i32,
-         _grpc_status: i32|
+         grpc_status: i32|
          -> i32 {
             let read_all = (
                 read(&mut caller, details_ptr, details_len),
@@ -81,9 +81,11 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             }
             stream.local_reply = Some(LocalReplyRequest {
                 status: status_code,
-                details: String::from_utf8_lossy(&details).into_owned(),
+                details: details_without_spaces(&String::from_utf8_lossy(&details)),
                 body,
                 headers,
+                // -1 (InvalidCode) or anything past MaximumKnown sends no grpc-status of its own.
+                grpc_status: u32::try_from(grpc_status).ok().filter(|code| *code <= crate::grpc::wire::MAXIMUM_KNOWN),
             });
             status::OK
         },

@@ -1,0 +1,35 @@
+//! Ticks on demand: what an embedder replaying traffic (`acgs-tracing dry-run`) uses instead of
+//! waiting for the tick period to pass. Envoy's timer fires `proxy_on_tick` once per period set
+//! with `proxy_set_tick_period_milliseconds`, and only while one is set; firing a tick here is
+//! the same callback, with the period's timer re-armed from now as Envoy re-arms it after a tick
+//! (`Wasm::tickHandler` in source/extensions/common/wasm/wasm.cc). The filter's clock is not
+//! moved: it reads the wall clock as it would.
+
+use std::time::Instant;
+
+use super::{Trapped, Worker};
+
+impl Worker {
+    /// Fires the root context's `on_tick` `count` times now, when the filter has set a tick
+    /// period; returns how many fired (fewer when the filter clears its period or the VM fails).
+    pub fn fire_ticks(&mut self, count: usize) -> usize {
+        let mut fired = 0;
+        while fired < count && self.failure.is_none() {
+            let Some(period) = self.vm.store.data().tick_period else {
+                break;
+            };
+            let Some(on_tick) = self.vm.exports.on_tick.clone() else {
+                break;
+            };
+            let root = self.vm.store.data().root_context_id;
+            self.vm.store.data_mut().effective_context = root;
+            if let Err(error) = on_tick.call(&mut self.vm.store, root as i32) {
+                self.fail(&Trapped::from(error).0);
+                break;
+            }
+            self.tick = Some((period, Instant::now() + period));
+            fired += 1;
+        }
+        fired
+    }
+}
