@@ -22,6 +22,8 @@ const REQUESTS: &str = r#"{"method":"GET","path":"/v1/policies/7","headers":{"co
 {"path":"/healthz"}
 "#;
 
+use serde_json::json;
+
 #[test]
 fn dry_run_prints_one_verdict_per_request_as_json() {
     let file = temp_file("requests.jsonl", REQUESTS);
@@ -47,6 +49,8 @@ fn dry_run_prints_one_verdict_per_request_as_json() {
     );
     assert!(lines[0]["request_headers_set"].as_array().expect("list").iter().any(|h| h == "x-acgs-hash-status: valid"));
     assert_eq!(lines[0]["response_headers_set"], serde_json::json!(["constitutional-hash: cdd01ef066bc6cf2"]));
+    assert_eq!((&lines[0]["sampled"], &lines[0]["sampling_rule"]), (&json!(true), &json!("probabilistic(1)@dry-run")));
+    assert_eq!((&lines[1]["sampled"], &lines[1]["sampling_rule"]), (&json!(null), &json!(null)), "not forwarded");
 }
 
 #[test]

@@ -23,8 +23,12 @@ pub struct Verdict {
     pub status: u16,
     /// `x-acgs-hash-status` as forwarded, or the status named in a rejection body.
     pub hash_status: String,
-    /// Sampled flag of the forwarded traceparent (`None` when not forwarded).
+    /// The filter's sampling decision on the forwarded request (`x-acgs-sampling-decision`, or
+    /// for another filter the sampled flag of the forwarded `traceparent`; `None` when not
+    /// forwarded).
     pub sampled: Option<bool>,
+    /// The rule that decided (`x-acgs-sampling-rule`).
+    pub sampling_rule: Option<String>,
     /// Whether the response is a local reply (the filter's or the proxy's) instead of the upstream's.
     pub local_reply: bool,
     /// Envoy's response code details of a local reply (`http1.too_many_headers`, the filter's).
@@ -65,11 +69,16 @@ pub(super) fn verdict(
     let (hash_status, sampled, set, removed) = match &outcome.forwarded {
         Some(headers) => {
             let hash_status = headers.get_str("x-acgs-hash-status").unwrap_or("-").to_owned();
-            let sampled = headers.get("traceparent").and_then(sampled_flag);
+            let sampled = match headers.get_str("x-acgs-sampling-decision") {
+                Some(decision) => Some(decision == "keep"),
+                None => headers.get("traceparent").and_then(sampled_flag),
+            };
             (hash_status, sampled, changed(sent, headers), missing(sent, headers))
         }
         None => (rejection_status(&outcome.response.body), None, Vec::new(), Vec::new()),
     };
+    let sampling_rule =
+        outcome.forwarded.as_ref().and_then(|headers| headers.get_str("x-acgs-sampling-rule")).map(str::to_owned);
     let upstream_headers = match (forwarded, &outcome.local_reply) {
         (Some(forwarded), None) => forwarded.response.headers.clone(),
         _ => Headers::new(),
@@ -82,6 +91,7 @@ pub(super) fn verdict(
         status: outcome.response.status,
         hash_status,
         sampled,
+        sampling_rule,
         local_reply: outcome.local_reply.is_some(),
         response_code_details: outcome.local_reply.as_ref().map(|reply| reply.details.clone()),
         request_headers_set: set,
