@@ -95,6 +95,7 @@ fn demo_passes_its_own_checks() {
         assert!(stdout.contains(&format!("✓ {service}: the Collector kept exactly the ")), "{stdout}");
     }
     assert!(stdout.contains("✓ constitutional-core: all "), "constitutional traces for 30 days: {stdout}");
+    assert!(stdout.contains("✓ no span dropped by the sidecars' tracers (0)"), "{stdout}");
     assert!(stdout.contains("✓ all four alerts fired during the faults"), "{stdout}");
     assert!(stdout.contains("✓ every alert resolved after the faults ended"), "{stdout}");
     assert!(stdout.contains("✓ the analysis found the forged hashes"), "{stdout}");

@@ -356,6 +356,9 @@ impl Demo {
             .with_context(|| format!("writing {}", self.html.display()))?;
         println!("HTML report: {}", self.html.display());
         let mut failed = tally::print_checks(&tallies, &phases, pipeline.counts());
+        let dropped = pipeline.dropped();
+        println!("{} no span dropped by the sidecars' tracers ({dropped})", if dropped == 0 { "✓" } else { "✗" });
+        failed += usize::from(dropped > 0);
         let all_counted = counted == sent;
         let checks = [
             (all_counted, format!("control plane counted {counted} of {sent} requests from the filters' telemetry")),

@@ -39,6 +39,8 @@ pub struct Pipeline {
     started: Instant,
     counts: Vec<Counts>,
     counted: [usize; 2],
+    /// Spans the sidecars' tracers dropped for want of buffer room.
+    dropped: u64,
 }
 
 /// The seed service a span of Envoy's belongs to (its `service.name` is `<app>.<namespace>`).
@@ -54,12 +56,14 @@ impl Pipeline {
             started: Instant::now(),
             counts: vec![Counts::default(); SEED_SERVICES.len()],
             counted: [0, 0],
+            dropped: 0,
         })
     }
 
     /// Takes the spans the sidecars' Envoys finished and sends them to the first tier.
     pub fn collect(&mut self, sidecars: &[Proxy]) {
         let now = self.started.elapsed();
+        self.dropped = sidecars.iter().map(Proxy::spans_dropped).sum();
         for sidecar in sidecars {
             for span in sidecar.take_spans() {
                 if let (Some(index), SpanKind::Server) = (service_index(&span), span.kind) {
@@ -100,6 +104,11 @@ impl Pipeline {
 
     pub fn counts(&self) -> &[Counts] {
         &self.counts
+    }
+
+    /// Spans the sidecars' tracers could not buffer.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// The decision wait of the sampling tier.
