@@ -1,12 +1,14 @@
 //! A mock Kubernetes API server on loopback, faithful to what kube's client and watcher rely on:
 //! typed paths (`/api/v1/...`, `/apis/{group}/{version}/...`, namespaced and cluster-scoped),
-//! list responses with a collection resourceVersion, watch streams of JSON lines (`ADDED`,
-//! `MODIFIED`, `DELETED`) resumed from a resourceVersion, `410 Gone` (an `ERROR` event with a
-//! `Status` of code 410) for a resourceVersion older than the retained history, server-side apply
+//! list responses with a collection resourceVersion (filtered by an equality- or existence-based
+//! `labelSelector`), watch streams of JSON lines (`ADDED`, `MODIFIED`, `DELETED`) resumed from a
+//! resourceVersion, `410 Gone` (an `ERROR` event with a `Status` of code 410) for a
+//! resourceVersion older than the retained history, server-side apply
 //! (`PATCH` with `application/apply-patch+yaml`), merge-patches of the status subresource, `POST`
 //! of events, and `DELETE`. Every request is recorded for the tests to assert on. Workloads
 //! (Deployment, StatefulSet, DaemonSet) report themselves rolled out when applied, unless the test
-//! says they are not; CRDs report themselves Established the same way.
+//! says they are not; CRDs report themselves Established the same way. A test can make the writes
+//! to a collection fail (as a missing RBAC rule or an admission webhook would).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,6 +49,8 @@ struct Store {
     oldest: u64,
     requests: Vec<Recorded>,
     not_ready: bool,
+    /// Collections whose writes (POST, PATCH, DELETE) fail with this status code.
+    refused: BTreeMap<String, u16>,
 }
 
 /// The running mock.
@@ -196,11 +200,18 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let Some(target) = parse_target(&path) else {
         return status(StatusCode::NOT_FOUND, "NotFound", &format!("the server could not find {path}"));
     };
+    if method != Method::GET {
+        if let Some(code) = lock(&state.store).refused.get(&target.collection).copied() {
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+            let reason = code.canonical_reason().unwrap_or("Refused").replace(' ', "");
+            return status(code, &reason, &format!("{method} {path} refused by the test"));
+        }
+    }
     match (method, &target.name) {
         (Method::GET, None) if query_param(&query, "watch").is_some_and(|w| w == "true" || w == "1") => {
             watch(&state, &target, &query)
         }
-        (Method::GET, None) => list(&state, &target),
+        (Method::GET, None) => list(&state, &target, label_selector(&query).as_deref()),
         (Method::GET, Some(name)) => {
             let store = lock(&state.store);
             let key = (target.collection.clone(), target.namespace.clone().unwrap_or_default(), name.clone());
@@ -234,7 +245,33 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     }
 }
 
-fn list(state: &AppState, target: &Target) -> Response {
+/// The `labelSelector` query parameter, percent-decoded.
+fn label_selector(query: &str) -> Option<String> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
+    let axum::extract::Query(params) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri).ok()?;
+    params.into_iter().find(|(key, _)| key == "labelSelector").map(|(_, value)| value)
+}
+
+/// Whether `object`'s labels satisfy a selector of `key=value`, `key==value`, `key!=value`,
+/// `key` and `!key` requirements, comma-separated (set-based ones are not supported: no match).
+fn selects(selector: &str, object: &Value) -> bool {
+    let labels = &object["metadata"]["labels"];
+    selector.split(',').map(str::trim).filter(|r| !r.is_empty()).all(|requirement| {
+        if let Some((key, value)) = requirement.split_once("!=") {
+            labels[key.trim()].as_str() != Some(value.trim())
+        } else if let Some((key, value)) = requirement.split_once("==").or_else(|| requirement.split_once('=')) {
+            labels[key.trim()].as_str() == Some(value.trim())
+        } else if let Some(key) = requirement.strip_prefix('!') {
+            labels.get(key.trim()).is_none()
+        } else if requirement.contains(' ') || requirement.contains('(') {
+            false
+        } else {
+            labels.get(requirement).is_some()
+        }
+    })
+}
+
+fn list(state: &AppState, target: &Target, selector: Option<&str>) -> Response {
     let store = lock(&state.store);
     let items: Vec<Value> = store
         .objects
@@ -242,6 +279,7 @@ fn list(state: &AppState, target: &Target) -> Response {
         .filter(|((collection, namespace, _), _)| {
             *collection == target.collection && target.namespace.as_ref().is_none_or(|ns| ns == namespace)
         })
+        .filter(|(_, object)| selector.is_none_or(|selector| selects(selector, object)))
         .map(|(_, object)| object.clone())
         .collect();
     json_response(
@@ -384,6 +422,16 @@ impl MockApiServer {
         let mut store = lock(&self.store);
         store.oldest = store.rv + 1;
         store.history.clear();
+    }
+
+    /// Makes every write (POST, PATCH, DELETE) to `collection` fail with `code` until
+    /// [`Self::accept_writes`].
+    pub fn refuse_writes(&self, collection: &str, code: u16) {
+        lock(&self.store).refused.insert(collection.to_owned(), code);
+    }
+
+    pub fn accept_writes(&self, collection: &str) {
+        lock(&self.store).refused.remove(collection);
     }
 
     /// Whether applied workloads report themselves rolled out (the default) or stay unready.

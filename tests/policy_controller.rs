@@ -1,7 +1,9 @@
 //! `serve --kubernetes` against the mock API server: SamplingPolicy create, update, invalid
 //! update, delete, a closed watch (resumed from its resourceVersion) and `410 Gone` (re-listed),
 //! each checked through the real sampling endpoint, the policy's status and the recorded events;
-//! and a policy edit reaching the real filter .wasm in a sidecar that polls the control plane.
+//! a policy edit reaching the real filter .wasm in a sidecar that polls the control plane; and head
+//! sampling: the Istio Telemetry a policy's `headSampling` asks for, written, edited, deleted,
+//! refused with the policy, checked against Istio's schema, and retried after a failed write.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, KubernetesSource, RunningServer, ServerConfig};
 use acgs_e2e::kube_api::MockApiServer;
+use acgs_e2e::schemas::{Document, Validator};
 use acgs_e2e::{start_sidecar_with_clusters, wait_for_sampled_fraction};
 use serde_json::{json, Value};
 
 const POLICIES: &str = "/apis/tracing.acgs.io/v1alpha1/samplingpolicies";
+const TELEMETRIES: &str = "/apis/telemetry.istio.io/v1/telemetries";
 const NAMESPACE: &str = "acgs-system";
+const GATEWAY_NAMESPACE: &str = "istio-ingress";
 /// A functional deadline for asynchronous propagation, not a performance assertion.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -185,4 +190,189 @@ fn a_policy_edit_reaches_the_filters_in_the_sidecars() {
     let took = wait_for_sampled_fraction(&mut proxy, 1.0, DEADLINE);
     eprintln!("a SamplingPolicy edit reached every filter worker after {took:?} (poll interval 200 ms)");
     runtime.block_on(server.shutdown());
+}
+
+// === head sampling ===
+
+/// `policy` with `headSampling` on its first service: the ingress gateway.
+fn with_head_sampling(mut policy: Value) -> Value {
+    policy["spec"]["services"][0]["headSampling"] =
+        json!({"namespace": GATEWAY_NAMESPACE, "matchLabels": {"istio": "ingressgateway"}});
+    policy
+}
+
+fn head_telemetry(api: &MockApiServer, service: &str) -> Option<Value> {
+    api.get(TELEMETRIES, GATEWAY_NAMESPACE, &format!("acgs-head-{service}"))
+}
+
+fn head_percentage(api: &MockApiServer, service: &str) -> Option<f64> {
+    head_telemetry(api, service)?["spec"]["tracing"][0]["randomSamplingPercentage"].as_f64()
+}
+
+/// A sample of the control plane's `/metrics` (0 when absent).
+fn metric(addr: SocketAddr, sample: &str) -> f64 {
+    let mut response = ureq::get(format!("http://{addr}/metrics")).call().expect("/metrics");
+    let body = response.body_mut().read_to_string().expect("a body");
+    body.lines().find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
+}
+
+const HEAD_OK: &str = "acgs_strategy_reloads_total{source=\"headsampling\",result=\"success\"}";
+const HEAD_FAILED: &str = "acgs_strategy_reloads_total{source=\"headsampling\",result=\"failure\"}";
+
+fn telemetry_writes(api: &MockApiServer) -> Vec<acgs_e2e::kube_api::Recorded> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && r.path.starts_with("/apis/telemetry.istio.io/"))
+        .collect()
+}
+
+/// The mesh-wide Telemetry of deploy/ (no managed-by label): the controller must never touch it.
+fn mesh_default() -> Value {
+    json!({
+        "apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
+        "metadata": {"name": "mesh-default", "namespace": "istio-system"},
+        "spec": {"tracing": [{"match": {"mode": "CLIENT"}, "providers": [{"name": "acgs-otel"}], "randomSamplingPercentage": 100.0}]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_head_sampling_becomes_an_istio_telemetry_that_follows_rate_edits() {
+    let api = MockApiServer::start().await;
+    api.apply(POLICIES, with_head_sampling(policy("checkout", &[("checkout-api", 0.1)])));
+    let server = control_plane(&api).await;
+
+    wait_for("the head-sampling Telemetry", || head_telemetry(&api, "checkout-api").is_some()).await;
+    let telemetry = head_telemetry(&api, "checkout-api").expect("written");
+    assert_eq!(telemetry["apiVersion"], "telemetry.istio.io/v1");
+    assert_eq!(telemetry["kind"], "Telemetry");
+    assert_eq!(
+        telemetry["metadata"]["labels"],
+        json!({"app.kubernetes.io/managed-by": "acgs-tracing", "tracing.acgs.io/policy": "acgs-system.checkout"})
+    );
+    assert_eq!(
+        telemetry["spec"],
+        json!({
+            "selector": {"matchLabels": {"istio": "ingressgateway"}},
+            "tracing": [{"match": {"mode": "CLIENT"}, "providers": [{"name": "acgs-otel"}], "randomSamplingPercentage": 10.0}]
+        })
+    );
+    let failures = Validator::new().check_manifest(&Document { source: "mock".to_owned(), value: telemetry });
+    assert!(failures.is_empty(), "the written Telemetry fails Istio's schema: {failures:#?}");
+    let writes = telemetry_writes(&api);
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(
+        writes[0].path,
+        format!("/apis/telemetry.istio.io/v1/namespaces/{GATEWAY_NAMESPACE}/telemetries/acgs-head-checkout-api")
+    );
+    assert_eq!(writes[0].content_type, "application/apply-patch+yaml");
+    assert!(
+        writes[0].query.contains("fieldManager=acgs-tracing") && writes[0].query.contains("force=true"),
+        "{writes:?}"
+    );
+    assert_eq!(served_rate(server.http_addr, "checkout-api"), Some(0.1), "the filters get the same rate");
+
+    api.apply(POLICIES, with_head_sampling(policy("checkout", &[("checkout-api", 0.123)])));
+    wait_for("randomSamplingPercentage 12.3", || head_percentage(&api, "checkout-api") == Some(12.3)).await;
+    rate_becomes(&server, "checkout-api", 0.123).await;
+
+    // An invalid edit keeps the last accepted spec served, and Istio's percentage with it.
+    let syncs = metric(server.http_addr, HEAD_OK);
+    let mut invalid = with_head_sampling(policy("checkout", &[("checkout-api", 0.9)]));
+    invalid["spec"]["services"][0]["operationStrategies"] = json!([
+        {"operation": "GET /x", "type": "probabilistic", "param": 0.1},
+        {"operation": "GET /x", "type": "probabilistic", "param": 0.2}
+    ]);
+    api.apply(POLICIES, invalid);
+    wait_for("status Accepted=False", || accepted_condition(&api, "checkout").is_some_and(|c| c["status"] == "False"))
+        .await;
+    wait_for("the Telemetry sync after the invalid edit", || metric(server.http_addr, HEAD_OK) > syncs).await;
+    assert_eq!(head_percentage(&api, "checkout-api"), Some(12.3));
+    assert_eq!(served_rate(server.http_addr, "checkout-api"), Some(0.123));
+    assert_eq!(metric(server.http_addr, HEAD_FAILED), 0.0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telemetry_no_policy_asks_for_any_more_is_deleted_and_others_are_left_alone() {
+    let api = MockApiServer::start().await;
+    api.apply(TELEMETRIES, mesh_default());
+    api.apply(POLICIES, with_head_sampling(policy("checkout", &[("checkout-api", 0.1)])));
+    let server = control_plane(&api).await;
+    wait_for("the head-sampling Telemetry", || head_percentage(&api, "checkout-api") == Some(10.0)).await;
+
+    api.apply(POLICIES, policy("checkout", &[("checkout-api", 0.1)]));
+    wait_for("the Telemetry deleted after headSampling was removed", || head_telemetry(&api, "checkout-api").is_none())
+        .await;
+    let deletes: Vec<_> = telemetry_writes(&api).into_iter().filter(|r| r.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(
+        deletes[0].path,
+        format!("/apis/telemetry.istio.io/v1/namespaces/{GATEWAY_NAMESPACE}/telemetries/acgs-head-checkout-api")
+    );
+    let lists: Vec<_> = api.requests().into_iter().filter(|r| r.method == "GET" && r.path == TELEMETRIES).collect();
+    assert!(
+        lists.iter().all(|r| r
+            .query
+            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dacgs-tracing%2Ctracing.acgs.io%2Fpolicy")),
+        "{lists:?}"
+    );
+
+    api.apply(POLICIES, with_head_sampling(policy("checkout", &[("checkout-api", 0.1)])));
+    wait_for("the Telemetry written again", || head_telemetry(&api, "checkout-api").is_some()).await;
+    api.delete(POLICIES, NAMESPACE, "checkout");
+    wait_for("the Telemetry deleted with its policy", || head_telemetry(&api, "checkout-api").is_none()).await;
+    rate_becomes(&server, "checkout-api", 0.001).await;
+    assert!(api.get(TELEMETRIES, "istio-system", "mesh-default").is_some(), "an unmanaged Telemetry is never deleted");
+    assert!(
+        telemetry_writes(&api).iter().all(|r| !r.path.contains("mesh-default")),
+        "an unmanaged Telemetry is never written"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_sampling_on_a_ratelimiting_service_is_refused_and_writes_no_telemetry() {
+    let api = MockApiServer::start().await;
+    let mut limited = with_head_sampling(policy("checkout", &[("checkout-api", 0.1)]));
+    limited["spec"]["services"][0]["type"] = json!("ratelimiting");
+    limited["spec"]["services"][0]["param"] = json!(5);
+    api.apply(POLICIES, limited);
+    let server = control_plane(&api).await;
+
+    wait_for("status Accepted=False", || accepted_condition(&api, "checkout").is_some_and(|c| c["status"] == "False"))
+        .await;
+    let condition = accepted_condition(&api, "checkout").expect("a condition");
+    assert_eq!(condition["reason"], "Invalid");
+    assert_eq!(
+        condition["message"],
+        "spec.services[0].headSampling: needs a probabilistic strategy (Istio's percentage is a probability); nothing from it is served"
+    );
+    wait_for("the Telemetry sync", || metric(server.http_addr, HEAD_OK) >= 1.0).await;
+    assert_eq!(telemetry_writes(&api), vec![], "no Telemetry is written for a refused policy");
+    assert_eq!(served_rate(server.http_addr, "checkout-api"), Some(0.001), "nothing from the policy is served");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_telemetry_write_is_counted_and_retried_on_the_next_event() {
+    let api = MockApiServer::start().await;
+    api.refuse_writes(TELEMETRIES, 403);
+    api.apply(POLICIES, with_head_sampling(policy("checkout", &[("checkout-api", 0.1)])));
+    let server = control_plane(&api).await;
+
+    wait_for("a counted failure", || metric(server.http_addr, HEAD_FAILED) >= 1.0).await;
+    assert_eq!(head_telemetry(&api, "checkout-api"), None);
+    assert_eq!(served_rate(server.http_addr, "checkout-api"), Some(0.1), "the strategies are served regardless");
+    wait_for("status Accepted=True", || accepted_condition(&api, "checkout").is_some_and(|c| c["status"] == "True"))
+        .await;
+
+    api.accept_writes(TELEMETRIES);
+    // A change that leaves every spec as it was (a label): the merge is not recomputed, the failed
+    // sync is retried all the same.
+    let mut labelled = with_head_sampling(policy("checkout", &[("checkout-api", 0.1)]));
+    labelled["metadata"]["labels"] = json!({"team": "payments"});
+    api.apply(POLICIES, labelled);
+    wait_for("the Telemetry written on the next event", || head_percentage(&api, "checkout-api") == Some(10.0)).await;
+    wait_for("a counted success", || metric(server.http_addr, HEAD_OK) >= 1.0).await;
+    server.shutdown().await;
 }

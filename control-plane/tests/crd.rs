@@ -35,4 +35,12 @@ fn the_crd_names_the_group_version_scope_and_the_status_subresource() {
     assert_eq!(service["properties"]["type"]["enum"], serde_json::json!(["probabilistic", "ratelimiting"]));
     assert_eq!(service["properties"]["param"]["minimum"], 0.0);
     assert_eq!(service["x-kubernetes-validations"][0]["rule"], "self.type != 'probabilistic' || self.param <= 1.0");
+    assert_eq!(
+        service["x-kubernetes-validations"][1]["rule"],
+        "self.type == 'probabilistic' || !has(self.headSampling)"
+    );
+    let head = &service["properties"]["headSampling"];
+    assert_eq!(head["required"], serde_json::json!(["matchLabels"]));
+    assert_eq!(head["properties"]["matchLabels"]["minProperties"], 1);
+    assert_eq!(head["properties"]["matchLabels"]["additionalProperties"]["type"], "string");
 }

@@ -85,6 +85,14 @@ mod tests {
                 json!({"services": [{"service": "a", "type": "probabilistic", "param": 2.0}]}),
                 "SamplingPolicy p: spec.services[0].param: probability 2 is outside [0, 1]",
             ),
+            (
+                json!({"services": [{"service": "a", "type": "probabilistic", "param": 0.1, "headSampling": {"matchLabel": {}}}]}),
+                "SamplingPolicy p: spec.services[0].headSampling.matchLabel: unknown field (the API server would drop it)",
+            ),
+            (
+                json!({"services": [{"service": "a", "type": "ratelimiting", "param": 5, "headSampling": {"matchLabels": {"istio": "ingressgateway"}}}]}),
+                "SamplingPolicy p: spec.services[0].headSampling: needs a probabilistic strategy (Istio's percentage is a probability)",
+            ),
         ];
         for (spec, expected) in cases {
             assert_eq!(check_policy(&policy(spec)).expect_err("refused"), expected);

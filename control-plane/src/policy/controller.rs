@@ -7,6 +7,9 @@
 //!
 //! Status is written only when it differs from what the policy already says (a status write is
 //! itself a watch event), as a merge patch of the status subresource.
+//!
+//! After each merge, the Istio `Telemetry` resources of head sampling are made to match the served
+//! policies ([`super::head_sampling`]); when that fails, it is tried again on the next event.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 
+use super::head_sampling::{self, apply::TelemetryWriter};
 use super::merge::{PolicyInput, PolicyKey, Verdict};
 use super::resource::{SamplingPolicy, SamplingPolicyStatus};
 use crate::sampling::metrics::SamplingMetrics;
@@ -27,6 +31,8 @@ use crate::sampling::sources::Sources;
 
 /// The `source` label of policy reloads, and the event reporter's name.
 pub const POLICY_SOURCE: &str = "samplingpolicy";
+/// The `source` label of head-sampling Telemetry writes.
+pub const HEAD_SAMPLING_SOURCE: &str = "headsampling";
 /// The name events are reported under.
 pub const CONTROLLER_NAME: &str = "acgs-tracing";
 /// The status condition this controller owns.
@@ -42,6 +48,9 @@ struct Controller {
     policies: BTreeMap<PolicyKey, SamplingPolicy>,
     relisted: BTreeMap<PolicyKey, SamplingPolicy>,
     last_good: HashMap<PolicyKey, super::resource::SamplingPolicySpec>,
+    telemetries: TelemetryWriter,
+    /// Whether the last Telemetry sync failed (it is retried on the next event).
+    telemetries_pending: bool,
 }
 
 fn key_of(policy: &SamplingPolicy) -> PolicyKey {
@@ -54,6 +63,8 @@ pub async fn run(client: Client, sources: Arc<Sources>, metrics: SamplingMetrics
     let reporter = Reporter { controller: CONTROLLER_NAME.to_owned(), instance: std::env::var("POD_NAME").ok() };
     let mut controller = Controller {
         api: api.clone(),
+        telemetries: TelemetryWriter::new(client.clone()),
+        telemetries_pending: false,
         recorder: Recorder::new(client, reporter),
         sources,
         metrics,
@@ -134,13 +145,29 @@ impl Controller {
             }
         }
         self.report(&merged.verdicts).await;
+        self.sync_telemetries(&merged.verdicts).await;
     }
 
     /// A status-only change (often our own write): the served set is unchanged; make sure every
-    /// policy's status says what the current verdicts say.
+    /// policy's status says what the current verdicts say, and retry a failed Telemetry sync.
     async fn write_statuses_only(&mut self) {
         let merged = crate::policy::merge::merge(None, &self.inputs());
         self.report(&merged.verdicts).await;
+        if self.telemetries_pending {
+            self.sync_telemetries(&merged.verdicts).await;
+        }
+    }
+
+    /// Writes the head-sampling Telemetries of the served specs and deletes the others.
+    async fn sync_telemetries(&mut self, verdicts: &BTreeMap<PolicyKey, Verdict>) {
+        let served = verdicts
+            .iter()
+            .filter(|(_, verdict)| verdict.is_served())
+            .filter_map(|(key, _)| self.last_good.get(key).map(|spec| (key, spec)));
+        let desired = head_sampling::desired(served);
+        let ok = self.telemetries.sync(&desired).await;
+        self.metrics.reload(HEAD_SAMPLING_SOURCE, ok);
+        self.telemetries_pending = !ok;
     }
 
     async fn report(&self, verdicts: &BTreeMap<PolicyKey, Verdict>) {

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use super::head_sampling;
 use super::resource::{spec_path, SamplingPolicySpec};
 use crate::sampling::file::{check, Constitutional, StrategiesFile};
 
@@ -61,6 +62,11 @@ impl Verdict {
         matches!(self, Self::Accepted { .. })
     }
 
+    /// Whether a spec of the policy is served: its current one, or its last accepted one.
+    pub fn is_served(&self) -> bool {
+        matches!(self, Self::Accepted { .. } | Self::Invalid { serving_last_good: true, .. })
+    }
+
     /// The condition's message.
     pub fn message(&self) -> String {
         match self {
@@ -84,10 +90,18 @@ pub struct Merged {
 /// Validates a spec as the controller does; the error names the field in the resource's terms.
 pub fn validate_spec(spec: &SamplingPolicySpec) -> Result<StrategiesFile, String> {
     let strategies = spec.to_strategies();
-    match check(&strategies) {
-        Ok(_) => Ok(strategies),
-        Err((path, reason)) => Err(format!("{}: {reason}", spec_path(&path))),
+    if let Err((path, reason)) = check(&strategies) {
+        return Err(format!("{}: {reason}", spec_path(&path)));
     }
+    head_sampling::check(spec)?;
+    Ok(strategies)
+}
+
+/// [`validate_spec`], plus what depends on the policy's namespace and name.
+fn validate_policy(key: &PolicyKey, spec: &SamplingPolicySpec) -> Result<StrategiesFile, String> {
+    let strategies = validate_spec(spec)?;
+    head_sampling::check_reference(key, spec)?;
+    Ok(strategies)
 }
 
 /// Merges `file` (the last good strategies file, if any) with `policies`.
@@ -103,9 +117,11 @@ pub fn merge(file: Option<&StrategiesFile>, policies: &[PolicyInput]) -> Merged 
     let mut default_owner: Option<&PolicyKey> = None;
     let mut verdicts = BTreeMap::new();
     for policy in ordered {
-        let (effective, invalid) = match validate_spec(&policy.spec) {
+        let (effective, invalid) = match validate_policy(&policy.key, &policy.spec) {
             Ok(effective) => (Some(effective), None),
-            Err(message) => (policy.last_good.as_ref().and_then(|good| validate_spec(good).ok()), Some(message)),
+            Err(message) => {
+                (policy.last_good.as_ref().and_then(|good| validate_policy(&policy.key, good).ok()), Some(message))
+            }
         };
         let Some(effective) = effective else {
             let message = invalid.unwrap_or_default();

@@ -5,8 +5,12 @@
 //! The spec is the strategies file's content in Kubernetes' camelCase: an optional default
 //! strategy, per-service strategies with per-operation overrides, and the constitutional selector.
 //! What the API server can check is in the schema (strategy type enum, `param` ≥ 0, probabilities
-//! ≤ 1 as a CEL rule, services unique as a list-map keyed by `service`); everything else
-//! (duplicate operations, empty names) is checked by the controller, which reports it in status.
+//! ≤ 1 as a CEL rule, services unique as a list-map keyed by `service`, `headSampling` only on
+//! probabilistic services as a CEL rule, at least one label in its `matchLabels`); everything else
+//! (duplicate operations, empty names, label syntax) is checked by the controller, which reports it
+//! in status.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, CustomResourceExt};
@@ -68,6 +72,9 @@ pub struct PolicyStrategy {
 #[schemars(extend("x-kubernetes-validations" = [{
     "rule": "self.type != 'probabilistic' || self.param <= 1.0",
     "message": "a probabilistic param is a probability in [0, 1]"
+}, {
+    "rule": "self.type == 'probabilistic' || !has(self.headSampling)",
+    "message": "headSampling needs a probabilistic strategy (Istio's percentage is a probability)"
 }]))]
 pub struct ServicePolicy {
     #[schemars(length(min = 1))]
@@ -78,6 +85,23 @@ pub struct ServicePolicy {
     pub param: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operation_strategies: Vec<PolicyOperation>,
+    /// The workloads where this service's traces start (their CLIENT side, e.g. the ingress
+    /// gateway): Istio's percentage there follows this strategy (probabilistic only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sampling: Option<HeadSampling>,
+}
+
+/// Where a service's traces start, for the Istio `Telemetry` the controller writes there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadSampling {
+    /// The workloads' namespace (default: the policy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The workloads' labels; at least one (a Telemetry without selector applies to a whole
+    /// namespace).
+    #[schemars(extend("minProperties" = 1))]
+    pub match_labels: BTreeMap<String, String>,
 }
 
 /// A per-operation override.

@@ -7,7 +7,13 @@ fn key(name: &str) -> PolicyKey {
 }
 
 fn service(name: &str, param: f64) -> ServicePolicy {
-    ServicePolicy { service: name.to_owned(), kind: StrategyKind::Probabilistic, param, operation_strategies: vec![] }
+    ServicePolicy {
+        service: name.to_owned(),
+        kind: StrategyKind::Probabilistic,
+        param,
+        operation_strategies: vec![],
+        head_sampling: None,
+    }
 }
 
 fn policy(name: &str, services: Vec<ServicePolicy>) -> PolicyInput {
