@@ -81,50 +81,57 @@ fn put_attribute(key: &str, value: Value<'_>, buf: &mut Vec<u8>) {
 }
 
 /// The filter's span for a sampled request, as the bytes of an `acgs.telemetry.v1.SpanRecord`
-/// message. Written straight from the request's facts: a span costs one buffer, not one string
-/// per attribute (this runs for every sampled request in every sidecar). Header values that are
-/// not UTF-8 are carried lossily, so a batch always decodes.
-pub fn span_record(request: &Finished<'_>) -> Vec<u8> {
+/// message, written into `buf` (cleared first). Written straight from the request's facts into a
+/// buffer the VM reuses: a span costs no allocation and no string per attribute (this runs for
+/// every sampled request in every sidecar). Header values that are not UTF-8 are carried lossily,
+/// so a batch always decodes.
+pub fn span_record(request: &Finished<'_>, buf: &mut Vec<u8>) {
     let decision = request.decision;
-    let mut buf = Vec::with_capacity(512);
-    put_len_field(1, &decision.trace_id, &mut buf);
-    put_len_field(2, &decision.span_id, &mut buf);
+    buf.clear();
+    put_len_field(1, &decision.trace_id, buf);
+    put_len_field(2, &decision.span_id, buf);
     if let Some(parent) = &decision.parent_span_id {
-        put_len_field(3, parent, &mut buf);
+        put_len_field(3, parent, buf);
     }
-    put_len_field(4, decision.operation.as_bytes(), &mut buf);
-    put_varint(5, request.start_nanos, &mut buf);
-    put_varint(6, request.end_nanos.max(request.start_nanos), &mut buf);
-    put_attribute("constitutional.hash", Value::Text(request.constitutional_hash), &mut buf);
-    put_attribute("constitutional.hash.status", Value::Text(decision.hash_status.as_str()), &mut buf);
-    put_attribute("constitutional.compliant", Value::Bool(decision.compliance == Compliance::Compliant), &mut buf);
-    put_attribute("acgs.category", Value::Text(decision.category.as_str()), &mut buf);
-    put_attribute("acgs.service", Value::Text(request.service), &mut buf);
-    put_attribute("acgs.operation", Value::Text(&decision.operation), &mut buf);
-    put_attribute("acgs.sampling.decision", Value::Text(decision_value(decision.sampled)), &mut buf);
-    put_attribute("acgs.sampling.rule", Value::Text(&decision.rule), &mut buf);
-    put_attribute("http.request.method", Value::Text(&String::from_utf8_lossy(request.method)), &mut buf);
-    put_attribute("url.path", Value::Text(&String::from_utf8_lossy(request.path)), &mut buf);
+    put_len_field(4, decision.operation.as_bytes(), buf);
+    put_varint(5, request.start_nanos, buf);
+    put_varint(6, request.end_nanos.max(request.start_nanos), buf);
+    put_attribute("constitutional.hash", Value::Text(request.constitutional_hash), buf);
+    put_attribute("constitutional.hash.status", Value::Text(decision.hash_status.as_str()), buf);
+    put_attribute("constitutional.compliant", Value::Bool(decision.compliance == Compliance::Compliant), buf);
+    put_attribute("acgs.category", Value::Text(decision.category.as_str()), buf);
+    put_attribute("acgs.service", Value::Text(request.service), buf);
+    put_attribute("acgs.operation", Value::Text(&decision.operation), buf);
+    put_attribute("acgs.sampling.decision", Value::Text(decision_value(decision.sampled)), buf);
+    put_attribute("acgs.sampling.rule", Value::Text(&decision.rule), buf);
+    put_attribute("http.request.method", Value::Text(&String::from_utf8_lossy(request.method)), buf);
+    put_attribute("url.path", Value::Text(&String::from_utf8_lossy(request.path)), buf);
     if let Some(status) = request.status {
-        put_attribute("http.response.status_code", Value::Int(i64::from(status)), &mut buf);
+        put_attribute("http.response.status_code", Value::Int(i64::from(status)), buf);
     }
     if let Some(authority) = request.authority {
-        put_attribute("server.address", Value::Text(&String::from_utf8_lossy(authority)), &mut buf);
+        put_attribute("server.address", Value::Text(&String::from_utf8_lossy(authority)), buf);
     }
     if let Some(agent) = request.user_agent {
-        put_attribute("user_agent.original", Value::Text(&String::from_utf8_lossy(agent)), &mut buf);
+        put_attribute("user_agent.original", Value::Text(&String::from_utf8_lossy(agent)), buf);
     }
     if !request.peer.is_empty() {
-        put_len_field(8, request.peer.as_bytes(), &mut buf);
+        put_len_field(8, request.peer.as_bytes(), buf);
     }
-    buf
 }
 
-/// The telemetry record of a finished request (with its span when sampled).
-pub fn request_record(request: &Finished<'_>) -> RequestRecord {
+/// The telemetry record of a finished request, with its span (encoded into `span_buffer`) when
+/// sampled.
+pub fn request_record<'a>(request: &Finished<'_>, span_buffer: &'a mut Vec<u8>) -> RequestRecord<'a> {
     let decision = request.decision;
     let status_class =
         request.status.map_or(0, |status| u8::try_from(status / 100).ok().filter(|c| (1..=5).contains(c)).unwrap_or(0));
+    let span = if decision.sampled {
+        span_record(request, span_buffer);
+        Some(span_buffer.as_slice())
+    } else {
+        None
+    };
     RequestRecord {
         operation: Rc::clone(&decision.operation),
         category: decision.category.as_str(),
@@ -132,7 +139,7 @@ pub fn request_record(request: &Finished<'_>) -> RequestRecord {
         hash_status: decision.hash_status,
         latency_micros: request.end_nanos.saturating_sub(request.start_nanos) / 1_000,
         source: decision.hash_status.is_violation().then(|| Rc::from(request.peer)),
-        span: decision.sampled.then(|| span_record(request)),
+        span,
     }
 }
 

@@ -22,6 +22,9 @@ use prost::Message as _;
 use crate::config::Tracer;
 use crate::hash::HashStatus;
 
+/// `TelemetryBatch.spans`.
+const SPANS_FIELD: u32 = 7;
+
 /// Bounds of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferLimits {
@@ -56,7 +59,7 @@ struct AggregateValue {
 
 /// One finished request, as the glue saw it.
 #[derive(Debug)]
-pub struct RequestRecord {
+pub struct RequestRecord<'a> {
     pub operation: Rc<str>,
     pub category: &'static str,
     /// 1..=5 for 1xx..5xx, 0 when no response was seen.
@@ -66,7 +69,7 @@ pub struct RequestRecord {
     /// The caller, recorded for violations only (missing, mismatch).
     pub source: Option<Rc<str>>,
     /// The encoded `SpanRecord` message, when the request was sampled.
-    pub span: Option<Vec<u8>>,
+    pub span: Option<&'a [u8]>,
 }
 
 /// A batch handed to the glue for sending.
@@ -112,8 +115,11 @@ pub struct TelemetryBuffer {
     span_source: SpanSource,
     limits: BufferLimits,
     entries: HashMap<AggregateKey, AggregateValue>,
-    /// Encoded `SpanRecord` messages.
-    spans: Vec<Vec<u8>>,
+    /// Encoded `SpanRecord` messages, each already framed as the batch's `spans` field (7), so a
+    /// batch is the other fields followed by these bytes; the buffer is reused across batches.
+    spans: Vec<u8>,
+    /// How many spans `spans` holds.
+    span_count: usize,
     dropped: DroppedCounters,
     window_start_nanos: u64,
     next_seq: u64,
@@ -143,6 +149,7 @@ impl TelemetryBuffer {
             limits,
             entries: HashMap::new(),
             spans: Vec::new(),
+            span_count: 0,
             dropped: DroppedCounters::default(),
             window_start_nanos: now_nanos,
             next_seq: 1,
@@ -161,7 +168,7 @@ impl TelemetryBuffer {
     }
 
     /// Adds one finished request.
-    pub fn record(&mut self, request: RequestRecord) {
+    pub fn record(&mut self, request: RequestRecord<'_>) {
         self.totals.requests_seen += 1;
         let key = AggregateKey {
             operation: request.operation,
@@ -185,23 +192,26 @@ impl TelemetryBuffer {
         }
         if let Some(span) = request.span {
             self.totals.spans_seen += 1;
-            if self.spans.len() >= self.limits.max_spans {
+            if self.span_count >= self.limits.max_spans {
                 self.dropped.spans += 1;
                 self.totals.spans_dropped += 1;
             } else {
-                self.spans.push(span);
+                prost::encoding::encode_key(SPANS_FIELD, prost::encoding::WireType::LengthDelimited, &mut self.spans);
+                prost::encoding::encode_varint(span.len() as u64, &mut self.spans);
+                self.spans.extend_from_slice(span);
+                self.span_count += 1;
             }
         }
     }
 
     /// Whether the buffer is close enough to its bounds to flush before the interval ends.
     pub fn nearly_full(&self) -> bool {
-        self.entries.len() * 4 >= self.limits.max_entries * 3 || self.spans.len() * 4 >= self.limits.max_spans * 3
+        self.entries.len() * 4 >= self.limits.max_entries * 3 || self.span_count * 4 >= self.limits.max_spans * 3
     }
 
     /// Whether anything waits to be sent.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.spans.is_empty() && self.dropped == DroppedCounters::default()
+        self.entries.is_empty() && self.span_count == 0 && self.dropped == DroppedCounters::default()
     }
 
     /// The batch to send now: the unacknowledged one again (same seq, same bytes), or a new one
@@ -263,8 +273,7 @@ impl TelemetryBuffer {
                 }
             })
             .collect();
-        let spans = std::mem::take(&mut self.spans);
-        let span_count = spans.len() as u64;
+        let span_count = std::mem::take(&mut self.span_count) as u64;
         let dropped = std::mem::take(&mut self.dropped);
         let batch = TelemetryBatch {
             vm_id: self.vm_id.clone(),
@@ -281,12 +290,10 @@ impl TelemetryBuffer {
         self.next_seq += 1;
         self.window_start_nanos = now_nanos;
         // The spans are already encoded: a repeated field may follow the rest of the message.
-        let mut body = batch.encode_to_vec();
-        for span in &spans {
-            prost::encoding::encode_key(7, prost::encoding::WireType::LengthDelimited, &mut body);
-            prost::encoding::encode_varint(span.len() as u64, &mut body);
-            body.extend_from_slice(span);
-        }
+        let mut body = Vec::with_capacity(batch.encoded_len() + self.spans.len());
+        batch.encode_raw(&mut body);
+        body.extend_from_slice(&self.spans);
+        self.spans.clear();
         PendingBatch { seq: batch.seq, body, requests, spans: span_count }
     }
 }

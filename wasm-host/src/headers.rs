@@ -85,7 +85,16 @@ impl Headers {
     }
 
     pub(crate) fn get_bytes(&self, name: &[u8]) -> Option<&[u8]> {
-        self.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value)
+        let entry = self.entries.iter().find(|entry| self.is_named(**entry, name))?;
+        Some(self.split(*entry).1)
+    }
+
+    /// Whether `entry`'s name is `name` (case-insensitive); the length is compared first, so most
+    /// entries cost one comparison (this runs for every header a filter reads, writes or removes).
+    fn is_named(&self, entry: Entry, name: &[u8]) -> bool {
+        let start = entry.start as usize;
+        entry.name_len as usize == name.len()
+            && self.bytes.get(start..start + name.len()).is_some_and(|key| key.eq_ignore_ascii_case(name))
     }
 
     pub(crate) fn append(&mut self, name: &[u8], value: &[u8]) {
@@ -140,12 +149,15 @@ impl Headers {
     }
 
     pub(crate) fn remove(&mut self, name: &[u8]) {
+        if !self.entries.iter().any(|entry| self.is_named(*entry, name)) {
+            return;
+        }
         let mut removed = 0usize;
         let bytes = &self.bytes;
         self.entries.retain(|entry| {
             let start = entry.start as usize;
-            let key = &bytes[start..start + entry.name_len as usize];
-            let keep = !key.eq_ignore_ascii_case(name);
+            let keep = entry.name_len as usize != name.len()
+                || !bytes[start..start + name.len()].eq_ignore_ascii_case(name);
             if !keep {
                 removed += (entry.name_len + entry.value_len) as usize;
             }

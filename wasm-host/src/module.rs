@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::{Engine, InstancePre, Module};
+use wasmtime::{Config, Engine, InstancePre, Module, ProfilingStrategy};
 
 use crate::error::HostError;
 use crate::hostcalls;
@@ -13,6 +13,18 @@ use crate::state::VmState;
 
 /// The proxy-wasm ABI versions Envoy accepts, by their marker export.
 const ABI_MARKERS: [&str; 2] = ["proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0"];
+
+/// The environment variable that turns on wasmtime's perf map (`/tmp/perf-<pid>.map`), so that
+/// `perf record` names the filter's functions: `ACGS_WASM_PROFILER=perfmap` (docs/performance.md).
+pub const PROFILER_ENV: &str = "ACGS_WASM_PROFILER";
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    if std::env::var(PROFILER_ENV).is_ok_and(|value| value == "perfmap") {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
+    config
+}
 
 /// A compiled, linked proxy-wasm module. Cheap to clone.
 #[derive(Clone)]
@@ -39,7 +51,7 @@ impl std::fmt::Debug for FilterModule {
 impl FilterModule {
     /// Compiles and links a module from its bytes.
     pub fn from_bytes(wasm: &[u8]) -> Result<Self, HostError> {
-        let engine = Engine::default();
+        let engine = Engine::new(&engine_config()).map_err(|error| invalid(format!("{error:#}")))?;
         let module = Module::new(&engine, wasm).map_err(|error| invalid(format!("{error:#}")))?;
         let abi_version = ABI_MARKERS
             .into_iter()

@@ -49,6 +49,8 @@ pub(super) struct StreamShared {
     pub(super) engine: RefCell<Engine>,
     pub(super) stats: Option<FilterStats>,
     pub(super) telemetry: RefCell<TelemetryBuffer>,
+    /// Where a sampled request's span is encoded before it joins the batch (reused).
+    pub(super) span_buffer: RefCell<Vec<u8>>,
     pub(super) service: String,
 }
 
@@ -128,6 +130,7 @@ impl RootContext for FilterRoot {
             engine: RefCell::new(engine),
             stats: FilterStats::define(),
             telemetry: RefCell::new(telemetry),
+            span_buffer: RefCell::new(Vec::with_capacity(1_024)),
             service,
         }));
         true

@@ -149,6 +149,7 @@ impl HttpContext for ConstitutionalStream {
             end_nanos,
             peer: &peer,
         };
-        self.shared.telemetry.borrow_mut().record(request_record(&finished));
+        let mut span_buffer = self.shared.span_buffer.borrow_mut();
+        self.shared.telemetry.borrow_mut().record(request_record(&finished, &mut span_buffer));
     }
 }

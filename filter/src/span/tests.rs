@@ -46,9 +46,10 @@ fn value(span: &SpanRecord, key: &str) -> Option<attribute::Value> {
 #[test]
 fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
     let decision = decision(Some(b"cdd01ef066bc6cf2"), "/v1/constitutional/validate");
-    let record = request_record(&finished(&decision, Some(200)));
+    let mut buffer = Vec::new();
+    let record = request_record(&finished(&decision, Some(200)), &mut buffer);
     assert_eq!((record.status_class, record.latency_micros, record.source.is_none()), (2, 2_500, true));
-    let span = SpanRecord::decode(record.span.expect("constitutional operations are sampled").as_slice())
+    let span = SpanRecord::decode(record.span.expect("constitutional operations are sampled"))
         .expect("a valid SpanRecord");
     let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(
@@ -87,15 +88,17 @@ fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
 #[test]
 fn violations_record_their_source_and_odd_statuses_have_no_class() {
     let decision = decision(None, "/v1/policies/7");
-    let record = request_record(&finished(&decision, Some(403)));
+    let mut buffer = Vec::new();
+    let record = request_record(&finished(&decision, Some(403)), &mut buffer);
     assert_eq!(record.status_class, 4);
     assert_eq!(record.source.as_deref(), Some("spiffe://cluster.local/ns/default/sa/client"));
     assert!(record.span.is_some(), "violations are sampled");
     let mut odd = finished(&decision, Some(403));
     odd.path = b"/v1/\xff\xfe";
-    let span = SpanRecord::decode(span_record(&odd).as_slice()).expect("invalid UTF-8 is carried lossily");
+    span_record(&odd, &mut buffer);
+    let span = SpanRecord::decode(buffer.as_slice()).expect("invalid UTF-8 is carried lossily");
     assert_eq!(value(&span, "url.path"), Some(attribute::Value::StringValue("/v1/\u{fffd}\u{fffd}".into())));
-    assert_eq!(request_record(&finished(&decision, None)).status_class, 0);
-    assert_eq!(request_record(&finished(&decision, Some(99))).status_class, 0);
-    assert_eq!(request_record(&finished(&decision, Some(700))).status_class, 0);
+    for status in [None, Some(99), Some(700)] {
+        assert_eq!(request_record(&finished(&decision, status), &mut buffer).status_class, 0, "{status:?}");
+    }
 }

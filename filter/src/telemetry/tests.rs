@@ -3,16 +3,18 @@ use prost::Message as _;
 
 use super::*;
 
-fn request(operation: &str, status: HashStatus, latency: u64, sampled: bool) -> RequestRecord {
-    RequestRecord {
+/// Records one request (with a span named after its operation when `sampled`).
+fn record(buffer: &mut TelemetryBuffer, operation: &str, status: HashStatus, latency: u64, sampled: bool) {
+    let span = SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }.encode_to_vec();
+    buffer.record(RequestRecord {
         operation: Rc::from(operation),
         category: "other",
         status_class: 2,
         hash_status: status,
         latency_micros: latency,
         source: None,
-        span: sampled.then(|| SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }.encode_to_vec()),
-    }
+        span: sampled.then_some(span.as_slice()),
+    });
 }
 
 fn decode(batch: &PendingBatch) -> TelemetryBatch {
@@ -22,9 +24,9 @@ fn decode(batch: &PendingBatch) -> TelemetryBatch {
 #[test]
 fn requests_aggregate_per_key_with_their_latency_histogram() {
     let mut buffer = TelemetryBuffer::new("svc", "vm-1", "cdd01ef066bc6cf2", BufferLimits::default(), 100);
-    buffer.record(request("GET /a", HashStatus::Valid, 40, false));
-    buffer.record(request("GET /a", HashStatus::Valid, 120, true));
-    buffer.record(request("GET /a", HashStatus::Mismatch, 60, true));
+    record(&mut buffer, "GET /a", HashStatus::Valid, 40, false);
+    record(&mut buffer, "GET /a", HashStatus::Valid, 120, true);
+    record(&mut buffer, "GET /a", HashStatus::Mismatch, 60, true);
     let batch = decode(buffer.next_batch(500).expect("something to send"));
     assert_eq!((batch.vm_id.as_str(), batch.seq, batch.service.as_str()), ("vm-1", 1, "svc"));
     assert_eq!((batch.window_start_unix_nanos, batch.window_end_unix_nanos), (100, 500));
@@ -45,17 +47,17 @@ fn requests_aggregate_per_key_with_their_latency_histogram() {
 #[test]
 fn batches_say_when_the_filters_spans_are_the_hops_spans() {
     let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0).spans_recorded_by(Tracer::None);
-    buffer.record(request("GET /a", HashStatus::Valid, 40, true));
+    record(&mut buffer, "GET /a", HashStatus::Valid, 40, true);
     assert_eq!(decode(buffer.next_batch(1).expect("a batch")).span_source, SpanSource::Filter as i32);
 }
 
 #[test]
 fn an_unacknowledged_batch_is_resent_unchanged_while_new_requests_wait() {
     let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0);
-    buffer.record(request("GET /a", HashStatus::Valid, 1, false));
+    record(&mut buffer, "GET /a", HashStatus::Valid, 1, false);
     let first = buffer.next_batch(10).cloned().expect("batch");
     buffer.settle(first.seq, Delivery::Retry);
-    buffer.record(request("GET /b", HashStatus::Valid, 1, false));
+    record(&mut buffer, "GET /b", HashStatus::Valid, 1, false);
     let again = buffer.next_batch(20).cloned().expect("batch");
     assert_eq!(again, first, "same seq, same bytes");
     buffer.settle(first.seq, Delivery::Delivered);
@@ -73,10 +75,10 @@ fn an_unacknowledged_batch_is_resent_unchanged_while_new_requests_wait() {
 fn what_does_not_fit_is_dropped_counted_and_reported() {
     let limits = BufferLimits { max_entries: 2, max_spans: 1 };
     let mut buffer = TelemetryBuffer::new("svc", "vm", "h", limits, 0);
-    buffer.record(request("GET /a", HashStatus::Valid, 1, true));
-    buffer.record(request("GET /b", HashStatus::Valid, 1, true));
-    buffer.record(request("GET /c", HashStatus::Valid, 1, false));
-    buffer.record(request("GET /a", HashStatus::Valid, 1, false));
+    record(&mut buffer, "GET /a", HashStatus::Valid, 1, true);
+    record(&mut buffer, "GET /b", HashStatus::Valid, 1, true);
+    record(&mut buffer, "GET /c", HashStatus::Valid, 1, false);
+    record(&mut buffer, "GET /a", HashStatus::Valid, 1, false);
     let batch = decode(buffer.next_batch(1).expect("batch"));
     assert_eq!(batch.dropped, Some(DroppedCounters { spans: 1, aggregates: 1, batches: 0 }));
     assert_eq!(batch.aggregates.iter().map(|e| e.count).sum::<u64>(), 3);
@@ -89,8 +91,8 @@ fn what_does_not_fit_is_dropped_counted_and_reported() {
 #[test]
 fn a_refused_batch_is_dropped_and_reported_in_the_next() {
     let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0);
-    buffer.record(request("GET /a", HashStatus::Valid, 1, true));
-    buffer.record(request("GET /a", HashStatus::Valid, 1, false));
+    record(&mut buffer, "GET /a", HashStatus::Valid, 1, true);
+    record(&mut buffer, "GET /a", HashStatus::Valid, 1, false);
     buffer.settle(1, Delivery::Refused);
     let seq = buffer.next_batch(1).map(|b| b.seq).expect("batch");
     buffer.settle(seq, Delivery::Refused);
