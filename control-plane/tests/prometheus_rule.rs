@@ -233,7 +233,7 @@ fn builtin_firing(traffic: &Traffic) -> BTreeSet<(String, String)> {
                 service: Arc::from(*service),
                 operation: Arc::from("GET /"),
                 code_class: 2,
-                hash_status: status,
+                hash_status: status.parse().expect("a hash status label"),
             };
             let _ = windows.add(now as u64 - 300 + window * 10, key, &histogram);
         }

@@ -15,6 +15,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use acgs_proto::telemetry::{Compliance, HashStatus};
+
 use crate::telemetry::histogram::LatencyHistogram;
 use crate::telemetry::window::WindowStore;
 
@@ -186,12 +188,12 @@ pub fn evaluate(windows: &WindowStore, now_secs: f64, ever_counted: bool, config
             first_start = Some(first_start.map_or(window.start_unix_secs, |f| f.min(window.start_unix_secs)));
             total += histogram.count();
             let totals = services.entry(&key.service).or_default();
-            match crate::telemetry::exposition::compliance_of(key.hash_status) {
-                Some(true) => totals.compliant += histogram.count(),
-                Some(false) => totals.violations += histogram.count(),
-                None => {}
+            match key.hash_status.compliance() {
+                Compliance::Compliant => totals.compliant += histogram.count(),
+                Compliance::NonCompliant => totals.violations += histogram.count(),
+                Compliance::Exempt => {}
             }
-            if key.hash_status == "mismatch" {
+            if key.hash_status == HashStatus::Mismatch {
                 totals.mismatches += histogram.count();
             }
             totals.latency.merge(histogram);

@@ -13,7 +13,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::model::HashStatus;
+use acgs_proto::telemetry::{Compliance, HashStatus};
+
 use super::report::{
     ratio, Analysis, CallerViolations, CompliancePoint, ComplianceSection, Evidence, Finding, ServiceCompliance,
     Severity,
@@ -40,13 +41,15 @@ pub struct ComplianceAnalysis {
     per_second: BTreeMap<u64, (u64, u64)>,
 }
 
+/// The status's slot in [`ServiceCounts::by_status`] (the report's column order). No span
+/// carries `Unspecified` (no label parses to it); it would count as exempt, as its compliance.
 fn status_index(status: HashStatus) -> usize {
     match status {
         HashStatus::Valid => 0,
         HashStatus::Injected => 1,
         HashStatus::Missing => 2,
         HashStatus::Mismatch => 3,
-        HashStatus::Exempt => 4,
+        HashStatus::Exempt | HashStatus::Unspecified => 4,
     }
 }
 
@@ -63,7 +66,11 @@ impl ComplianceAnalysis {
             return;
         };
         counts.by_status[status_index(status)] += 1;
-        let Some(compliant) = status.compliant() else { return };
+        let compliant = match status.compliance() {
+            Compliance::Compliant => true,
+            Compliance::NonCompliant => false,
+            Compliance::Exempt => return,
+        };
         let point = self.per_second.entry(span.start_micros / 1_000_000).or_default();
         if compliant {
             point.0 += 1;

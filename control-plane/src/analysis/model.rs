@@ -5,53 +5,7 @@
 
 use std::sync::Arc;
 
-/// The outcome of the constitutional-hash check a span records: the filter's
-/// `constitutional.hash.status` attribute, and nothing else (a literal `constitutional.hash`
-/// tag, which a Telemetry resource may put on every span, is no evidence that a request carried
-/// the hash).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HashStatus {
-    Valid,
-    Injected,
-    Missing,
-    Mismatch,
-    Exempt,
-}
-
-impl HashStatus {
-    /// Parses the filter's spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "valid" => HashStatus::Valid,
-            "injected" => HashStatus::Injected,
-            "missing" => HashStatus::Missing,
-            "mismatch" => HashStatus::Mismatch,
-            "exempt" => HashStatus::Exempt,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HashStatus::Valid => "valid",
-            HashStatus::Injected => "injected",
-            HashStatus::Missing => "missing",
-            HashStatus::Mismatch => "mismatch",
-            HashStatus::Exempt => "exempt",
-        }
-    }
-
-    /// `Some(true)` compliant, `Some(false)` a violation, `None` exempt (the same split as the
-    /// `acgs_constitutional_compliance_ratio` metric).
-    pub fn compliant(self) -> Option<bool> {
-        match self {
-            HashStatus::Valid | HashStatus::Injected => Some(true),
-            HashStatus::Missing | HashStatus::Mismatch => Some(false),
-            HashStatus::Exempt => None,
-        }
-    }
-}
+use acgs_proto::telemetry::HashStatus;
 
 /// A span attribute's value, as text (numbers and booleans formatted).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +30,10 @@ pub struct Span {
     pub http_status: Option<u16>,
     /// Marked as failed (an `error` tag, OTel status ERROR, or a 5xx status).
     pub error: bool,
+    /// The outcome of the constitutional-hash check the span records: the filter's
+    /// `constitutional.hash.status` attribute, and nothing else (a literal `constitutional.hash`
+    /// tag, which a Telemetry resource may put on every span, is no evidence that a request
+    /// carried the hash).
     pub hash_status: Option<HashStatus>,
     /// The calling workload as the server saw it (mTLS principal or address), when recorded.
     pub peer: Option<Arc<str>>,
@@ -110,7 +68,9 @@ pub mod keys {
 }
 
 /// Builds [`Span`]s from raw facts and attributes, deriving what the attributes say (status,
-/// error, hash status, peer, remote end), so every source derives them the same way.
+/// error, hash status, peer, remote end), so every source derives them the same way. A source
+/// whose format has typed values gives the HTTP status and hash status it read as such; the
+/// attributes' text is read only for what it did not give.
 #[derive(Debug, Clone)]
 pub struct SpanFacts {
     pub trace_id: Arc<str>,
@@ -125,6 +85,10 @@ pub struct SpanFacts {
     /// The source's own span kind, when it has one (`true` client/producer).
     pub client: bool,
     pub peer: Option<Arc<str>>,
+    /// The HTTP status as the source read it typed, if it did.
+    pub http_status: Option<u16>,
+    /// The hash status as the source read it, if it did.
+    pub hash_status: Option<HashStatus>,
 }
 
 impl SpanFacts {
@@ -132,8 +96,8 @@ impl SpanFacts {
     pub fn into_span(self, attributes: Vec<Attribute>) -> Span {
         let get = |key: &str| attributes.iter().find(|a| a.key == key).map(|a| a.value.as_str());
         let first = |keys: &[&str]| keys.iter().find_map(|key| get(key));
-        let http_status = first(&keys::HTTP_STATUS).and_then(|s| s.parse::<u16>().ok());
-        let hash_status = get(keys::HASH_STATUS).and_then(HashStatus::parse);
+        let http_status = self.http_status.or_else(|| first(&keys::HTTP_STATUS).and_then(|s| s.parse::<u16>().ok()));
+        let hash_status = self.hash_status.or_else(|| get(keys::HASH_STATUS).and_then(|s| s.parse().ok()));
         let error = self.error || get(keys::ERROR) == Some("true") || http_status.is_some_and(|s| s >= 500);
         let client = self.client || matches!(get(keys::SPAN_KIND), Some("client" | "producer"));
         let remote = first(&keys::REMOTE)
@@ -218,6 +182,8 @@ mod tests {
             error: false,
             client: false,
             peer: None,
+            http_status: None,
+            hash_status: None,
         }
     }
 

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::model::{keys, HashStatus};
+use acgs_proto::telemetry::HashStatus;
+
+use super::model::keys;
 use super::report::{
     Analysis, AuthFailures, CallerViolations, Evidence, Finding, SecuritySection, SensitiveAttribute, Severity,
 };

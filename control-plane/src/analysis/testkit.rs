@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::model::{Attribute, HashStatus, Span};
+use acgs_proto::telemetry::HashStatus;
+
+use super::model::{Attribute, Span};
 use super::report::{Analysis, Finding, Report};
 use super::{analyze_traces, AnalysisOptions};
 

@@ -1,4 +1,5 @@
-use super::model::HashStatus;
+use acgs_proto::telemetry::HashStatus;
+
 use super::report::Report;
 use super::testkit::{report, report_with, span, SpanExt, T0};
 use super::{workload_of, AnalysisOptions};

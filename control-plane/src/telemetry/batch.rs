@@ -16,16 +16,10 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BatchError {
     BatchError { field: field.into(), reason: reason.into() }
 }
 
-/// The metric label of a wire hash status; `None` for values this control plane does not know.
-pub fn hash_status_label(status: i32) -> Option<&'static str> {
-    match HashStatus::try_from(status).ok()? {
-        HashStatus::Valid => Some("valid"),
-        HashStatus::Missing => Some("missing"),
-        HashStatus::Mismatch => Some("mismatch"),
-        HashStatus::Exempt => Some("exempt"),
-        HashStatus::Injected => Some("injected"),
-        HashStatus::Unspecified => None,
-    }
+/// The hash status a wire value names; `None` for the unset value and for values this control
+/// plane does not know.
+pub fn hash_status(wire: i32) -> Option<HashStatus> {
+    HashStatus::try_from(wire).ok().filter(|status| *status != HashStatus::Unspecified)
 }
 
 /// Number of records (aggregate entries plus span records) in a batch.
@@ -46,7 +40,7 @@ pub fn validate(batch: &TelemetryBatch) -> Result<(), BatchError> {
         if entry.service.is_empty() {
             return Err(invalid(field("service"), "must not be empty"));
         }
-        if hash_status_label(entry.hash_status).is_none() {
+        if hash_status(entry.hash_status).is_none() {
             return Err(invalid(field("hash_status"), format!("unknown hash status {}", entry.hash_status)));
         }
         if entry.status_class > 5 {

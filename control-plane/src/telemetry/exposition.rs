@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use acgs_proto::telemetry::LATENCY_BUCKET_BOUNDS_MICROS;
+use acgs_proto::telemetry::{Compliance, LATENCY_BUCKET_BOUNDS_MICROS};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -35,16 +35,6 @@ impl TelemetryCollector {
     }
 }
 
-/// Whether a hash status counts as compliant (`Some(true)`), non-compliant (`Some(false)`) or
-/// neither (exempt).
-pub fn compliance_of(hash_status: &str) -> Option<bool> {
-    match hash_status {
-        "valid" | "injected" => Some(true),
-        "missing" | "mismatch" => Some(false),
-        _ => None,
-    }
-}
-
 impl Collector for TelemetryCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Ok(store) = self.store.read() else { return Ok(()) };
@@ -64,7 +54,7 @@ impl Collector for TelemetryCollector {
                 ("service", key.service.as_ref()),
                 ("operation", key.operation.as_ref()),
                 ("code_class", code_class.as_str()),
-                ("hash_status", key.hash_status),
+                ("hash_status", key.hash_status.as_str()),
             ];
             requests
                 .encode_family(&labels.as_slice())?
@@ -127,14 +117,12 @@ pub fn compliance_ratios(store: &TelemetryStore, now_unix_secs: u64, lookback: D
     let mut tallies: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for window in store.windows().since(since) {
         for (key, histogram) in &window.series {
-            if let Some(compliant) = compliance_of(key.hash_status) {
-                let tally = tallies.entry(key.service.to_string()).or_default();
-                if compliant {
-                    tally.0 += histogram.count();
-                } else {
-                    tally.1 += histogram.count();
-                }
-            }
+            let tally = match key.hash_status.compliance() {
+                Compliance::Compliant => &mut tallies.entry(key.service.to_string()).or_default().0,
+                Compliance::NonCompliant => &mut tallies.entry(key.service.to_string()).or_default().1,
+                Compliance::Exempt => continue,
+            };
+            *tally += histogram.count();
         }
     }
     tallies

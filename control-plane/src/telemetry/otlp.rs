@@ -277,7 +277,7 @@ pub fn metrics_request(
         let attributes = vec![
             string_kv("acgs.operation", &key.operation),
             string_kv("http.response.status_class", &code_class),
-            string_kv("constitutional.hash.status", key.hash_status),
+            string_kv("constitutional.hash.status", key.hash_status.as_str()),
         ];
         let (sums, histograms) = by_service.entry(key.service.as_ref()).or_default();
         sums.push(NumberDataPoint {

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use acgs_proto::telemetry::{SpanRecord, TelemetryBatch};
+use acgs_proto::telemetry::{HashStatus, SpanRecord, TelemetryBatch};
 
-use super::batch::hash_status_label;
+use super::batch;
 use super::histogram::LatencyHistogram;
 use super::window::{SeriesKey, WindowStore};
 
@@ -88,7 +88,7 @@ impl TelemetryStore {
     pub fn apply(&mut self, batch: TelemetryBatch, received_unix_secs: u64) -> ApplyOutcome {
         let mut outcome = ApplyOutcome::default();
         for entry in &batch.aggregates {
-            let Some(hash_status) = hash_status_label(entry.hash_status) else { continue };
+            let Some(hash_status) = batch::hash_status(entry.hash_status) else { continue };
             let mut histogram = LatencyHistogram::default();
             if histogram.merge_wire(&entry.latency_buckets, entry.latency_sum_micros, entry.latency_max_micros).is_err()
             {
@@ -101,7 +101,7 @@ impl TelemetryStore {
                 code_class: u8::try_from(entry.status_class).unwrap_or(0),
                 hash_status,
             };
-            if hash_status == "mismatch" {
+            if hash_status == HashStatus::Mismatch {
                 let source = self.intern(if entry.source.is_empty() { "unknown" } else { &entry.source });
                 *self.mismatches.entry((service, source)).or_default() += entry.count;
             }
@@ -160,7 +160,7 @@ impl TelemetryStore {
     }
 
     /// Total requests counted per (service, hash status).
-    pub fn requests_by_service_and_status(&self) -> std::collections::BTreeMap<(String, &'static str), u64> {
+    pub fn requests_by_service_and_status(&self) -> std::collections::BTreeMap<(String, HashStatus), u64> {
         let mut out = std::collections::BTreeMap::new();
         for (key, histogram) in &self.totals {
             *out.entry((key.service.to_string(), key.hash_status)).or_default() += histogram.count();

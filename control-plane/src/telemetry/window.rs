@@ -5,23 +5,45 @@
 //! The store keeps a bounded number of windows and a bounded number of series per window; what
 //! does not fit is refused and counted by the caller.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use acgs_proto::telemetry::HashStatus;
+
 use super::histogram::LatencyHistogram;
 
-/// The hash status of a series, as the metric label spells it.
-pub type HashStatusLabel = &'static str;
-
 /// Identifies one series of request aggregates.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SeriesKey {
     pub service: Arc<str>,
     pub operation: Arc<str>,
     /// HTTP status class 1..=5, 0 when no response was seen.
     pub code_class: u8,
-    pub hash_status: HashStatusLabel,
+    /// Never `Unspecified` (batches carrying it are refused).
+    pub hash_status: HashStatus,
+}
+
+// === impl SeriesKey ===
+
+impl SeriesKey {
+    /// The fields in the order series are listed by (`/metrics`), the hash status by its label.
+    fn sort_key(&self) -> (&str, &str, u8, &'static str) {
+        (&self.service, &self.operation, self.code_class, self.hash_status.as_str())
+    }
+}
+
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// One window's aggregates.

@@ -1,13 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use acgs_proto::telemetry::HashStatus;
+
 use super::{evaluate, Active, AlertConfig, Rule};
 use crate::telemetry::histogram::LatencyHistogram;
 use crate::telemetry::window::{SeriesKey, WindowStore};
 
 const NOW: f64 = 1_000_100.0;
 
-fn key(service: &str, hash_status: &'static str) -> SeriesKey {
+fn key(service: &str, hash_status: HashStatus) -> SeriesKey {
     SeriesKey { service: Arc::from(service), operation: Arc::from("GET /"), code_class: 2, hash_status }
 }
 
@@ -20,12 +22,12 @@ fn latencies(n: u64, micros: u64) -> LatencyHistogram {
 }
 
 /// 60 s of windows (10 s wide) ending at NOW, `per_window` of `service`/`status` each.
-fn store_with(series: &[(&str, &'static str, u64, u64)]) -> WindowStore {
+fn store_with(series: &[(&str, HashStatus, u64, u64)]) -> WindowStore {
     let mut store = WindowStore::new(Duration::from_secs(10), 100, 1_000);
     for window in 0..6 {
         let at = NOW as u64 - 60 + window * 10;
         for (service, status, per_window, micros) in series {
-            let _ = store.add(at, key(service, status), &latencies(*per_window, *micros));
+            let _ = store.add(at, key(service, *status), &latencies(*per_window, *micros));
         }
     }
     store
@@ -41,17 +43,17 @@ fn rules_of(active: &[Active]) -> Vec<(Rule, Option<&str>)> {
 
 #[test]
 fn a_healthy_mesh_raises_nothing() {
-    let store = store_with(&[("core", "valid", 1_000, 900), ("health", "exempt", 500, 100)]);
+    let store = store_with(&[("core", HashStatus::Valid, 1_000, 900), ("health", HashStatus::Exempt, 500, 100)]);
     assert_eq!(evaluate(&store, NOW, true, &config()), vec![]);
 }
 
 #[test]
 fn each_condition_raises_exactly_its_alert() {
     let store = store_with(&[
-        ("core", "valid", 1_000, 900),
-        ("policy", "valid", 900, 900),
-        ("policy", "mismatch", 100, 900),
-        ("auth", "valid", 200, 8_000),
+        ("core", HashStatus::Valid, 1_000, 900),
+        ("policy", HashStatus::Valid, 900, 900),
+        ("policy", HashStatus::Mismatch, 100, 900),
+        ("auth", HashStatus::Valid, 200, 8_000),
     ]);
     let active = evaluate(&store, NOW, true, &config());
     assert_eq!(
@@ -69,7 +71,7 @@ fn each_condition_raises_exactly_its_alert() {
 #[test]
 fn throughput_below_the_minimum_and_a_silent_mesh() {
     // 500 requests per 10 s window over 60 s = 50/s.
-    let store = store_with(&[("core", "valid", 500, 900)]);
+    let store = store_with(&[("core", HashStatus::Valid, 500, 900)]);
     let active = evaluate(&store, NOW, true, &config());
     assert_eq!(rules_of(&active), vec![(Rule::LowTraceThroughput, None)]);
     assert!((active[0].value - 3_000.0 / 60.0).abs() < 1e-9, "{}", active[0].value);
@@ -81,7 +83,7 @@ fn throughput_below_the_minimum_and_a_silent_mesh() {
 #[test]
 fn a_control_plane_that_just_started_is_judged_on_the_time_it_has_seen() {
     let mut store = WindowStore::new(Duration::from_secs(10), 100, 1_000);
-    let _ = store.add(NOW as u64 - 5, key("core", "valid"), &latencies(1_500, 900));
+    let _ = store.add(NOW as u64 - 5, key("core", HashStatus::Valid), &latencies(1_500, 900));
     assert_eq!(evaluate(&store, NOW, true, &config()), vec![], "1 500 requests in the first 10 s is 150/s");
 }
 

@@ -1,4 +1,5 @@
-use crate::analysis::model::HashStatus;
+use acgs_proto::telemetry::HashStatus;
+
 use crate::analysis::report::{Analysis, CallerViolations, CompliancePoint};
 use crate::analysis::testkit::{findings_of, report, span, SpanExt, T0};
 

@@ -1,15 +1,17 @@
 //! The spans the control plane collected from the filters (its bounded span buffer): grouped by
 //! trace id and converted with the same attribute rules as every other source. The filter's
-//! `peer` field is the caller's identity.
+//! `peer` field is the caller's identity. The span facts the records carry typed (the HTTP status
+//! as an integer, the error flag as a boolean) are read as such, and the hash status is parsed
+//! once from the filter's label; the attributes' text is for the analyses that scan attributes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use acgs_proto::telemetry::attribute::Value;
-use acgs_proto::telemetry::SpanRecord;
+use acgs_proto::telemetry::{HashStatus, SpanRecord};
 
 use super::Interner;
-use crate::analysis::model::{Attribute, Span, SpanFacts};
+use crate::analysis::model::{keys, Attribute, Span, SpanFacts};
 use crate::analysis::Analyzer;
 use crate::telemetry::store::StoredSpan;
 
@@ -63,9 +65,30 @@ fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner) -> 
         operation: interner.intern(&record.name),
         start_micros: record.start_unix_nanos / 1_000,
         duration_micros: record.end_unix_nanos.saturating_sub(record.start_unix_nanos) / 1_000,
-        error: false,
+        error: matches!(value(record, keys::ERROR), Some(Value::BoolValue(true))),
         client: false,
         peer: (!record.peer.is_empty()).then(|| interner.intern(&record.peer)),
+        http_status: http_status(record),
+        hash_status: match value(record, keys::HASH_STATUS) {
+            Some(Value::StringValue(label)) => label.parse::<HashStatus>().ok(),
+            _ => None,
+        },
     };
     Some(facts.into_span(attributes))
+}
+
+/// The value of the record's first attribute named `key`.
+fn value<'a>(record: &'a SpanRecord, key: &str) -> Option<&'a Value> {
+    record.attributes.iter().find(|a| a.key == key)?.value.as_ref()
+}
+
+/// The HTTP status from the first status attribute the record has: an integer as the filter
+/// writes it (`None` when out of range), or text (`None` when not a status).
+fn http_status(record: &SpanRecord) -> Option<u16> {
+    let key = keys::HTTP_STATUS.iter().find(|key| record.attributes.iter().any(|a| a.key == **key))?;
+    match value(record, key)? {
+        Value::IntValue(status) => u16::try_from(*status).ok(),
+        Value::StringValue(text) => text.parse().ok(),
+        Value::BoolValue(_) | Value::DoubleValue(_) => None,
+    }
 }

@@ -191,6 +191,8 @@ impl Feed<'_> {
                 error: false,
                 client: false,
                 peer: None,
+                http_status: None,
+                hash_status: None,
             };
             self.spans.push(facts.into_span(attributes));
         }

@@ -80,6 +80,8 @@ pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer) -> u64 {
                         error: span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32),
                         client: span.kind == SpanKind::Client as i32 || span.kind == SpanKind::Producer as i32,
                         peer: None,
+                        http_status: None,
+                        hash_status: None,
                     };
                     let attributes = span
                         .attributes

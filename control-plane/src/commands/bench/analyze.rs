@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use acgs_proto::telemetry::HashStatus;
 use clap::Args;
 use serde::Serialize;
 
@@ -112,11 +113,11 @@ fn write_export(path: &Path, spans: u64) -> anyhow::Result<()> {
         for index in 0..in_trace {
             let service = (trace + index) as usize % SERVICES.len();
             let status = match (trace * SPANS_PER_TRACE + index) % 100 {
-                0 => "mismatch",
-                1 => "missing",
-                _ => "valid",
+                0 => HashStatus::Mismatch,
+                1 => HashStatus::Missing,
+                _ => HashStatus::Valid,
             };
-            let code = if status == "valid" { 200 } else { 403 };
+            let code = if status == HashStatus::Valid { 200 } else { 403 };
             let duration = if service == 2 { 6_000 + index * 10 } else { 400 + (trace % 7) * 50 + index };
             let parent = if index == 0 {
                 String::new()

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acgs_proto::telemetry::{attribute, AggregateEntry, Attribute, HashStatus, SpanRecord, SpanSource, TelemetryBatch};
+use acgs_proto::telemetry::{
+    attribute, AggregateEntry, Attribute, Category, HashStatus, SpanRecord, SpanSource, TelemetryBatch,
+};
 use bytes::Bytes;
 use clap::Args;
 use http_body_util::Full;
@@ -102,7 +104,7 @@ fn realistic_batch() -> TelemetryBatch {
                 operation: format!("GET /v1/policies/{{id}}/rules/{}", i / 4),
                 status_class: 2 + (i % 3) as u32,
                 hash_status: statuses[i % statuses.len()] as i32,
-                category: "other".to_owned(),
+                category: Category::Other.as_str().to_owned(),
                 count,
                 latency_buckets: buckets,
                 latency_sum_micros: count * 420,
@@ -129,8 +131,8 @@ fn realistic_batch() -> TelemetryBatch {
             end_unix_nanos: 1_700_000_000_000_450_000,
             attributes: vec![
                 text("constitutional.hash", "cdd01ef066bc6cf2"),
-                text("constitutional.hash.status", "valid"),
-                text("acgs.category", "other"),
+                text("constitutional.hash.status", HashStatus::Valid.as_str()),
+                text("acgs.category", Category::Other.as_str()),
                 text("acgs.service", "groqcloud-policy"),
                 text("acgs.operation", "GET /v1/policies/{id}"),
                 text("http.request.method", "GET"),

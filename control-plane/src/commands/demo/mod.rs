@@ -28,6 +28,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use acgs_filter::poll::STRATEGY_KEY;
+use acgs_proto::telemetry::HashStatus;
 
 use acgs_wasm_host::{Headers, HttpResponse, Proxy};
 use anyhow::Context as _;
@@ -79,7 +80,7 @@ pub struct Demo {
 #[derive(Debug, Default, Clone)]
 struct ServiceTally {
     requests: u64,
-    by_hash_status: BTreeMap<String, u64>,
+    by_hash_status: BTreeMap<HashStatus, u64>,
     rejected: u64,
     forwarded: u64,
     sampled: u64,
@@ -396,7 +397,7 @@ fn show_live_counts(server: &RunningServer, lines: &[ProgressBar]) {
         return;
     };
     for (service, line) in SEED_SERVICES.iter().zip(lines) {
-        let counts: Vec<String> = ["valid", "missing", "mismatch", "exempt", "injected"]
+        let counts: Vec<String> = HashStatus::ALL
             .iter()
             .filter_map(|status| store.get(&(service.name.to_owned(), *status)).map(|n| format!("{status} {n}")))
             .collect();

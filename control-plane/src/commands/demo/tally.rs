@@ -4,6 +4,7 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
+use acgs_proto::telemetry::HashStatus;
 use acgs_wasm_host::StreamOutcome;
 
 use super::pipeline::Counts;
@@ -32,30 +33,32 @@ pub fn strategies() -> Vec<String> {
 
 pub fn tally(tally: &mut ServiceTally, presented: HashPresented, outcome: &StreamOutcome) {
     tally.requests += 1;
-    let hash_status = match &outcome.forwarded {
+    // The filter's label: the forwarded request's header, or the 403 body's `status`.
+    let hash_status: Option<HashStatus> = match &outcome.forwarded {
         Some(forwarded) => {
             tally.forwarded += 1;
             tally.sampled += u64::from(decided_keep(outcome));
-            forwarded.get_str("x-acgs-hash-status").unwrap_or("-").to_owned()
+            forwarded.get_str("x-acgs-hash-status").and_then(|label| label.parse().ok())
         }
         None => {
             tally.rejected += 1;
             serde_json::from_slice::<serde_json::Value>(&outcome.response.body)
                 .ok()
-                .and_then(|body| body.get("status").and_then(|s| s.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "-".to_owned())
+                .and_then(|body| body.get("status")?.as_str()?.parse().ok())
         }
     };
     let expected = match presented {
-        HashPresented::Valid => ("valid", 200),
-        HashPresented::Missing => ("missing", 403),
-        HashPresented::Forged => ("mismatch", 403),
-        HashPresented::Probe => ("exempt", 200),
+        HashPresented::Valid => (HashStatus::Valid, 200),
+        HashPresented::Missing => (HashStatus::Missing, 403),
+        HashPresented::Forged => (HashStatus::Mismatch, 403),
+        HashPresented::Probe => (HashStatus::Exempt, 200),
     };
-    if (hash_status.as_str(), outcome.response.status) != expected {
+    if (hash_status, outcome.response.status) != (Some(expected.0), expected.1) {
         tally.wrong_decisions += 1;
     }
-    *tally.by_hash_status.entry(hash_status).or_default() += 1;
+    if let Some(status) = hash_status {
+        *tally.by_hash_status.entry(status).or_default() += 1;
+    }
 }
 
 pub fn print_summary(tallies: &[ServiceTally]) {
@@ -72,14 +75,14 @@ pub fn print_summary(tallies: &[ServiceTally]) {
         "filter: keep",
     ]);
     for (service, tally) in SEED_SERVICES.iter().zip(tallies) {
-        let count = |status: &str| tally.by_hash_status.get(status).copied().unwrap_or(0).to_string();
+        let count = |status: HashStatus| tally.by_hash_status.get(&status).copied().unwrap_or(0).to_string();
         table.add_row([
             service.name.to_owned(),
             tally.requests.to_string(),
-            count("valid"),
-            count("missing"),
-            count("mismatch"),
-            count("exempt"),
+            count(HashStatus::Valid),
+            count(HashStatus::Missing),
+            count(HashStatus::Mismatch),
+            count(HashStatus::Exempt),
             tally.rejected.to_string(),
             tally.forwarded.to_string(),
             format!("{} ({:.1} %)", tally.sampled, percent(tally.sampled, tally.forwarded)),

@@ -40,8 +40,8 @@ fn batches_add_up_per_service_and_hash_status() {
         105,
     );
     let counts = store.requests_by_service_and_status();
-    assert_eq!(counts.get(&("core".to_owned(), "valid")), Some(&8));
-    assert_eq!(counts.get(&("core".to_owned(), "mismatch")), Some(&3));
+    assert_eq!(counts.get(&("core".to_owned(), HashStatus::Valid)), Some(&8));
+    assert_eq!(counts.get(&("core".to_owned(), HashStatus::Mismatch)), Some(&3));
     assert_eq!(store.mismatches().get(&(Arc::from("core"), Arc::from("client-a"))), Some(&2));
     assert_eq!(store.mismatches().get(&(Arc::from("core"), Arc::from("client-b"))), Some(&1));
     assert_eq!(store.windows().windows().count(), 1, "both in the window starting at 100");

@@ -1,4 +1,5 @@
-use crate::analysis::model::HashStatus;
+use acgs_proto::telemetry::HashStatus;
+
 use crate::analysis::{AnalysisOptions, Analyzer};
 
 use super::feed;
