@@ -8,58 +8,9 @@
 //!    `oauth` → `auth`; anything else is `other`.
 
 use crate::config::ConstitutionalSelector;
-use crate::hash::HashStatus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Category {
-    Constitutional,
-    Consensus,
-    Database,
-    ExternalApi,
-    Auth,
-    Health,
-    Other,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Constitutional => "constitutional",
-            Self::Consensus => "consensus",
-            Self::Database => "database",
-            Self::ExternalApi => "external_api",
-            Self::Auth => "auth",
-            Self::Health => "health",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// Whether a request carried the constitutional hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compliance {
-    Compliant,
-    NonCompliant,
-    Exempt,
-}
-
-impl Compliance {
-    pub fn of(status: HashStatus) -> Self {
-        match status {
-            HashStatus::Valid | HashStatus::Injected => Self::Compliant,
-            HashStatus::Missing | HashStatus::Mismatch => Self::NonCompliant,
-            HashStatus::Exempt => Self::Exempt,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Compliant => "compliant",
-            Self::NonCompliant => "non_compliant",
-            Self::Exempt => "exempt",
-        }
-    }
-}
+/// Categories and compliance levels, with their labels, are defined once in `acgs-proto`.
+pub use acgs_proto::telemetry::{Category, Compliance};
 
 /// What a request is, for categorisation.
 #[derive(Debug, Clone, Copy)]

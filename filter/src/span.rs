@@ -134,7 +134,7 @@ pub fn request_record<'a>(request: &Finished<'_>, span_buffer: &'a mut Vec<u8>) 
     };
     RequestRecord {
         operation: Rc::clone(&decision.operation),
-        category: decision.category.as_str(),
+        category: decision.category,
         status_class,
         hash_status: decision.hash_status,
         latency_micros: request.end_nanos.saturating_sub(request.start_nanos) / 1_000,

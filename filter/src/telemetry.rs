@@ -19,6 +19,7 @@ use acgs_proto::telemetry::{
 };
 use prost::Message as _;
 
+use crate::category::Category;
 use crate::config::Tracer;
 use crate::hash::HashStatus;
 
@@ -43,7 +44,7 @@ impl Default for BufferLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggregateKey {
     operation: Rc<str>,
-    category: &'static str,
+    category: Category,
     status_class: u8,
     hash_status: HashStatus,
     source: Option<Rc<str>>,
@@ -61,7 +62,7 @@ struct AggregateValue {
 #[derive(Debug)]
 pub struct RequestRecord<'a> {
     pub operation: Rc<str>,
-    pub category: &'static str,
+    pub category: Category,
     /// 1..=5 for 1xx..5xx, 0 when no response was seen.
     pub status_class: u8,
     pub hash_status: HashStatus,
@@ -263,8 +264,8 @@ impl TelemetryBuffer {
                     service: self.service.clone(),
                     operation: key.operation.to_string(),
                     status_class: u32::from(key.status_class),
-                    hash_status: wire_status(key.hash_status),
-                    category: key.category.to_owned(),
+                    hash_status: key.hash_status as i32,
+                    category: key.category.as_str().to_owned(),
                     count: value.count,
                     latency_buckets: value.buckets[..used].to_vec(),
                     latency_sum_micros: value.sum_micros,
@@ -308,17 +309,6 @@ impl AggregateValue {
         self.sum_micros = self.sum_micros.saturating_add(micros);
         self.max_micros = self.max_micros.max(micros);
     }
-}
-
-fn wire_status(status: HashStatus) -> i32 {
-    use acgs_proto::telemetry::HashStatus as Wire;
-    (match status {
-        HashStatus::Valid => Wire::Valid,
-        HashStatus::Missing => Wire::Missing,
-        HashStatus::Mismatch => Wire::Mismatch,
-        HashStatus::Exempt => Wire::Exempt,
-        HashStatus::Injected => Wire::Injected,
-    }) as i32
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::hash::HashStatus;
 
 fn facts<'a>(service: &'a str, path: &'a str, operation: &'a str) -> RequestFacts<'a> {
     RequestFacts { exempt: false, service, path: path.as_bytes(), operation }

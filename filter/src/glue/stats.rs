@@ -28,7 +28,7 @@ impl FilterStats {
     }
 
     pub(super) fn count(&self, status: HashStatus, rejected: bool) {
-        if let Some(id) = self.by_status.get(status as usize) {
+        if let Some(id) = HashStatus::ALL.iter().position(|s| *s == status).and_then(|i| self.by_status.get(i)) {
             let _ = hostcalls::increment_metric(*id, 1);
         }
         if rejected {

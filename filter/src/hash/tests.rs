@@ -15,9 +15,9 @@ fn classification_of_presented_values() {
 }
 
 #[test]
-fn statuses_index_all_in_order_with_their_wire_names() {
+fn statuses_are_the_wire_values_in_order_with_their_names() {
     for (index, status) in HashStatus::ALL.iter().enumerate() {
-        assert_eq!(*status as usize, index);
+        assert_eq!(*status as usize, index + 1, "the wire value of {status:?}");
     }
     let names: Vec<&str> = HashStatus::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(names, ["valid", "missing", "mismatch", "exempt", "injected"]);

@@ -8,7 +8,7 @@ fn record(buffer: &mut TelemetryBuffer, operation: &str, status: HashStatus, lat
     let span = SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }.encode_to_vec();
     buffer.record(RequestRecord {
         operation: Rc::from(operation),
-        category: "other",
+        category: Category::Other,
         status_class: 2,
         hash_status: status,
         latency_micros: latency,
