@@ -39,7 +39,7 @@ use crate::alerts::rules::AlertConfig;
 use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::render::{html, table};
 use crate::analysis::{source, AnalysisOptions, Analyzer};
-use crate::cli::{UsageError, EXIT_FAILED};
+use crate::exit::{UsageError, EXIT_FAILED};
 use crate::mesh::istio::{tracing_for, ProxyRole};
 use crate::mesh::seed::{plugin_config_polling, strategies_with, SEED_SERVICES};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
