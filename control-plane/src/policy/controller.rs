@@ -24,8 +24,8 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::head_sampling::{self, apply::TelemetryWriter};
-use super::merge::{decide, PolicyInput, PolicyKey, Verdict};
-use super::resource::{SamplingPolicy, SamplingPolicyStatus};
+use super::merge::{decide, PolicyInput, Verdict};
+use super::resource::{PolicyKey, SamplingPolicy, SamplingPolicyStatus};
 use crate::sampling::metrics::SamplingMetrics;
 use crate::sampling::sources::Sources;
 

@@ -13,25 +13,11 @@
 //! the strategy sources lay over whatever file is current ([`Overlay`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
 use super::head_sampling;
-use super::resource::{spec_path, SamplingPolicySpec};
+use super::resource::{spec_path, PolicyKey, SamplingPolicySpec};
 use crate::sampling::file::{check, Constitutional, StrategiesFile};
 use crate::sampling::sources::Overlay;
-
-/// A policy's namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PolicyKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl fmt::Display for PolicyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// One policy as the merge sees it: its current spec and the last spec that was accepted.
 #[derive(Debug, Clone)]
