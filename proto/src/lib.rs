@@ -15,6 +15,8 @@
 pub mod shared_data;
 pub mod telemetry;
 
+mod facts;
+
 #[cfg(feature = "grpc")]
 pub mod jaeger {
     //! Jaeger's `jaeger.api_v2` package (remote sampling only).
