@@ -2,7 +2,8 @@
 //!
 //! - [`alerts`]: the four alert rules evaluated over the telemetry, `/api/v1/alerts`, Alertmanager.
 //! - [`analysis`]: trace analysis (compliance, performance, security, dependencies, anomalies).
-//! - [`cli`]: the command line (one module per subcommand under `commands`), exit codes.
+//! - [`cli`]: the command line (one module per subcommand under `commands`).
+//! - [`exit`]: exit codes and the errors that choose them.
 //! - [`commands`]: `serve`, `validate`, `dry-run`, `demo`, `bench`.
 //! - [`sampling`]: strategies (Jaeger file format and resolution) and the endpoints serving them.
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
@@ -17,6 +18,7 @@ pub mod analysis;
 pub mod cli;
 pub mod collector;
 pub mod commands;
+pub mod exit;
 pub mod mesh;
 pub mod policy;
 pub mod rollout;

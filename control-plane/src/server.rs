@@ -60,7 +60,7 @@ impl KubernetesSource {
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         match self {
             Self::Infer => kube::Client::try_default().await.map_err(|error| {
-                anyhow::Error::new(crate::cli::Unavailable(format!(
+                anyhow::Error::new(crate::exit::Unavailable(format!(
                     "finding the Kubernetes API server (in-cluster service account, then KUBECONFIG or ~/.kube/config): {error}"
                 )))
             }),

@@ -1,16 +1,21 @@
-//! Wire types shared by the filter and the control plane.
+//! Wire types and contracts shared by the filter and the control plane.
 //!
 //! - [`telemetry`]: `acgs.telemetry.v1`, the batches each filter VM posts to the control plane,
 //!   the fixed latency buckets both sides agree on, and the request facts defined once for every
 //!   crate: [`telemetry::HashStatus`], [`telemetry::Category`], [`telemetry::Compliance`], with
 //!   their labels (`as_str`) and parsing (`FromStr`).
+//! - [`shared_data`]: the keys under which the filter's VMs share their polling lease and strategy
+//!   record in Envoy's shared data.
 //! - [`jaeger::api_v2`] (feature `grpc`): Jaeger's remote-sampling messages and the tonic
 //!   `SamplingManager` client/server, wire-identical to Jaeger's `sampling.proto`.
 //!
 //! The code under `src/gen/` is generated from `proto/` and checked in; `tests/bootstrap.rs`
 //! regenerates it and fails on drift, so no build needs protoc.
 
+pub mod shared_data;
 pub mod telemetry;
+
+mod facts;
 
 #[cfg(feature = "grpc")]
 pub mod jaeger {

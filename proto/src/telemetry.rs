@@ -1,15 +1,10 @@
 //! `acgs.telemetry.v1`: filter → control plane, and the request facts both sides name the same
-//! way ([`HashStatus`], [`Category`], [`Compliance`] and their labels, in `facts`).
+//! way ([`HashStatus`], [`Category`], [`Compliance`], with their labels and parsing).
 
-mod generated {
-    #![allow(missing_debug_implementations, clippy::all)]
-    include!("gen/acgs.telemetry.v1.rs");
-}
+#![allow(missing_debug_implementations, clippy::all)]
+include!("gen/acgs.telemetry.v1.rs");
 
-mod facts;
-
-pub use facts::{Category, Compliance, UnknownLabel};
-pub use generated::*;
+pub use crate::facts::{Category, Compliance, UnknownLabel};
 
 /// Upper bounds (inclusive, microseconds) of the latency histogram buckets carried in
 /// [`AggregateEntry::latency_buckets`]; one more bucket follows for everything above the last

@@ -3,17 +3,20 @@
 //! and tracing steps of [`crate::envoy_tracing`] at Envoy's points: before the filters, when the
 //! router sends upstream, when the stream completes.
 //!
-//! By concern: [`vm`] starts a VM and its root context, [`streams`] runs a stream through the
-//! callbacks, [`local_replies`] builds and applies local replies, [`events`] delivers callout
-//! results, queue notifications and ticks, [`ticks`] owns the tick timer, [`failure`] applies the
-//! plugin's failure policy, and [`refused`] handles requests the codec refuses.
+//! By concern: this module keeps the [`Worker`] and the connection manager's steps around a stream
+//! (request id, tracing, the router: [`route`]); [`vm`] starts a VM and its root context,
+//! [`streams`] runs a stream through the callbacks, [`local_replies`] builds and applies local
+//! replies, [`events`] delivers callout results, queue notifications and ticks, [`ticks`] owns the
+//! tick timer, [`failure`] applies the plugin's failure policy, and [`refused`] handles requests
+//! the codec refuses. Imports between these run one way (streams → failure, local_replies;
+//! everything → this module).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::envoy_tracing;
+use crate::envoy_tracing::{self, ActiveSpan};
 use crate::error::HostError;
-use crate::headers::HttpRequest;
+use crate::headers::{Headers, HttpRequest, HttpResponse};
 use crate::logs::LogRecord;
 use crate::module::FilterModule;
 use crate::process::ProcessState;
@@ -121,4 +124,18 @@ impl Worker {
         }
         outcome
     }
+}
+
+/// The router: the span's context into the request headers (when traced), then the upstream.
+fn route(
+    env: &Environment,
+    span: Option<&mut ActiveSpan>,
+    headers: &mut Headers,
+    body: &[u8],
+    upstream: &mut dyn Upstream,
+) -> HttpResponse {
+    if let (Some(config), Some(span)) = (&env.proxy.tracing, span) {
+        envoy_tracing::inject(config, span, headers);
+    }
+    upstream.respond(headers, body)
 }

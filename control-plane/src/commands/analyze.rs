@@ -24,8 +24,8 @@ use crate::analysis::report::Report;
 use crate::analysis::source::jaeger_api::{self, JaegerQuery};
 use crate::analysis::source::{jaeger_json, otlp_json};
 use crate::analysis::{AnalysisOptions, Analyzer};
-use crate::cli::{NoInput, Unavailable, EXIT_FAILED};
-use crate::commands::bench::OutputFormat;
+use crate::commands::args::OutputFormat;
+use crate::exit::{NoInput, Unavailable, EXIT_FAILED};
 
 /// Analyse traces: compliance, performance, security, dependencies, anomalies.
 #[derive(Debug, Args)]
@@ -84,7 +84,7 @@ pub struct Analyze {
 impl Analyze {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         if self.interval.as_secs() == 0 {
-            return Err(crate::cli::UsageError("--interval must be at least 1s".to_owned()).into());
+            return Err(crate::exit::UsageError("--interval must be at least 1s".to_owned()).into());
         }
         let report = self.report()?;
         match self.format {
@@ -128,7 +128,7 @@ impl Analyze {
             jaeger_api::feed(&query, &mut analyzer).map_err(|e| Unavailable(e.to_string()))?;
             return Ok(analyzer.finish(url));
         }
-        let path = self.file.as_ref().ok_or_else(|| crate::cli::UsageError("no source given".to_owned()))?;
+        let path = self.file.as_ref().ok_or_else(|| crate::exit::UsageError("no source given".to_owned()))?;
         let what = path.display().to_string();
         let mut file = File::open(path).map_err(|e| NoInput(format!("{what}: {e}")))?;
         let mut head = vec![0; 4_096];

@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::rollout_args::RolloutArgs;
 use crate::analysis::render::table::table;
-use crate::cli::{Unavailable, UsageError, EXIT_FAILED};
+use crate::exit::{Unavailable, UsageError, EXIT_FAILED};
 use crate::rollout::apply::{deploy, DeployError};
 use crate::rollout::plan::{plan, Step, PHASES};
 use crate::server::KubernetesSource;

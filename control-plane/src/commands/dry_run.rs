@@ -33,7 +33,8 @@ use clap::Args;
 use self::input::RequestLine;
 pub use self::output::Verdict;
 use self::output::{print_table, verdict, Forwarded};
-use crate::cli::{UsageError, EXIT_FAILED};
+use crate::commands::args::OutputFormat;
+use crate::exit::{UsageError, EXIT_FAILED};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 
 /// Run the real filter over requests from a file and print its decisions.
@@ -72,8 +73,8 @@ pub struct DryRun {
     pub clusters: Vec<(String, SocketAddr)>,
 
     /// Output format: a table, or one JSON object per request.
-    #[arg(long, value_enum, default_value_t = super::bench::OutputFormat::Text)]
-    pub format: super::bench::OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 fn parse_metadata(text: &str) -> Result<(String, String), String> {
@@ -156,8 +157,8 @@ impl DryRun {
             verdicts.push(verdict(line_no, &request, &sent, &outcome, forwarded.as_ref(), ticks_fired, logs));
         }
         match self.format {
-            super::bench::OutputFormat::Text => print_table(&verdicts),
-            super::bench::OutputFormat::Json => {
+            OutputFormat::Text => print_table(&verdicts),
+            OutputFormat::Json => {
                 for verdict in &verdicts {
                     println!("{}", serde_json::to_string(verdict)?);
                 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, each a clap `Args` struct with `execute(self)`.
 
 pub mod analyze;
+pub mod args;
 pub mod bench;
 pub mod demo;
 pub mod deploy;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::cli::UsageError;
+use crate::exit::UsageError;
 use crate::rollout::bundle::Manifest;
 use crate::rollout::render::{
     render, RenderError, RenderOptions, Variant, DEFAULT_FILTER_IMAGE, DEFAULT_HASH, DEFAULT_IMAGE,

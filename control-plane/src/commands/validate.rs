@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::cli::EXIT_FAILED;
+use crate::exit::EXIT_FAILED;
 use crate::policy::check::{check_policy, is_policy};
 use crate::sampling::file;
 use crate::sampling::resolve::describe;

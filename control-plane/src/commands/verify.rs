@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::analysis::render::table::table;
-use crate::cli::EXIT_FAILED;
+use crate::exit::EXIT_FAILED;
 use crate::rollout::render::DEFAULT_HASH;
 use crate::rollout::verify::{verify, Endpoints, Outcome};
 

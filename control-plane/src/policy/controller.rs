@@ -24,8 +24,8 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::head_sampling::{self, apply::TelemetryWriter};
-use super::merge::{PolicyInput, PolicyKey, Verdict};
-use super::resource::{SamplingPolicy, SamplingPolicyStatus};
+use super::merge::{decide, PolicyInput, Verdict};
+use super::resource::{PolicyKey, SamplingPolicy, SamplingPolicyStatus};
 use crate::sampling::metrics::SamplingMetrics;
 use crate::sampling::sources::Sources;
 
@@ -132,10 +132,11 @@ impl Controller {
 
     /// Serves the merge of the current policies, then reports every verdict.
     async fn reconcile(&mut self) {
-        let merged = self.sources.set_policies(self.inputs());
-        let all_accepted = merged.verdicts.values().all(Verdict::is_accepted);
+        let (layer, verdicts) = decide(&self.inputs());
+        self.sources.set_overlay(Box::new(layer));
+        let all_accepted = verdicts.values().all(Verdict::is_accepted);
         self.metrics.reload(POLICY_SOURCE, all_accepted);
-        for (key, verdict) in &merged.verdicts {
+        for (key, verdict) in &verdicts {
             if verdict.is_accepted() {
                 if let Some(policy) = self.policies.get(key) {
                     self.last_good.insert(key.clone(), policy.spec.clone());
@@ -144,17 +145,17 @@ impl Controller {
                 tracing::warn!(policy = %key, reason = verdict.reason(), "SamplingPolicy refused: {}", verdict.message());
             }
         }
-        self.report(&merged.verdicts).await;
-        self.sync_telemetries(&merged.verdicts).await;
+        self.report(&verdicts).await;
+        self.sync_telemetries(&verdicts).await;
     }
 
     /// A status-only change (often our own write): the served set is unchanged; make sure every
     /// policy's status says what the current verdicts say, and retry a failed Telemetry sync.
     async fn write_statuses_only(&mut self) {
-        let merged = crate::policy::merge::merge(None, &self.inputs());
-        self.report(&merged.verdicts).await;
+        let (_, verdicts) = decide(&self.inputs());
+        self.report(&verdicts).await;
         if self.telemetries_pending {
-            self.sync_telemetries(&merged.verdicts).await;
+            self.sync_telemetries(&verdicts).await;
         }
     }
 

@@ -19,8 +19,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::merge::PolicyKey;
-use super::resource::{HeadSampling, SamplingPolicySpec, ServicePolicy};
+use super::resource::{HeadSampling, PolicyKey, SamplingPolicySpec, ServicePolicy};
 use crate::sampling::file::StrategyKind;
 
 pub mod apply;

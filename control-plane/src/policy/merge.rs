@@ -7,26 +7,17 @@
 //! service, or a default, that an earlier policy already set is refused whole with reason
 //! `Conflict`, so one edit never half-applies. A policy that fails validation is refused with
 //! reason `Invalid`, and its last accepted spec (if any) keeps being served.
+//!
+//! Conflicts are between policies only, so the verdicts never depend on the file: the policies
+//! are decided once into a [`PolicyLayer`] (the accepted specs in order, and the verdicts), which
+//! the strategy sources lay over whatever file is current ([`Overlay`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
 use super::head_sampling;
-use super::resource::{spec_path, SamplingPolicySpec};
+use super::resource::{spec_path, PolicyKey, SamplingPolicySpec};
 use crate::sampling::file::{check, Constitutional, StrategiesFile};
-
-/// A policy's namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PolicyKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl fmt::Display for PolicyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
+use crate::sampling::sources::Overlay;
 
 /// One policy as the merge sees it: its current spec and the last spec that was accepted.
 #[derive(Debug, Clone)]
@@ -106,11 +97,42 @@ fn validate_policy(key: &PolicyKey, spec: &SamplingPolicySpec) -> Result<Strateg
 
 /// Merges `file` (the last good strategies file, if any) with `policies`.
 pub fn merge(file: Option<&StrategiesFile>, policies: &[PolicyInput]) -> Merged {
-    let mut strategies = file.cloned().unwrap_or(StrategiesFile {
-        default_strategy: None,
-        service_strategies: Vec::new(),
-        constitutional: None,
-    });
+    let (layer, verdicts) = decide(policies);
+    Merged { strategies: layer.over(file), verdicts }
+}
+
+/// The specs of the accepted policies (or their last accepted specs), in the order they apply.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyLayer {
+    applied: Vec<StrategiesFile>,
+}
+
+impl Overlay for PolicyLayer {
+    fn over(&self, file: Option<&StrategiesFile>) -> StrategiesFile {
+        let mut strategies = file.cloned().unwrap_or(StrategiesFile {
+            default_strategy: None,
+            service_strategies: Vec::new(),
+            constitutional: None,
+        });
+        for effective in self.applied.iter().cloned() {
+            if let Some(default) = effective.default_strategy {
+                strategies.default_strategy = Some(default);
+            }
+            for service in effective.service_strategies {
+                strategies.service_strategies.retain(|existing| existing.service != service.service);
+                strategies.service_strategies.push(service);
+            }
+            if let Some(selector) = effective.constitutional {
+                unite(&mut strategies.constitutional, selector);
+            }
+        }
+        strategies
+    }
+}
+
+/// Decides every policy: the layer of what is served from them, and each one's verdict.
+pub fn decide(policies: &[PolicyInput]) -> (PolicyLayer, BTreeMap<PolicyKey, Verdict>) {
+    let mut layer = PolicyLayer::default();
     let mut ordered: Vec<&PolicyInput> = policies.iter().collect();
     ordered.sort_by(|a, b| a.key.cmp(&b.key));
     let mut owners: HashMap<String, &PolicyKey> = HashMap::new();
@@ -132,26 +154,21 @@ pub fn merge(file: Option<&StrategiesFile>, policies: &[PolicyInput]) -> Merged 
             verdicts.insert(policy.key.clone(), Verdict::Conflict { message: conflict });
             continue;
         }
-        if let Some(default) = effective.default_strategy {
-            strategies.default_strategy = Some(default);
+        if effective.default_strategy.is_some() {
             default_owner = Some(&policy.key);
         }
         let services = effective.service_strategies.len();
-        for service in effective.service_strategies {
+        for service in &effective.service_strategies {
             owners.insert(service.service.clone(), &policy.key);
-            strategies.service_strategies.retain(|existing| existing.service != service.service);
-            strategies.service_strategies.push(service);
         }
-        if let Some(selector) = effective.constitutional {
-            unite(&mut strategies.constitutional, selector);
-        }
+        layer.applied.push(effective);
         let verdict = match invalid {
             Some(message) => Verdict::Invalid { message, serving_last_good: true },
             None => Verdict::Accepted { services },
         };
         verdicts.insert(policy.key.clone(), verdict);
     }
-    Merged { strategies, verdicts }
+    (layer, verdicts)
 }
 
 fn conflict(

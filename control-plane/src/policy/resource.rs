@@ -9,6 +9,13 @@
 //! probabilistic services as a CEL rule, at least one label in its `matchLabels`); everything else
 //! (duplicate operations, empty names, label syntax) is checked by the controller, which reports it
 //! in status.
+//!
+//! The strategies themselves are the sampling layer's types wherever the JSON agrees: a
+//! per-operation override is [`OperationStrategy`], the selector [`Constitutional`], the type
+//! [`StrategyKind`]. Only the strategy and service entries are the resource's own, because their
+//! JSON spells `operationStrategies` (and `headSampling`) where the file spells
+//! `operation_strategies`; [`SamplingPolicySpec::to_strategies`] converts the spec into the
+//! sampling layer's [`StrategiesFile`]. The dependency runs one way: policy → sampling.
 
 use std::collections::BTreeMap;
 
@@ -46,7 +53,7 @@ pub struct SamplingPolicySpec {
     pub services: Vec<ServicePolicy>,
     /// What is always sampled (merged with every other source's selector).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub constitutional: Option<ConstitutionalSelector>,
+    pub constitutional: Option<Constitutional>,
 }
 
 /// A strategy: `probabilistic` (param is the probability) or `ratelimiting` (traces per second).
@@ -63,7 +70,7 @@ pub struct PolicyStrategy {
     pub param: f64,
     /// Per-operation probabilities (probabilistic only, as in Jaeger).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operation_strategies: Vec<PolicyOperation>,
+    pub operation_strategies: Vec<OperationStrategy>,
 }
 
 /// One service's strategy.
@@ -84,7 +91,7 @@ pub struct ServicePolicy {
     #[schemars(range(min = 0.0))]
     pub param: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operation_strategies: Vec<PolicyOperation>,
+    pub operation_strategies: Vec<OperationStrategy>,
     /// The workloads where this service's traces start (their CLIENT side, e.g. the ingress
     /// gateway): Istio's percentage there follows this strategy (probabilistic only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,30 +111,17 @@ pub struct HeadSampling {
     pub match_labels: BTreeMap<String, String>,
 }
 
-/// A per-operation override.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "self.type != 'probabilistic' || self.param <= 1.0",
-    "message": "a probabilistic param is a probability in [0, 1]"
-}]))]
-pub struct PolicyOperation {
-    #[schemars(length(min = 1))]
-    pub operation: String,
-    #[serde(rename = "type")]
-    pub kind: StrategyKind,
-    #[schemars(range(min = 0.0))]
-    pub param: f64,
+/// A policy's namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PolicyKey {
+    pub namespace: String,
+    pub name: String,
 }
 
-/// Services and operations always sampled at 1.0.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConstitutionalSelector {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operations: Vec<String>,
+impl std::fmt::Display for PolicyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
 }
 
 /// What the controller made of the policy.
@@ -149,13 +143,6 @@ pub fn crd_yaml() -> Result<String, serde_norway::Error> {
     Ok(format!("{header}{}", serde_norway::to_string(&SamplingPolicy::crd())?))
 }
 
-fn operations(operations: &[PolicyOperation]) -> Vec<OperationStrategy> {
-    operations
-        .iter()
-        .map(|op| OperationStrategy { operation: op.operation.clone(), kind: op.kind, param: op.param })
-        .collect()
-}
-
 impl SamplingPolicySpec {
     /// The spec as a strategies-file fragment (what the merge and the checks work on).
     pub fn to_strategies(&self) -> StrategiesFile {
@@ -163,7 +150,7 @@ impl SamplingPolicySpec {
             default_strategy: self.default_strategy.as_ref().map(|strategy| DefaultStrategy {
                 kind: strategy.kind,
                 param: strategy.param,
-                operation_strategies: operations(&strategy.operation_strategies),
+                operation_strategies: strategy.operation_strategies.clone(),
             }),
             service_strategies: self
                 .services
@@ -172,13 +159,10 @@ impl SamplingPolicySpec {
                     service: service.service.clone(),
                     kind: service.kind,
                     param: service.param,
-                    operation_strategies: operations(&service.operation_strategies),
+                    operation_strategies: service.operation_strategies.clone(),
                 })
                 .collect(),
-            constitutional: self.constitutional.as_ref().map(|selector| Constitutional {
-                services: selector.services.clone(),
-                operations: selector.operations.clone(),
-            }),
+            constitutional: self.constitutional.clone(),
         }
     }
 }

@@ -12,7 +12,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// Largest strategies file accepted (a 10,000-service file is well under 1 MB).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -49,29 +50,36 @@ pub struct ServiceStrategy {
     pub operation_strategies: Vec<OperationStrategy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A per-operation override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.type != 'probabilistic' || self.param <= 1.0",
+    "message": "a probabilistic param is a probability in [0, 1]"
+}]))]
 pub struct OperationStrategy {
+    #[schemars(length(min = 1))]
     pub operation: String,
     #[serde(rename = "type")]
     pub kind: StrategyKind,
+    #[schemars(range(min = 0.0))]
     pub param: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StrategyKind {
     Probabilistic,
     Ratelimiting,
 }
 
-/// The project's addition: what is always sampled.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// The project's addition: services and operations always sampled at 1.0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Constitutional {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<String>,
 }
 

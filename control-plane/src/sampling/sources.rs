@@ -1,22 +1,29 @@
 //! The strategy sources behind the store: the strategies file (its last good content) and, with
-//! `serve --kubernetes`, the `SamplingPolicy` resources. Every change of either recomputes the
-//! merged set ([`crate::policy::merge`]) and swaps it into the store whole.
+//! `serve --kubernetes`, an [`Overlay`] laid over it (the `SamplingPolicy` resources, which the
+//! policy layer turns into one; this module does not know them). Every change of either
+//! recomputes the served set and swaps it into the store whole.
 //!
 //! With Kubernetes, nothing is served until the policies have been listed once (serving the file
 //! alone for a moment would hand out strategies the cluster has already overridden).
 
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::file::StrategiesFile;
 use super::resolve::StrategySet;
 use super::store::StrategyStore;
-use crate::policy::merge::{merge, Merged, PolicyInput};
+
+/// A source laid over the strategies file.
+pub trait Overlay: fmt::Debug + Send {
+    /// What is served with `file` (the last good strategies file, if any) underneath.
+    fn over(&self, file: Option<&StrategiesFile>) -> StrategiesFile;
+}
 
 #[derive(Debug, Default)]
 struct Layers {
     file: Option<StrategiesFile>,
     /// `None` until the policies were listed (only with Kubernetes).
-    policies: Option<Vec<PolicyInput>>,
+    overlay: Option<Box<dyn Overlay>>,
 }
 
 /// The sources and the store they feed.
@@ -45,22 +52,20 @@ impl Sources {
     pub fn set_file(&self, file: StrategiesFile) -> usize {
         let mut layers = self.layers();
         layers.file = Some(file);
-        match (&layers.policies, &layers.file) {
-            (Some(policies), file) => self.serve(&merge(file.as_ref(), policies).strategies),
+        match (&layers.overlay, &layers.file) {
+            (Some(overlay), file) => self.serve(&overlay.over(file.as_ref())),
             (None, Some(file)) if !self.kubernetes => self.serve(file),
             (None, _) => 0,
         }
     }
 
-    /// The current policies (all of them, after a change of any); returns every policy's verdict.
-    /// Policies do not affect each other's verdicts through the file, so a file change never
-    /// changes a verdict.
-    pub fn set_policies(&self, policies: Vec<PolicyInput>) -> Merged {
+    /// The current overlay (all the policies, after a change of any); returns the number of
+    /// services now served.
+    pub fn set_overlay(&self, overlay: Box<dyn Overlay>) -> usize {
         let mut layers = self.layers();
-        let merged = merge(layers.file.as_ref(), &policies);
-        layers.policies = Some(policies);
-        self.serve(&merged.strategies);
-        merged
+        let served = self.serve(&overlay.over(layers.file.as_ref()));
+        layers.overlay = Some(overlay);
+        served
     }
 
     fn serve(&self, strategies: &StrategiesFile) -> usize {

@@ -9,9 +9,8 @@ use crate::headers::{Headers, HttpResponse};
 use crate::logs::LogLevel;
 use crate::stream::{LocalReply, StreamOutcome, StreamState, Upstream};
 
-use super::streams::route;
 use super::vm::Vm;
-use super::Worker;
+use super::{route, Worker};
 
 /// Envoy's response code details for a stream failed by a failed VM.
 const FAIL_STREAM_DETAILS: &str = "wasm_fail_stream";

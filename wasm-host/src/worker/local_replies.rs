@@ -1,31 +1,15 @@
 //! Local replies: a reply the filter (`proxy_send_local_response`) or the host (a stream idle
 //! timeout) sends, built as Envoy's `sendLocalReply` builds it. Sent from a request callback, it
-//! goes through the filter's response callbacks; sent from a response callback, it replaces the
-//! response without running them again.
+//! goes through the filter's response callbacks (`Worker::local_reply`, with the stream's
+//! callbacks); sent from a response callback, it replaces the response without running them
+//! again ([`Worker::replace_response`], here).
 
 use crate::headers::Headers;
 use crate::local_reply::{self, LocalReplyRequest};
-use crate::stream::{LocalReply, StreamOutcome};
 
-use super::streams::Progress;
-use super::{Guest, Worker};
+use super::Worker;
 
 impl Worker {
-    /// A local reply: built as Envoy's `sendLocalReply` builds it, then through the filter's
-    /// response callbacks.
-    pub(super) fn local_reply(
-        &mut self,
-        id: u32,
-        reply: LocalReplyRequest,
-        progress: &mut Progress,
-    ) -> Guest<StreamOutcome> {
-        let details = reply.details.clone();
-        let response = local_reply::build(reply, self.stream().request_kind);
-        progress.local_reply = Some(LocalReply { status: response.status, details: details.clone() });
-        self.stream().response_code_details = Some(details);
-        self.response_phase(id, response, progress)
-    }
-
     pub(super) fn replace_response(&mut self, reply: LocalReplyRequest) {
         let details = reply.details.clone();
         let (view, body, _) = local_reply::build(reply, self.stream().request_kind).into_filter_view();

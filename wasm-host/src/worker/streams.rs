@@ -11,15 +11,15 @@ use wasmtime::{TypedFunc, WasmParams, WasmResults};
 
 use crate::abi::ACTION_CONTINUE;
 use crate::config::FailurePolicy;
-use crate::envoy_tracing::{self, ActiveSpan};
+use crate::envoy_tracing::ActiveSpan;
 use crate::headers::{Headers, HttpRequest, HttpResponse};
-use crate::state::Environment;
+use crate::local_reply::{self, LocalReplyRequest};
 use crate::stream::{LocalReply, StreamOutcome, StreamPhase, StreamState, Upstream};
 
 use super::failure::Unfiltered;
 use super::local_replies::host_reply;
 use super::vm::{GuestExports, Vm};
-use super::{len_i32, Guest, Trapped, Worker};
+use super::{len_i32, route, Guest, Trapped, Worker};
 
 /// How a paused stream ended its wait.
 pub(super) enum Resumed {
@@ -190,6 +190,16 @@ impl Worker {
         Ok(None)
     }
 
+    /// A local reply: built as Envoy's `sendLocalReply` builds it, then through the filter's
+    /// response callbacks.
+    fn local_reply(&mut self, id: u32, reply: LocalReplyRequest, progress: &mut Progress) -> Guest<StreamOutcome> {
+        let details = reply.details.clone();
+        let response = local_reply::build(reply, self.stream().request_kind);
+        progress.local_reply = Some(LocalReply { status: response.status, details: details.clone() });
+        self.stream().response_code_details = Some(details);
+        self.response_phase(id, response, progress)
+    }
+
     pub(super) fn response_phase(
         &mut self,
         id: u32,
@@ -293,18 +303,4 @@ impl Worker {
             self.deliver_events(Some(wake))?;
         }
     }
-}
-
-/// The router: the span's context into the request headers (when traced), then the upstream.
-pub(super) fn route(
-    env: &Environment,
-    span: Option<&mut ActiveSpan>,
-    headers: &mut Headers,
-    body: &[u8],
-    upstream: &mut dyn Upstream,
-) -> HttpResponse {
-    if let (Some(config), Some(span)) = (&env.proxy.tracing, span) {
-        envoy_tracing::inject(config, span, headers);
-    }
-    upstream.respond(headers, body)
 }

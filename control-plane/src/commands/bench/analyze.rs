@@ -15,9 +15,9 @@ use acgs_proto::telemetry::HashStatus;
 use clap::Args;
 use serde::Serialize;
 
-use super::OutputFormat;
 use crate::analysis::source::jaeger_json;
 use crate::analysis::{AnalysisOptions, Analyzer};
+use crate::commands::args::OutputFormat;
 use crate::rollout::render::DEFAULT_HASH;
 
 const SPANS_PER_TRACE: u64 = 10;

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use super::OutputFormat;
+use crate::commands::args::OutputFormat;
 use crate::mesh::seed::{plugin_config_polling, CONSTITUTIONAL_HASH, HASH_HEADER, SEED_SERVICES};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 use crate::server::{start, ServerConfig};

@@ -18,8 +18,8 @@ use http_body_util::Full;
 use prost::Message as _;
 use serde::Serialize;
 
-use super::load::{self, MakeRequest};
-use super::OutputFormat;
+use super::load::{self, LoadArgs, MakeRequest};
+use crate::commands::args::OutputFormat;
 use crate::server::{start, ServerConfig};
 use crate::telemetry::TelemetryConfig;
 
@@ -29,14 +29,14 @@ const SPANS: usize = 20;
 
 /// Telemetry ingest vs plain decoding.
 #[derive(Debug, Args)]
+#[command(mut_arg("connections", |arg| {
+    arg.help("Concurrent keep-alive connections (each a filter VM)")
+        .default_value("8")
+        .value_parser(clap::value_parser!(u64).range(1..=256))
+}))]
 pub struct IngestBench {
-    /// Concurrent keep-alive connections (each a filter VM).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub connections: u64,
-
-    /// Seconds of load.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub seconds: u64,
+    #[command(flatten)]
+    pub load: LoadArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -68,13 +68,13 @@ impl IngestBench {
             };
             let server = start(config).await?;
             let make = batch_requests(&template);
-            let connections = usize::try_from(self.connections)?;
+            let connections = self.load.clients()?;
             load::run(server.http_addr, connections, Duration::from_millis(300), Arc::clone(&make)).await?;
-            let result = load::run(server.http_addr, connections, Duration::from_secs(self.seconds), make).await?;
+            let result = load::run(server.http_addr, connections, self.load.duration(), make).await?;
             server.shutdown().await;
             let records_per_s = result.ok_per_s * records as f64;
             anyhow::Ok(IngestBenchReport {
-                connections: self.connections,
+                connections: self.load.connections,
                 records_per_batch: records,
                 batch_bytes: encoded.len(),
                 records_per_s,

@@ -7,8 +7,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use clap::Args;
 use http_body_util::{BodyExt as _, Full};
 use tokio::net::TcpStream;
+
+/// The load arguments of the HTTP benchmarks. The connections' default and limit are the sampling
+/// benchmark's; a benchmark whose load differs, or that says more about it, changes the argument
+/// with `#[command(mut_arg(..))]`. (Not const generics: clap keeps a `default_value_t` in a
+/// static that every instance of a generic struct would share.)
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LoadArgs {
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub connections: u64,
+
+    /// Seconds of load.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub seconds: u64,
+}
+
+impl LoadArgs {
+    /// The connections as a count of clients.
+    pub fn clients(&self) -> anyhow::Result<usize> {
+        Ok(usize::try_from(self.connections)?)
+    }
+
+    /// How long the measured load lasts.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.seconds)
+    }
+}
 
 /// Builds the `n`th request of client `client`.
 pub type MakeRequest = Arc<dyn Fn(usize, u64) -> hyper::Request<Full<Bytes>> + Send + Sync>;

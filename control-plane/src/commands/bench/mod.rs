@@ -38,16 +38,6 @@ impl Bench {
     }
 }
 
-/// How a benchmark prints its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// A table for people.
-    #[default]
-    Text,
-    /// One JSON object on the last line, for scripts.
-    Json,
-}
-
 /// A memory figure of this process from /proc/self/status (Linux; `VmRSS` now, `VmHWM` peak), in MB.
 pub fn memory_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

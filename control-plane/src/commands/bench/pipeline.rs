@@ -17,8 +17,8 @@ use clap::Args;
 use prost::Message as _;
 use serde::Serialize;
 
-use super::OutputFormat;
 use crate::collector::{otlp_span, CollectorStandIn};
+use crate::commands::args::OutputFormat;
 use crate::mesh::chain::{client_request, AppCall, Chain, ChainConfig, Entry, SERVICE_A, SERVICE_B};
 use crate::mesh::sidecar::load_filter;
 use crate::rollout::render::{render, RenderOptions};
@@ -126,7 +126,7 @@ impl PipelineBench {
         }
         let exact =
             report.record_everything.kept_exactly_the_strategy && report.head_sampling.kept_exactly_the_strategy;
-        Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(crate::cli::EXIT_FAILED) })
+        Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::EXIT_FAILED) })
     }
 
     /// One run: the chain at `gateway_percent`; returns the run, its OTLP bytes and the wait.

@@ -17,22 +17,18 @@ use clap::Args;
 use http_body_util::Full;
 use serde::Serialize;
 
-use super::load::{self, MakeRequest};
-use super::OutputFormat;
+use super::load::{self, LoadArgs, MakeRequest};
+use crate::commands::args::OutputFormat;
 use crate::sampling::file::{parse, Format};
 use crate::sampling::resolve::StrategySet;
 use crate::server::{start, ServerConfig};
 
 /// Load on the sampling endpoint vs a bare handler.
 #[derive(Debug, Args)]
+#[command(mut_arg("seconds", |arg| arg.help("Seconds of load on each server")))]
 pub struct SamplingBench {
-    /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub connections: u64,
-
-    /// Seconds of load on each server.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub seconds: u64,
+    #[command(flatten)]
+    pub load: LoadArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -61,10 +57,10 @@ impl SamplingBench {
             let body =
                 server.store.current().context("seed strategies loaded")?.lookup("groqcloud-policy").json.clone();
             let bare = bare_server(body).await?;
-            let duration = Duration::from_secs(self.seconds);
+            let duration = self.load.duration();
             let path = "/api/sampling?service=groqcloud-policy";
             // Warm both, then measure the baseline and ours back to back.
-            let connections = usize::try_from(self.connections)?;
+            let connections = self.load.clients()?;
             let warm_up = Duration::from_millis(300);
             load::run(bare, connections, warm_up, sampling_request(path)).await?;
             load::run(server.http_addr, connections, warm_up, sampling_request(path)).await?;
@@ -74,7 +70,7 @@ impl SamplingBench {
             let rss = super::memory_mb("VmRSS").unwrap_or(rss_mb_10k);
             server.shutdown().await;
             anyhow::Ok(SamplingBenchReport {
-                connections: self.connections,
+                connections: self.load.connections,
                 ours_rps: ours.ok_per_s,
                 bare_rps: bare_result.ok_per_s,
                 ratio: ours.ok_per_s / bare_result.ok_per_s.max(f64::MIN_POSITIVE),

@@ -2,35 +2,35 @@
 //! in under a minute. A real control plane runs in-process on loopback (strategies from a file,
 //! telemetry in 1 s windows, the four alerts evaluated every 250 ms over the last 4 s); the real
 //! filter .wasm runs in a sidecar (the embedded proxy-wasm host) in front of each seed service,
-//! polls its strategy and reports its telemetry. The show, in phases:
+//! polls its strategy and reports its telemetry. The show, one function per step:
 //!
-//! 1. normal traffic with valid hashes and health probes; half-way the strategies file is edited
-//!    (groqcloud-policy 1 → 0.25) and the sampled fraction follows;
-//! 2. faults: 10 % missing and 10 % forged hashes, auth-service 8 ms slower, traffic down to
-//!    50 requests/s — until all four alerts fire;
-//! 3. recovery: normal traffic until every alert has resolved;
+//! - [`set_up`]: the control plane, the rendered manifests' Collector model, the sidecars;
+//! - the traffic phases ([`phases`]): 1. normal traffic with valid hashes and health probes;
+//!   half-way the strategies file is edited (groqcloud-policy 1 → 0.25) and the sampled fraction
+//!   follows; 2. faults: 10 % missing and 10 % forged hashes, auth-service 8 ms slower, traffic
+//!   down to 50 requests/s — until all four alerts fire; 3. recovery: normal traffic until every
+//!   alert has resolved;
+//! - [`wind_down`]: the filters' last telemetry, the pipeline's last spans, the analysis;
+//! - [`print_results`]: the summary of the filters' decisions checked against what was sent, the
+//!   tracing pipeline as in a mesh (what each sidecar's Envoy recorded, what the filters decided,
+//!   what the rendered Collector tiers kept, next to each strategy: [`pipeline`]), the alert
+//!   timeline, and the trace analysis report over the spans the control plane collected, also
+//!   written as an HTML page whose path is printed.
 //!
-//! then the summary of the filters' decisions checked against what was sent, the tracing pipeline
-//! as in a mesh (what each sidecar's Envoy recorded, what the filters decided, what the rendered
-//! Collector tiers kept, next to each strategy: [`pipeline`]), the alert timeline, and the trace
-//! analysis report over the spans the control plane collected, also written as an HTML page whose
-//! path is printed. Exit code 1 when a check fails. `--otlp-endpoint` also exports the request
-//! metrics to a collector.
+//! Exit code 1 when a check fails. `--otlp-endpoint` also exports the request metrics to a
+//! collector.
 
 mod alert_watch;
+mod phases;
 mod pipeline;
 mod tally;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use acgs_filter::poll::STRATEGY_KEY;
-use acgs_proto::telemetry::HashStatus;
-
-use acgs_wasm_host::{Headers, HttpResponse, Proxy};
+use acgs_wasm_host::{FilterModule, Proxy};
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -38,19 +38,23 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::alerts::rules::AlertConfig;
 use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::render::{html, table};
+use crate::analysis::report::Report;
 use crate::analysis::{source, AnalysisOptions, Analyzer};
-use crate::cli::{UsageError, EXIT_FAILED};
+use crate::exit::{UsageError, EXIT_FAILED};
 use crate::mesh::istio::{tracing_for, ProxyRole};
 use crate::mesh::seed::{plugin_config_polling, strategies_with, SEED_SERVICES};
 use crate::mesh::sidecar::{load_filter, SidecarSpec};
 use crate::mesh::traffic::{TrafficGenerator, TrafficMix};
+use crate::rollout::bundle::Manifest;
 use crate::rollout::render::{render, RenderOptions, DEFAULT_NAMESPACE};
 use crate::server::{start, RunningServer, ServerConfig};
 use crate::telemetry::otlp::OtlpConfig;
 use crate::telemetry::store::StoreLimits;
 use crate::telemetry::TelemetryConfig;
 use alert_watch::AlertWatch;
+use phases::Mesh;
 use pipeline::Pipeline;
+use tally::{PhaseSampling, ServiceTally};
 
 /// Run the whole product on embedded defaults and show what it does.
 #[derive(Debug, Args)]
@@ -76,18 +80,6 @@ pub struct Demo {
     pub html: PathBuf,
 }
 
-/// What one service's sidecar decided, counted.
-#[derive(Debug, Default, Clone)]
-struct ServiceTally {
-    requests: u64,
-    by_hash_status: BTreeMap<HashStatus, u64>,
-    rejected: u64,
-    forwarded: u64,
-    sampled: u64,
-    /// Requests whose outcome did not match what the client sent (should stay 0).
-    wrong_decisions: u64,
-}
-
 /// The strategy change the demo makes half-way: this service's rate goes from its seed value
 /// to this one.
 const CHANGED_SERVICE: &str = "groqcloud-policy";
@@ -105,14 +97,6 @@ const SLOWDOWN: Duration = Duration::from_millis(8);
 /// The longest the fault and recovery phases wait for the alerts.
 const ALERT_WAIT: Duration = Duration::from_secs(20);
 
-/// Sampling of requests the filter decided itself (no incoming traceparent), before and after
-/// the mid-run strategy change.
-#[derive(Debug, Default, Clone, Copy)]
-struct PhaseSampling {
-    decided: u64,
-    sampled: u64,
-}
-
 /// The demo's alerting: short windows so faults show and clear within seconds.
 fn demo_alerts() -> AlertConfig {
     AlertConfig {
@@ -121,74 +105,6 @@ fn demo_alerts() -> AlertConfig {
         for_violation: Duration::ZERO,
         for_others: Duration::from_secs(1),
         ..AlertConfig::default()
-    }
-}
-
-/// Everything one request needs: the sidecars, the tallies, the live views.
-struct Mesh<'a> {
-    sidecars: Vec<Proxy>,
-    workers: usize,
-    tallies: Vec<ServiceTally>,
-    server: &'a RunningServer,
-    live: Vec<ProgressBar>,
-    progress: ProgressBar,
-    watch: AlertWatch,
-    pipeline: Pipeline,
-    sent: u64,
-}
-
-impl Mesh<'_> {
-    /// Sends one request; returns whether the filter decided to keep it (`None` when the
-    /// request was refused).
-    fn send(&mut self, traffic: &mut TrafficGenerator, slow: Option<usize>) -> (usize, Option<bool>) {
-        let planned = traffic.next_request();
-        let worker =
-            &mut self.sidecars[planned.service].workers_mut()[usize::try_from(self.sent).unwrap_or(0) % self.workers];
-        let delay = if slow == Some(planned.service) { SLOWDOWN } else { Duration::ZERO };
-        let mut upstream = |_: &Headers, _: &[u8]| {
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
-            }
-            seed_service_response()
-        };
-        let outcome = worker.handle(planned.request, &mut upstream);
-        let sampled = outcome.forwarded.is_some().then(|| tally::decided_keep(&outcome));
-        tally::tally(&mut self.tallies[planned.service], planned.presented, &outcome);
-        self.sent += 1;
-        self.progress.inc(1);
-        if self.sent.is_multiple_of(50) {
-            self.pipeline.collect(&self.sidecars);
-            show_live_counts(self.server, &self.live);
-            let progress = self.progress.clone();
-            self.watch.observe(&self.server.alerts, |line| progress.suspend(|| println!("{line}")));
-        }
-        (planned.service, sampled)
-    }
-
-    /// Sends at `rate` until `done` says so or `limit` passes; returns whether `done` was met.
-    fn send_until(
-        &mut self,
-        traffic: &mut TrafficGenerator,
-        rate: f64,
-        slow: Option<usize>,
-        limit: Duration,
-        done: impl Fn(&AlertWatch) -> bool,
-    ) -> bool {
-        let started = Instant::now();
-        let mut n: u64 = 0;
-        while started.elapsed() < limit {
-            self.send(traffic, slow);
-            n += 1;
-            if n.is_multiple_of(10) {
-                let progress = self.progress.clone();
-                self.watch.observe(&self.server.alerts, |line| progress.suspend(|| println!("{line}")));
-                if done(&self.watch) {
-                    return true;
-                }
-            }
-            pace_at(started, n, rate);
-        }
-        false
     }
 }
 
@@ -201,64 +117,10 @@ impl Demo {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let strategies = dir.join("strategies.json");
         std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, 1.0))?;
-        let telemetry = TelemetryConfig {
-            export: self.otlp_endpoint.clone().map(OtlpConfig::new),
-            limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
-            ..TelemetryConfig::default()
-        };
-        let config = ServerConfig {
-            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            telemetry,
-            alerts: demo_alerts(),
-            ..ServerConfig::loopback(Some(strategies.clone()))
-        };
-        let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
-        let manifests = render(&RenderOptions::default()).context("rendering the rollout's manifests")?;
-        let pipeline = Pipeline::new(&manifests).context("modelling the rendered Collector tiers")?;
-        let sidecars = SEED_SERVICES
-            .iter()
-            .map(|service| {
-                let mut plugin = plugin_config_polling(service, service.sampling_rate, POLL_INTERVAL_MS);
-                plugin["control_plane"]["flush_interval_ms"] = FLUSH_INTERVAL_MS.into();
-                let mut spec = SidecarSpec::new(service.name, plugin);
-                spec.workers = workers;
-                spec.control_plane = Some(server.http_addr);
-                let host = format!("{}.{DEFAULT_NAMESPACE}.svc.cluster.local", service.name);
-                let tracing =
-                    tracing_for(&manifests, ProxyRole::SidecarInbound, service.name, DEFAULT_NAMESPACE, &host, 8080)
-                        .map_err(|e| anyhow::anyhow!("the rendered Telemetry: {e}"))?;
-                spec.tracing = Some(tracing);
-                spec.start(&module).with_context(|| format!("starting the sidecar of {}", service.name))
-            })
-            .collect::<anyhow::Result<Vec<Proxy>>>()?;
+        let (server, sidecars, pipeline) = set_up(&runtime, &module, &strategies, workers, self.otlp_endpoint.clone())?;
 
-        println!(
-            "ACGS mesh tracing demo: control plane on {} (gRPC {}), {} seed services with {} filter VMs each, filter .wasm {} KB",
-            server.http_addr,
-            server.grpc_addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
-            SEED_SERVICES.len(),
-            workers,
-            module.wasm_bytes_len() / 1024
-        );
         let bars = MultiProgress::new();
-        let progress = bars.add(
-            ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {msg:<34} {pos} requests ({per_sec})")
-                    .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?,
-            ),
-        );
-        let live: Vec<ProgressBar> = SEED_SERVICES
-            .iter()
-            .map(|_| {
-                bars.add(
-                    ProgressBar::new_spinner().with_style(
-                        ProgressStyle::default_spinner()
-                            .template("  {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    ),
-                )
-            })
-            .collect();
+        let (progress, live) = progress_views(&bars)?;
         let mut mesh = Mesh {
             sidecars,
             workers,
@@ -272,114 +134,196 @@ impl Demo {
         };
         let clean = TrafficMix { missing: 0.0, forged: 0.0, ..TrafficMix::default() };
         let mut traffic = TrafficGenerator::new(self.seed, clean);
-        let mut phases = [PhaseSampling::default(); 2];
-        let changed_index = SEED_SERVICES.iter().position(|s| s.name == CHANGED_SERVICE).unwrap_or(0);
-        let slow_index = SEED_SERVICES.iter().position(|s| s.name == SLOW_SERVICE);
         let started = Instant::now();
-        let half = self.requests / 2;
-        for (phase, counts) in phases.iter_mut().enumerate() {
-            let count = if phase == 0 { half } else { self.requests - half };
-            progress.set_message(if phase == 0 {
-                "1. normal traffic, seed strategies"
-            } else {
-                "1. normal traffic, changed strategy"
-            });
-            let phase_started = Instant::now();
-            for n in 0..count {
-                let (service, sampled) = mesh.send(&mut traffic, None);
-                if let (true, Some(sampled)) = (service == changed_index, sampled) {
-                    counts.decided += 1;
-                    counts.sampled += u64::from(sampled);
-                }
-                pace_at(phase_started, n + 1, REQUESTS_PER_SECOND);
-            }
-            if phase == 0 {
-                progress.suspend(|| {
-                    println!("→ strategies file edited: {CHANGED_SERVICE} probabilistic 1 → {CHANGED_RATE}")
-                });
-                std::fs::write(&strategies, strategies_with(CHANGED_SERVICE, CHANGED_RATE))?;
-                let applied = wait_until_applied(&mut mesh.sidecars[changed_index], Duration::from_secs(10));
-                progress.suspend(|| match applied {
-                    Some(took) => println!(
-                        "→ every {CHANGED_SERVICE} filter VM applies it {:.0} ms after the edit",
-                        took.as_secs_f64() * 1e3
-                    ),
-                    None => println!("→ the filters did not apply the change within 10 s"),
-                });
-            }
-        }
-        progress.set_message("2. faults: bad hashes, slow auth, low traffic");
-        progress.suspend(|| {
-            println!("→ faults injected: 10 % missing and 10 % forged hashes, {SLOW_SERVICE} +{} ms, traffic down to {FAULT_REQUESTS_PER_SECOND} requests/s", SLOWDOWN.as_millis())
-        });
-        let mut faulty =
-            TrafficGenerator::new(self.seed + 1, TrafficMix { missing: 0.1, forged: 0.1, ..TrafficMix::default() });
-        let fired =
-            mesh.send_until(&mut faulty, FAULT_REQUESTS_PER_SECOND, slow_index, ALERT_WAIT, AlertWatch::all_fired);
-        progress.set_message("3. recovery: normal traffic");
-        progress.suspend(|| println!("→ faults ended: normal traffic again"));
-        let resolved = mesh.send_until(&mut traffic, REQUESTS_PER_SECOND, None, ALERT_WAIT, AlertWatch::all_resolved);
+        let sampling = phases::normal(&mut mesh, &mut traffic, self.requests, &strategies)?;
+        let fired = phases::faults(&mut mesh, self.seed + 1);
+        let resolved = phases::recovery(&mut mesh, &mut traffic);
         progress.finish_with_message("done");
         let elapsed = started.elapsed();
-        let sent = mesh.sent;
-        let counted = flush_telemetry(&mut mesh.sidecars, &server, sent);
-        mesh.pipeline.finish(&mesh.sidecars);
-        show_live_counts(&server, &mesh.live);
-        for bar in &mesh.live {
-            bar.finish();
-        }
-        if bars.is_hidden() {
-            for bar in &mesh.live {
-                println!("{}", bar.message().trim_end());
-            }
-        }
-        let report = analyse_collected(&server);
-        let Mesh { tallies, watch, pipeline, .. } = mesh;
+        let ended = wind_down(mesh, &bars);
         runtime.block_on(server.shutdown());
         let _ = std::fs::remove_dir_all(&dir);
 
-        tally::print_summary(&tallies);
-        println!(
-            "\nTracing as in the mesh: each sidecar's Envoy records every request, the filters decide and tag, the \
-             Collector keeps what they decided (decision_wait {} s):",
-            pipeline.decision_wait().as_secs()
-        );
-        pipeline.print(&tally::strategies());
-        println!(
-            "{sent} requests in {:.2} s ({:.0} requests/s through the filters on average)",
-            elapsed.as_secs_f64(),
-            sent as f64 / elapsed.as_secs_f64().max(1e-9)
-        );
-        println!("\nAlerts (evaluated every 250 ms over the last 4 s of telemetry):");
-        watch.print_table();
-        println!("\n{}", table::render(&report));
-        std::fs::write(&self.html, html::render(&report))
-            .with_context(|| format!("writing {}", self.html.display()))?;
-        println!("HTML report: {}", self.html.display());
-        let mut failed = tally::print_checks(&tallies, &phases, pipeline.counts());
-        let dropped = pipeline.dropped();
-        println!("{} no span dropped by the sidecars' tracers ({dropped})", if dropped == 0 { "✓" } else { "✗" });
-        failed += usize::from(dropped > 0);
-        let all_counted = counted == sent;
-        let checks = [
-            (all_counted, format!("control plane counted {counted} of {sent} requests from the filters' telemetry")),
-            (fired, "all four alerts fired during the faults".to_owned()),
-            (resolved, "every alert resolved after the faults ended".to_owned()),
-            (
-                report.findings.iter().any(|f| f.rule == "ConstitutionalHashViolation"),
-                format!("the analysis found the forged hashes ({} issues in total)", report.summary.total_issues),
-            ),
-        ];
-        for (ok, text) in &checks {
-            println!("{} {text}", if *ok { "✓" } else { "✗" });
-        }
-        failed += checks.iter().filter(|(ok, _)| !ok).count();
+        let outcome = Outcome { sampling, fired, resolved, elapsed };
+        let failed = print_results(&ended, &outcome, &self.html)?;
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
     }
 }
 
+/// Starts the in-process control plane (strategies from `strategies`, the demo's telemetry
+/// windows and alerting), models the rendered Collector tiers, starts a sidecar running `module`
+/// in front of each seed service, and prints what runs.
+fn set_up(
+    runtime: &tokio::runtime::Runtime,
+    module: &FilterModule,
+    strategies: &Path,
+    workers: usize,
+    otlp_endpoint: Option<String>,
+) -> anyhow::Result<(RunningServer, Vec<Proxy>, Pipeline)> {
+    let telemetry = TelemetryConfig {
+        export: otlp_endpoint.map(OtlpConfig::new),
+        limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
+        ..TelemetryConfig::default()
+    };
+    let config = ServerConfig {
+        grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        telemetry,
+        alerts: demo_alerts(),
+        ..ServerConfig::loopback(Some(strategies.to_path_buf()))
+    };
+    let server = runtime.block_on(start(config)).context("starting the in-process control plane")?;
+    let manifests = render(&RenderOptions::default()).context("rendering the rollout's manifests")?;
+    let pipeline = Pipeline::new(&manifests).context("modelling the rendered Collector tiers")?;
+    let sidecars = start_sidecars(module, &manifests, &server, workers)?;
+    println!(
+        "ACGS mesh tracing demo: control plane on {} (gRPC {}), {} seed services with {} filter VMs each, filter .wasm {} KB",
+        server.http_addr,
+        server.grpc_addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+        SEED_SERVICES.len(),
+        workers,
+        module.wasm_bytes_len() / 1024
+    );
+    Ok((server, sidecars, pipeline))
+}
+
+/// A sidecar per seed service: the filter polling `server` and flushing to it at the demo's
+/// pace, with the tracing the rendered Telemetry configures.
+fn start_sidecars(
+    module: &FilterModule,
+    manifests: &[Manifest],
+    server: &RunningServer,
+    workers: usize,
+) -> anyhow::Result<Vec<Proxy>> {
+    SEED_SERVICES
+        .iter()
+        .map(|service| {
+            let mut plugin = plugin_config_polling(service, service.sampling_rate, POLL_INTERVAL_MS);
+            plugin["control_plane"]["flush_interval_ms"] = FLUSH_INTERVAL_MS.into();
+            let mut spec = SidecarSpec::new(service.name, plugin);
+            spec.workers = workers;
+            spec.control_plane = Some(server.http_addr);
+            let host = format!("{}.{DEFAULT_NAMESPACE}.svc.cluster.local", service.name);
+            let tracing =
+                tracing_for(manifests, ProxyRole::SidecarInbound, service.name, DEFAULT_NAMESPACE, &host, 8080)
+                    .map_err(|e| anyhow::anyhow!("the rendered Telemetry: {e}"))?;
+            spec.tracing = Some(tracing);
+            spec.start(module).with_context(|| format!("starting the sidecar of {}", service.name))
+        })
+        .collect()
+}
+
+/// The progress line and one live line per seed service.
+fn progress_views(bars: &MultiProgress) -> anyhow::Result<(ProgressBar, Vec<ProgressBar>)> {
+    let progress = bars.add(
+        ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg:<34} {pos} requests ({per_sec})")
+                .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?,
+        ),
+    );
+    let live = SEED_SERVICES
+        .iter()
+        .map(|_| {
+            bars.add(
+                ProgressBar::new_spinner().with_style(
+                    ProgressStyle::default_spinner()
+                        .template("  {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            )
+        })
+        .collect();
+    Ok((progress, live))
+}
+
+/// What the traffic phases found.
+struct Outcome {
+    /// The changed service's sampling before and after the strategy change.
+    sampling: [PhaseSampling; 2],
+    /// All four alerts fired during the faults.
+    fired: bool,
+    /// Every alert resolved after them.
+    resolved: bool,
+    /// How long the three phases took.
+    elapsed: Duration,
+}
+
+/// What is left once the traffic stopped: the tallies, the pipeline, the alerts seen, what the
+/// control plane counted, and the analysis of the spans it collected.
+struct Ended {
+    tallies: Vec<ServiceTally>,
+    watch: AlertWatch,
+    pipeline: Pipeline,
+    sent: u64,
+    counted: u64,
+    report: Report,
+}
+
+/// After the traffic: waits for the filters' last telemetry, takes the sidecars' last spans into
+/// the pipeline, shows the final live counts, and analyses what the control plane collected.
+fn wind_down(mut mesh: Mesh<'_>, bars: &MultiProgress) -> Ended {
+    let server = mesh.server;
+    let sent = mesh.sent;
+    let counted = flush_telemetry(&mut mesh.sidecars, server, sent);
+    mesh.pipeline.finish(&mesh.sidecars);
+    phases::show_live_counts(server, &mesh.live);
+    for bar in &mesh.live {
+        bar.finish();
+    }
+    if bars.is_hidden() {
+        for bar in &mesh.live {
+            println!("{}", bar.message().trim_end());
+        }
+    }
+    let report = analyse_collected(server);
+    let Mesh { tallies, watch, pipeline, .. } = mesh;
+    Ended { tallies, watch, pipeline, sent, counted, report }
+}
+
+/// Prints the summary, the pipeline, the alert timeline and the analysis (also written as HTML to
+/// `html`), then every check with ✓/✗; returns how many checks failed.
+fn print_results(ended: &Ended, outcome: &Outcome, html_path: &Path) -> anyhow::Result<usize> {
+    let Ended { tallies, watch, pipeline, sent, counted, report } = ended;
+    let (sent, counted) = (*sent, *counted);
+    tally::print_summary(tallies);
+    println!(
+        "\nTracing as in the mesh: each sidecar's Envoy records every request, the filters decide and tag, the \
+         Collector keeps what they decided (decision_wait {} s):",
+        pipeline.decision_wait().as_secs()
+    );
+    pipeline.print(&tally::strategies());
+    println!(
+        "{sent} requests in {:.2} s ({:.0} requests/s through the filters on average)",
+        outcome.elapsed.as_secs_f64(),
+        sent as f64 / outcome.elapsed.as_secs_f64().max(1e-9)
+    );
+    println!("\nAlerts (evaluated every 250 ms over the last 4 s of telemetry):");
+    watch.print_table();
+    println!("\n{}", table::render(report));
+    std::fs::write(html_path, html::render(report)).with_context(|| format!("writing {}", html_path.display()))?;
+    println!("HTML report: {}", html_path.display());
+    let mut failed = tally::print_checks(tallies, &outcome.sampling, pipeline.counts());
+    let dropped = pipeline.dropped();
+    println!("{} no span dropped by the sidecars' tracers ({dropped})", if dropped == 0 { "✓" } else { "✗" });
+    failed += usize::from(dropped > 0);
+    let all_counted = counted == sent;
+    let checks = [
+        (all_counted, format!("control plane counted {counted} of {sent} requests from the filters' telemetry")),
+        (outcome.fired, "all four alerts fired during the faults".to_owned()),
+        (outcome.resolved, "every alert resolved after the faults ended".to_owned()),
+        (
+            report.findings.iter().any(|f| f.rule == "ConstitutionalHashViolation"),
+            format!("the analysis found the forged hashes ({} issues in total)", report.summary.total_issues),
+        ),
+    ];
+    for (ok, text) in &checks {
+        println!("{} {text}", if *ok { "✓" } else { "✗" });
+    }
+    failed += checks.iter().filter(|(ok, _)| !ok).count();
+    Ok(failed)
+}
+
 /// The analysis report over the spans the control plane collected (1 s anomaly intervals).
-fn analyse_collected(server: &RunningServer) -> crate::analysis::report::Report {
+fn analyse_collected(server: &RunningServer) -> Report {
     let options = AnalysisOptions {
         anomaly: AnomalyOptions { interval_secs: 1, baseline_secs: 10 },
         ..AnalysisOptions::default()
@@ -389,20 +333,6 @@ fn analyse_collected(server: &RunningServer) -> crate::analysis::report::Report 
         source::collected::feed(store.spans(), &mut analyzer);
     }
     analyzer.finish("the demo's control plane (collected spans)")
-}
-
-/// The control plane's counts per service and hash status, from the filters' telemetry.
-fn show_live_counts(server: &RunningServer, lines: &[ProgressBar]) {
-    let Ok(store) = server.telemetry.store().read().map(|store| store.requests_by_service_and_status()) else {
-        return;
-    };
-    for (service, line) in SEED_SERVICES.iter().zip(lines) {
-        let counts: Vec<String> = HashStatus::ALL
-            .iter()
-            .filter_map(|status| store.get(&(service.name.to_owned(), *status)).map(|n| format!("{status} {n}")))
-            .collect();
-        line.set_message(format!("{:<20} control plane counts: {}", service.name, counts.join(" · ")));
-    }
 }
 
 /// Gives the filters time to flush their last batches; returns what the control plane counted.
@@ -426,36 +356,19 @@ fn flush_telemetry(sidecars: &mut [Proxy], server: &RunningServer, expected: u64
     }
 }
 
-/// Keeps the clients at `rate` requests per second, so that sidecars poll and flush during the run.
-fn pace_at(phase_started: Instant, sent: u64, rate: f64) {
-    let due = Duration::from_secs_f64(sent as f64 / rate);
-    if let Some(ahead) = due.checked_sub(phase_started.elapsed()) {
-        std::thread::sleep(ahead);
+/// `part` of `whole` (0 when there is none).
+fn fraction(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
     }
 }
 
-/// Runs the sidecar's VMs until the strategy the control plane now serves is in force in all of
-/// them: its shared strategy record changes and one tick per VM passes.
-fn wait_until_applied(sidecar: &mut Proxy, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let before = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
-    while started.elapsed() < limit {
-        for worker in sidecar.workers_mut() {
-            worker.run_for(Duration::from_millis(10));
-        }
-        let now = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
-        if now.is_some() && now != before {
-            for worker in sidecar.workers_mut() {
-                worker.run_for(Duration::from_millis(POLL_INTERVAL_MS.min(1_000) + 10));
-            }
-            return Some(started.elapsed());
-        }
-    }
-    None
+/// `part` of `whole` in percent.
+fn percent(part: u64, whole: u64) -> f64 {
+    fraction(part, whole) * 100.0
 }
 
-fn seed_service_response() -> HttpResponse {
-    let mut headers = Headers::new();
-    headers.push("content-type", "application/json");
-    HttpResponse { status: 200, headers, body: br#"{"ok":true}"#.to_vec(), trailers: Headers::new() }
-}
+#[cfg(test)]
+mod tests;

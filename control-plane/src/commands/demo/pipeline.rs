@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use acgs_wasm_host::{Proxy, RecordedSpan, SpanKind};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use super::tally::percent;
+use super::percent;
 use crate::collector::tail_sampling::ModelError;
 use crate::collector::CollectorStandIn;
 use crate::mesh::seed::SEED_SERVICES;

@@ -2,15 +2,37 @@
 //! service; the summary table; the ✓/✗ checks of the filters' sampling decisions and of what the
 //! Collector kept against the strategies.
 
+use std::collections::BTreeMap;
+
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use acgs_proto::telemetry::HashStatus;
 use acgs_wasm_host::StreamOutcome;
 
 use super::pipeline::Counts;
-use super::{PhaseSampling, ServiceTally, CHANGED_RATE, CHANGED_SERVICE};
+use super::{fraction, percent, CHANGED_RATE, CHANGED_SERVICE};
 use crate::mesh::seed::SEED_SERVICES;
 use crate::mesh::traffic::HashPresented;
+
+/// What one service's sidecar decided, counted.
+#[derive(Debug, Default, Clone)]
+pub struct ServiceTally {
+    requests: u64,
+    by_hash_status: BTreeMap<HashStatus, u64>,
+    rejected: u64,
+    forwarded: u64,
+    sampled: u64,
+    /// Requests whose outcome did not match what the client sent (should stay 0).
+    wrong_decisions: u64,
+}
+
+/// Sampling of requests the filter decided itself (no incoming traceparent), before and after
+/// the mid-run strategy change.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PhaseSampling {
+    pub decided: u64,
+    pub sampled: u64,
+}
 
 /// Whether the filter tagged the forwarded request `keep` (`x-acgs-sampling-decision`).
 pub fn decided_keep(outcome: &StreamOutcome) -> bool {
@@ -163,16 +185,4 @@ fn within_binomial(observed: f64, p: f64, n: u64) -> bool {
     }
     let sigma = (p * (1.0 - p) / n as f64).sqrt();
     (observed - p).abs() <= 4.5 * sigma + f64::EPSILON
-}
-
-fn fraction(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
-pub(super) fn percent(part: u64, whole: u64) -> f64 {
-    fraction(part, whole) * 100.0
 }

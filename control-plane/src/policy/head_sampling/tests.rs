@@ -1,6 +1,6 @@
 use super::*;
 use crate::policy::merge::{merge, PolicyInput, Verdict};
-use crate::policy::resource::PolicyOperation;
+use crate::sampling::file::OperationStrategy;
 use acgs_filter::request_id::draw_keeps;
 use proptest::prelude::*;
 
@@ -23,8 +23,8 @@ fn spec(services: Vec<ServicePolicy>) -> SamplingPolicySpec {
     SamplingPolicySpec { services, ..SamplingPolicySpec::default() }
 }
 
-fn operation(kind: StrategyKind, param: f64) -> PolicyOperation {
-    PolicyOperation { operation: "GET /x".to_owned(), kind, param }
+fn operation(kind: StrategyKind, param: f64) -> OperationStrategy {
+    OperationStrategy { operation: "GET /x".to_owned(), kind, param }
 }
 
 /// The numerator Envoy derives from Istio's percentage: `random_sampling` as a FractionalPercent

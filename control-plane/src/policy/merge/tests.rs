@@ -1,6 +1,6 @@
 use super::*;
-use crate::policy::resource::{ConstitutionalSelector, PolicyOperation, PolicyStrategy, ServicePolicy};
-use crate::sampling::file::{DefaultStrategy, ServiceStrategy, StrategyKind};
+use crate::policy::resource::{PolicyStrategy, ServicePolicy};
+use crate::sampling::file::{Constitutional, DefaultStrategy, OperationStrategy, ServiceStrategy, StrategyKind};
 
 fn key(name: &str) -> PolicyKey {
     PolicyKey { namespace: "acgs-system".to_owned(), name: name.to_owned() }
@@ -68,7 +68,7 @@ fn a_policy_default_replaces_the_files_and_selectors_are_united() {
     let mut input = policy("defaults", vec![]);
     input.spec.default_strategy =
         Some(PolicyStrategy { kind: StrategyKind::Ratelimiting, param: 50.0, operation_strategies: vec![] });
-    input.spec.constitutional = Some(ConstitutionalSelector {
+    input.spec.constitutional = Some(Constitutional {
         services: vec!["constitutional-core".to_owned(), "groqcloud-policy".to_owned()],
         operations: vec!["POST /v1/validate".to_owned()],
     });
@@ -119,8 +119,8 @@ fn an_invalid_policy_keeps_its_last_accepted_spec_served() {
 fn an_invalid_policy_without_history_adds_nothing() {
     let mut input = policy("ops", vec![service("auth-service", 0.5)]);
     input.spec.services[0].operation_strategies = vec![
-        PolicyOperation { operation: "GET /x".to_owned(), kind: StrategyKind::Probabilistic, param: 0.1 },
-        PolicyOperation { operation: "GET /x".to_owned(), kind: StrategyKind::Probabilistic, param: 0.2 },
+        OperationStrategy { operation: "GET /x".to_owned(), kind: StrategyKind::Probabilistic, param: 0.1 },
+        OperationStrategy { operation: "GET /x".to_owned(), kind: StrategyKind::Probabilistic, param: 0.2 },
     ];
     let merged = merge(Some(&file()), &[input]);
     assert_eq!(param_of(&merged, "auth-service"), Some(1.0), "the file's strategy stays");

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::HashStatus;
+use crate::telemetry::HashStatus;
 
 /// A label that names no value of the type it was parsed as.
 #[derive(Debug, Clone, PartialEq, Eq)]
