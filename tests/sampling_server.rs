@@ -80,11 +80,26 @@ impl Harness {
         }
     }
 
-    /// Waits until the counter reaches `value` (a burst of file events may load a file twice).
+    /// Waits until the counter reaches `value`.
     fn wait_for_metric(&self, prefix: &str, value: u64) {
         let started = Instant::now();
         while self.metric(prefix) < value {
             assert!(started.elapsed() < Duration::from_secs(10), "{prefix} stays at {}", self.metric(prefix));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Harness {
+    /// Asserts that each counter is at its value and stays there for four of the watcher's poll
+    /// periods: the absence of a reload loop (which reloaded ~48 times a second) cannot be waited
+    /// for, only watched for a while; any change fails at once.
+    fn stays_at(&self, counters: &[(&str, u64)], why: &str) {
+        let window = acgs_control_plane::sampling::watch::POLL * 4;
+        let started = Instant::now();
+        while started.elapsed() < window {
+            let now: Vec<(&str, u64)> = counters.iter().map(|(name, _)| (*name, self.metric(name))).collect();
+            assert_eq!(now, counters, "{why} (after {:?})", started.elapsed());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -233,7 +248,7 @@ fn an_edit_is_served_promptly_and_bad_files_keep_the_last_good_set() {
         br#"{"service_strategies": [{"service": "x", "type": "ratelimiting", "param": "fast"}]}"#,
         br#"{"service_strategies": [{"service": "x", "type": "probabilistic", "param": 1}, {"service": "x", "type": "probabilistic", "param": 1}]}"#,
         br#"{"service_strategies": [{"service": "", "type": "probabilistic", "param": 1}]}"#,
-        br#"{"default_strategy": {"type": "adaptive", "param": 1}}"#,
+        br#"{"default_strategy": {"type": 7, "param": 1}}"#,
         &ten_mb,
     ];
     for (n, bad) in bad_files.iter().enumerate() {
@@ -254,15 +269,65 @@ fn an_edit_is_served_promptly_and_bad_files_keep_the_last_good_set() {
 }
 
 #[test]
-fn an_invalid_file_at_start_up_is_not_ready_until_fixed() {
-    let harness = Harness::new("{ broken");
-    let (ready, body, _) = harness.get("/readyz", &[]);
-    assert_eq!((ready, body.trim()), (503, "no valid sampling strategies loaded yet"));
-    let (status, _, _) = harness.get("/api/sampling?service=a", &[]);
-    assert_eq!(status, 503);
-    let (health, _, _) = harness.get("/healthz", &[]);
-    assert_eq!(health, 200, "alive, just not ready");
+fn an_invalid_or_missing_file_at_start_up_refuses_to_start_naming_the_field() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = std::env::temp_dir().join(format!("acgs-sampling-start-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("strategies.json");
+    std::fs::write(&bad, r#"{"service_strategies": [{"service": "a", "type": "probabilistic", "param": 2}]}"#)
+        .expect("write");
+    let missing = dir.join("absent.json");
+    for (path, code, message) in [
+        (
+            &bad,
+            64,
+            format!(
+                "invalid strategies file: {}: service_strategies[0].param: probability 2 is outside [0, 1]",
+                bad.display()
+            ),
+        ),
+        (
+            &missing,
+            66,
+            format!(
+                "cannot read the strategies file: {}: (file): No such file or directory (os error 2)",
+                missing.display()
+            ),
+        ),
+    ] {
+        let error = runtime
+            .block_on(start(ServerConfig::loopback(Some(path.clone()))))
+            .expect_err("a server that cannot serve its strategies does not start");
+        assert_eq!(error.to_string(), message);
+        assert_eq!(acgs_control_plane::exit::code_of(&error), std::process::ExitCode::from(code));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reading_the_file_is_not_a_change_only_new_content_reloads() {
+    let harness = Harness::new(&file_with(0.01));
+    let ok = "acgs_strategy_reloads_total{source=\"file\",result=\"success\"}";
+    let failed = "acgs_strategy_reloads_total{source=\"file\",result=\"failure\"}";
+    assert_eq!((harness.metric(ok), harness.metric(failed)), (1, 0));
+    let read_100_times = || {
+        for _ in 0..100 {
+            std::fs::read(&harness.file).expect("anyone may read the file");
+        }
+    };
+    read_100_times();
+    // The same bytes written again (a ConfigMap refresh, `touch`) are not new content either.
     harness.replace_file(file_with(0.01).as_bytes());
-    harness.wait_for("health-check", |body| body == HEALTH_01);
-    assert_eq!(harness.get("/readyz", &[]).0, 200);
+    // The watcher handles events in order: once this edit is served, every earlier read and the
+    // identical rewrite have been seen.
+    harness.replace_file(file_with(0.25).as_bytes());
+    harness.wait_for("health-check", |body| body.contains("0.25"));
+    harness.stays_at(&[(ok, 2), (failed, 0)], "one load at start, one for the edit, none for reads");
+
+    harness.replace_file(b"{ broken");
+    harness.wait_for_metric(failed, 1);
+    read_100_times();
+    harness.replace_file(file_with(0.5).as_bytes());
+    harness.wait_for("health-check", |body| body.contains("0.5"));
+    harness.stays_at(&[(ok, 3), (failed, 1)], "a bad file is refused (and logged) once, however often it is read");
 }

@@ -20,12 +20,13 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::rules::AlertConfig;
 use crate::alerts::Alerts;
+use crate::exit::{NoInput, UsageError};
 use crate::sampling::grpc::SamplingGrpc;
 use crate::sampling::http::{router as sampling_router, SamplingState};
 use crate::sampling::metrics::SamplingMetrics;
 use crate::sampling::sources::Sources;
 use crate::sampling::store::StrategyStore;
-use crate::sampling::watch::{load_into, watch as watch_file, FileWatch};
+use crate::sampling::watch::{load_into, watch as watch_file, FileWatch, StartupError};
 use crate::telemetry::{Telemetry, TelemetryConfig};
 
 /// Where to listen and what to serve.
@@ -118,8 +119,9 @@ async fn filter_wasm() -> impl IntoResponse {
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Binds the listeners and starts serving. A strategies file that is invalid at start-up is
-/// logged and watched: the server runs, not ready, until the file is fixed.
+/// Binds the listeners and starts serving. A strategies file that cannot be read at start-up is a
+/// [`NoInput`] error, an invalid one a [`UsageError`] naming the field (as Jaeger refuses to start
+/// on a bad file); once running, a bad edit keeps the last good set.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let mut registry = Registry::default();
     let metrics = SamplingMetrics::register(&mut registry);
@@ -127,9 +129,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let sources = Arc::new(Sources::new(Arc::clone(&store), config.kubernetes.is_some()));
     let file_watch = match &config.strategies {
         Some(path) => {
-            let _ = load_into(path, &sources, &metrics);
+            let loaded = load_into(path, &sources, &metrics).map_err(|error| match error {
+                StartupError::Unreadable(_) => anyhow::Error::new(NoInput(error.to_string())),
+                StartupError::Invalid(_) => anyhow::Error::new(UsageError(error.to_string())),
+            })?;
             Some(
-                watch_file(path.clone(), Arc::clone(&sources), metrics.clone())
+                watch_file(path.clone(), loaded, Arc::clone(&sources), metrics.clone())
                     .with_context(|| format!("watching {}", path.display()))?,
             )
         }

@@ -197,6 +197,26 @@ fn validate_checks_a_strategies_file_offline() {
 }
 
 #[test]
+fn serve_with_a_bad_strategies_file_exits_64_naming_the_field() {
+    let bad = temp_file(
+        "serve-bad-strategies.json",
+        r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": -3}]}"#,
+    );
+    let output = acgs_tracing(&[
+        "serve",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--strategies",
+        bad.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(output.status.code(), Some(64), "EX_USAGE, not a server that stays up unready");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("serve-bad-strategies.json: service_strategies[0].param: rate -3 is negative"), "{stderr}");
+}
+
+#[test]
 fn serve_answers_on_its_ports_and_stops_cleanly_on_sigterm() {
     use std::io::{BufRead as _, BufReader, Read as _};
     let mut child = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))

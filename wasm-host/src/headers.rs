@@ -156,8 +156,8 @@ impl Headers {
         let bytes = &self.bytes;
         self.entries.retain(|entry| {
             let start = entry.start as usize;
-            let keep = entry.name_len as usize != name.len()
-                || !bytes[start..start + name.len()].eq_ignore_ascii_case(name);
+            let keep =
+                entry.name_len as usize != name.len() || !bytes[start..start + name.len()].eq_ignore_ascii_case(name);
             if !keep {
                 removed += (entry.name_len + entry.value_len) as usize;
             }

@@ -3,11 +3,12 @@
 //! that `jaeger --sampling.strategies-file` reads works unchanged, plus the project's
 //! `constitutional` selector (services and operations that are always sampled at 1.0).
 //!
-//! Stricter than Jaeger where Jaeger silently guesses: unknown fields, unknown types, rates out of
-//! range, duplicate services or operations and empty names are errors naming the file and the
-//! path of the field. Where Jaeger's own behaviour is defined, it is kept and reported as a
-//! warning: a `ratelimiting` operation strategy is ignored (Jaeger's per-operation sampling is
-//! probabilistic only) and a fractional `ratelimiting` param is truncated to an integer.
+//! Stricter than Jaeger where Jaeger silently guesses: unknown fields, rates out of range,
+//! duplicate services or operations and empty names are errors naming the file and the path of the
+//! field. Where Jaeger's own behaviour is defined, it is kept and reported as a warning: a missing
+//! or unknown `type` makes that entry probabilistic 0.001 (see [`unknown_type`]), a `ratelimiting`
+//! operation strategy is ignored (Jaeger's per-operation sampling is probabilistic only) and a
+//! fractional `ratelimiting` param is truncated to an integer.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -116,16 +117,20 @@ pub struct Validated {
     pub warnings: Vec<String>,
 }
 
-/// Reads and validates a strategies file.
-pub fn load(path: &Path) -> Result<Validated, StrategiesError> {
-    let name = path.display().to_string();
-    let fail = |reason: String| StrategiesError { source_name: name.clone(), path: "(file)".to_owned(), reason };
+/// Reads a strategies file's bytes (at most [`MAX_FILE_BYTES`]).
+pub fn read(path: &Path) -> Result<Vec<u8>, StrategiesError> {
+    let fail =
+        |reason: String| StrategiesError { source_name: path.display().to_string(), path: "(file)".to_owned(), reason };
     let metadata = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
     if metadata.len() > MAX_FILE_BYTES {
         return Err(fail(format!("{} bytes is over the {MAX_FILE_BYTES}-byte limit", metadata.len())));
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    parse(&name, &bytes, Format::of(path))
+    std::fs::read(path).map_err(|e| fail(e.to_string()))
+}
+
+/// Reads and validates a strategies file.
+pub fn load(path: &Path) -> Result<Validated, StrategiesError> {
+    parse(&path.display().to_string(), &read(path)?, Format::of(path))
 }
 
 /// Parses and validates strategies from bytes.
@@ -137,19 +142,16 @@ pub fn parse(source_name: &str, bytes: &[u8], format: Format) -> Result<Validate
             format!("{} bytes is over the {MAX_FILE_BYTES}-byte limit", bytes.len()),
         ));
     }
-    let file: StrategiesFile = match format {
-        Format::Json => {
-            let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-            serde_path_to_error::deserialize(&mut deserializer)
-                .map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
-        }
-        Format::Yaml => {
-            let deserializer = serde_norway::Deserializer::from_slice(bytes);
-            serde_path_to_error::deserialize(deserializer)
-                .map_err(|e| error(path_of(e.path()), e.inner().to_string()))?
-        }
-    };
-    let warnings = check(&file).map_err(|(path, reason)| error(path, reason))?;
+    let mut document: serde_json::Value = match format {
+        Format::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Format::Yaml => serde_norway::from_slice(bytes).map_err(|e| e.to_string()),
+    }
+    .map_err(|reason| error("(root)".to_owned(), reason))?;
+    let mut warnings = Vec::new();
+    unknown_type::default_unknown_types(&mut document, &mut warnings);
+    let file: StrategiesFile =
+        serde_path_to_error::deserialize(document).map_err(|e| error(path_of(e.path()), e.inner().to_string()))?;
+    warnings.extend(check(&file).map_err(|(path, reason)| error(path, reason))?);
     Ok(Validated { file, warnings })
 }
 
@@ -235,6 +237,8 @@ pub fn check(file: &StrategiesFile) -> Result<Vec<String>, Invalid> {
     }
     Ok(warnings)
 }
+
+mod unknown_type;
 
 #[cfg(test)]
 mod tests;

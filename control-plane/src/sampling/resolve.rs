@@ -5,8 +5,9 @@
 //! strategies becomes per-operation sampling whose default probability is the service's
 //! probabilistic rate (Jaeger's 0.001 for a rate-limited one); the default strategy's operation
 //! strategies are merged into every service's list where the service does not name the operation;
-//! a probabilistic service without its own operations inherits the default's per-operation
-//! settings with its own rate as the default probability; an unknown service gets the default
+//! a service without its own operations inherits the default's per-operation settings (a
+//! probabilistic one with its own rate as the default probability, a rate-limited one as they
+//! are, as in `parseStrategies` of Jaeger's current file provider); an unknown service gets the default
 //! strategy; no default strategy means probabilistic 0.001. Rate-limiting params are truncated to
 //! an integer (`maxTracesPerSecond` is an int32).
 //!
@@ -173,7 +174,7 @@ fn merge_default_operations(
             inherited.default_sampling_probability = probabilistic.sampling_rate;
             response.operation_sampling = Some(inherited);
         }
-        (None, None) => {}
+        (None, None) => response.operation_sampling = Some(defaults.clone()),
     }
 }
 

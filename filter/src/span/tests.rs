@@ -49,8 +49,8 @@ fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
     let mut buffer = Vec::new();
     let record = request_record(&finished(&decision, Some(200)), &mut buffer);
     assert_eq!((record.status_class, record.latency_micros, record.source.is_none()), (2, 2_500, true));
-    let span = SpanRecord::decode(record.span.expect("constitutional operations are sampled"))
-        .expect("a valid SpanRecord");
+    let span =
+        SpanRecord::decode(record.span.expect("constitutional operations are sampled")).expect("a valid SpanRecord");
     let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(
         keys,

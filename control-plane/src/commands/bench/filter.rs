@@ -67,8 +67,9 @@ impl FilterBench {
         let ours = load_filter(self.wasm.as_deref())?;
         let noop = match &self.baseline_wasm {
             Some(path) => load_filter(Some(path))?,
-            None => FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM)
-                .context("loading the no-op filter")?,
+            None => {
+                FilterModule::from_bytes(acgs_filter_artifacts::NOOP_FILTER_WASM).context("loading the no-op filter")?
+            }
         };
         let core = &SEED_SERVICES[0];
         // The filter's telemetry goes to a real control plane, as in a mesh, so its buffer drains.

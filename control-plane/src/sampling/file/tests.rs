@@ -47,7 +47,7 @@ fn malformed_files_are_refused_naming_the_field() {
     let cases = [
         ("{", "(root)"),
         (r#"{"default_strategy": {"type": "probabilistic", "param": 1.5}}"#, "default_strategy.param"),
-        (r#"{"default_strategy": {"type": "random", "param": 1}}"#, "default_strategy.type"),
+        (r#"{"default_strategy": {"type": 1, "param": 1}}"#, "default_strategy.type"),
         (r#"{"default_strategy": {"type": "probabilistic", "param": "half"}}"#, "default_strategy.param"),
         (
             r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": -1}]}"#,
@@ -116,4 +116,28 @@ fn oversized_and_missing_files_are_refused() {
     assert_eq!((missing.source_name.as_str(), missing.path.as_str()), ("/nonexistent/strategies.json", "(file)"));
     assert_eq!(Format::of(Path::new("a.yml")), Format::Yaml);
     assert_eq!(Format::of(Path::new("a.json")), Format::Json);
+}
+
+#[test]
+fn a_missing_or_unknown_type_is_jaegers_default_probability_with_a_warning_naming_the_entry() {
+    let file = json(
+        r#"{"default_strategy": {"type": "random", "param": 7},
+            "service_strategies": [{"service": "a", "param": 0.9,
+              "operation_strategies": [{"operation": "x", "type": "RATELIMITING", "param": 3}]}]}"#,
+    )
+    .expect("accepted as Jaeger accepts it");
+    assert_eq!(
+        file.warnings,
+        [
+            "default_strategy.type: \"random\" is not probabilistic or ratelimiting; Jaeger serves probabilistic 0.001 for this entry, and so do we",
+            "service_strategies[0].type: missing; Jaeger serves probabilistic 0.001 for this entry, and so do we",
+            "service_strategies[0].operation_strategies[0].type: \"RATELIMITING\" is not probabilistic or ratelimiting; Jaeger serves probabilistic 0.001 for this entry, and so do we",
+        ]
+    );
+    let default = file.file.default_strategy.expect("default");
+    assert_eq!((default.kind, default.param), (StrategyKind::Probabilistic, 0.001));
+    let service = &file.file.service_strategies[0];
+    assert_eq!((service.kind, service.param), (StrategyKind::Probabilistic, 0.001));
+    let operation = &service.operation_strategies[0];
+    assert_eq!((operation.kind, operation.param), (StrategyKind::Probabilistic, 0.001));
 }

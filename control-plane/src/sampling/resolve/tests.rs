@@ -30,8 +30,8 @@ fn resolution_follows_jaegers_static_provider() {
     );
     assert_eq!(
         body(&set, "bar"),
-        r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#,
-        "rate-limited: no merge"
+        r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5},"operationSampling":{"defaultSamplingProbability":0.5,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"/health","probabilisticSampling":{"samplingRate":0}}],"defaultUpperBoundTracesPerSecond":0}}"#,
+        "rate-limited without operations: inherits the default's operations as they are (Jaeger's fixture TestServiceNoPerOperationStrategies_ServiceB)"
     );
     assert_eq!(
         body(&set, "baz"),
@@ -88,4 +88,28 @@ fn the_seed_strategies_serve_the_seed_rates() {
     assert_eq!(rate("health-check"), Some(0.01));
     assert_eq!(rate("someone-else"), Some(1.0));
     assert_ne!(set.lookup("health-check").etag, set.lookup("auth-service").etag);
+}
+
+#[test]
+fn a_missing_or_unknown_type_serves_jaegers_default_probability_for_that_entry_only() {
+    let set = resolve(
+        r#"{"default_strategy": {"type": "probabilistic", "param": 0.5},
+            "service_strategies": [{"service": "typo", "type": "probabalistic", "param": 0.9},
+                                   {"service": "untyped", "param": 0.9,
+                                    "operation_strategies": [{"operation": "x", "type": "adaptive", "param": 0.7}]},
+                                   {"service": "fine", "type": "probabilistic", "param": 0.2}]}"#,
+    );
+    assert_eq!(
+        body(&set, "typo"),
+        r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.001}}"#
+    );
+    assert_eq!(
+        body(&set, "untyped"),
+        r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.001},"operationSampling":{"defaultSamplingProbability":0.001,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"x","probabilisticSampling":{"samplingRate":0.001}}],"defaultUpperBoundTracesPerSecond":0}}"#
+    );
+    assert_eq!(body(&set, "fine"), r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.2}}"#);
+    assert_eq!(
+        body(&set, "anyone"),
+        r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.5}}"#
+    );
 }
