@@ -117,3 +117,42 @@ fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
     );
     runtime.block_on(server.shutdown());
 }
+
+#[test]
+fn huge_label_values_and_spans_are_cut_to_their_byte_bounds_and_counted() {
+    use acgs_control_plane::telemetry::bounds::{MAX_LABEL_BYTES, MAX_SPAN_BYTES};
+    use acgs_proto::telemetry::{Attribute, SpanRecord};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config = ServerConfig {
+        telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
+        ..ServerConfig::loopback(None)
+    };
+    let server = runtime.block_on(start(config)).expect("control plane starts");
+    // Five batches, each with a 2 MB operation name and a 1.9 MB span (what one attacker with the
+    // token, or one buggy filter, can send within the 4 MiB body limit).
+    for seq in 1..=5 {
+        let mut huge = batch("vm-huge", seq, 1);
+        huge.aggregates[0].operation = format!("GET /{seq}/{}", "x".repeat(2_000_000));
+        huge.spans.push(SpanRecord {
+            trace_id: vec![7; 16],
+            span_id: vec![seq as u8; 8],
+            name: "y".repeat(1_900_000),
+            attributes: vec![Attribute { key: "k".to_owned(), value: None }],
+            ..SpanRecord::default()
+        });
+        let (status, body) = post(&server, &huge.encode_to_vec(), "application/x-protobuf", Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+    }
+    wait_for_count(&server, 5);
+    let metrics = acgs_e2e::metrics_text(server.http_addr);
+    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_truncated_total{what=\"label\"}"), 5);
+    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_truncated_total{what=\"span\"}"), 5);
+    let longest_line = metrics.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest_line < 2 * MAX_LABEL_BYTES + 200, "a {longest_line}-byte line on /metrics");
+    assert!(metrics.len() < 64 * 1024, "/metrics is {} bytes", metrics.len());
+    let store = server.telemetry.store();
+    let store = store.read().expect("store");
+    let spans: Vec<usize> = store.spans().map(|span| prost::Message::encoded_len(&span.record)).collect();
+    assert_eq!(spans.len(), 5);
+    assert!(spans.iter().all(|bytes| *bytes <= MAX_SPAN_BYTES), "{spans:?}");
+}

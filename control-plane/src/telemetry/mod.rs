@@ -7,6 +7,7 @@
 //! exporting the filter's record too would put two spans per hop in the trace (docs/mesh.md).
 
 pub mod batch;
+pub mod bounds;
 pub mod dedupe;
 pub mod exposition;
 pub mod histogram;
@@ -104,6 +105,11 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WhatLabel {
+    what: &'static str,
+}
+
 /// State shared by the handler and the consumer.
 #[derive(Debug)]
 struct TelemetryShared {
@@ -113,6 +119,7 @@ struct TelemetryShared {
     store: Arc<RwLock<TelemetryStore>>,
     batches: Family<ResultLabel, Counter>,
     dropped: Family<ReasonLabel, Counter>,
+    truncated: Family<WhatLabel, Counter>,
     records: Counter,
     exported_spans: Counter,
     export: std::sync::OnceLock<otlp::SpanExportQueue>,
@@ -130,9 +137,33 @@ impl TelemetryShared {
         self.batches.get_or_create(&ResultLabel { result: result.as_str() }).inc();
     }
 
+    /// Counts dropped records; the first drop for each reason is logged (then only counted).
     fn count_dropped(&self, reason: &'static str, n: u64) {
         if n > 0 {
-            self.dropped.get_or_create(&ReasonLabel { reason }).inc_by(n);
+            let counter = self.dropped.get_or_create(&ReasonLabel { reason });
+            if counter.inc_by(n) == 0 {
+                tracing::warn!(
+                    reason,
+                    n,
+                    "telemetry dropped (counted in acgs_telemetry_dropped_total, logged once per reason)"
+                );
+            }
+        }
+    }
+
+    /// Counts what was cut to the byte bounds; the first cut of each kind is logged.
+    fn count_cuts(&self, cuts: bounds::Cuts) {
+        for (what, n, bound) in
+            [("label", cuts.labels, bounds::MAX_LABEL_BYTES), ("span", cuts.spans, bounds::MAX_SPAN_BYTES)]
+        {
+            if n > 0 && self.truncated.get_or_create(&WhatLabel { what }).inc_by(n) == 0 {
+                tracing::warn!(
+                    what,
+                    n,
+                    bound,
+                    "telemetry cut to its byte bound (counted in acgs_telemetry_truncated_total, logged once per kind)"
+                );
+            }
         }
     }
 }
@@ -175,6 +206,7 @@ impl Telemetry {
             store,
             batches: Family::default(),
             dropped: Family::default(),
+            truncated: Family::default(),
             records: Counter::default(),
             exported_spans: Counter::default(),
             export: std::sync::OnceLock::new(),
@@ -209,6 +241,11 @@ impl Telemetry {
             self.shared.dropped.clone(),
         );
         registry.register(
+            "acgs_telemetry_truncated",
+            "Label values (what=label) and span records (what=span) cut to their byte bounds",
+            self.shared.truncated.clone(),
+        );
+        registry.register(
             "acgs_telemetry_exported_spans",
             "Sampled spans delivered to the OTLP collector",
             self.shared.exported_spans.clone(),
@@ -236,8 +273,12 @@ async fn consume(shared: Arc<TelemetryShared>, mut receiver: mpsc::Receiver<Tele
         let mut spans_evicted = 0;
         let mut filter_drops = (0, 0, 0);
         let mut export_full = 0;
+        let mut cuts = bounds::Cuts::default();
         if let Ok(mut store) = shared.store.write() {
-            for batch in burst.drain(..) {
+            for mut batch in burst.drain(..) {
+                let cut = bounds::cut_batch(&mut batch);
+                cuts.labels += cut.labels;
+                cuts.spans += cut.spans;
                 if let Some(d) = &batch.dropped {
                     filter_drops.0 += d.spans;
                     filter_drops.1 += d.aggregates;
@@ -261,6 +302,7 @@ async fn consume(shared: Arc<TelemetryShared>, mut receiver: mpsc::Receiver<Tele
             }
         }
         burst.clear();
+        shared.count_cuts(cuts);
         shared.count_dropped("export_queue_full", export_full);
         shared.count_dropped("series_limit", series_dropped);
         shared.count_dropped("span_buffer", spans_evicted);

@@ -1,14 +1,21 @@
 //! Everything the control plane knows from the filters' telemetry: cumulative request series
 //! (what `/metrics` exports), the same in time windows (what alerts and analysis read), hash
 //! mismatches by caller, what the filters reported dropping, and a bounded buffer of the most
-//! recent sampled spans. Batches arrive validated ([`super::batch::validate`]); applying one never
-//! fails, what exceeds a bound is counted in [`ApplyOutcome`].
+//! recent sampled spans. Batches arrive validated ([`super::batch::validate`]) and cut to the byte
+//! bounds ([`super::bounds`]); applying one never fails, what exceeds a bound is counted in
+//! [`ApplyOutcome`].
+//!
+//! Bounds: series by count ([`StoreLimits::max_series`], [`StoreLimits::max_mismatch_series`])
+//! and by the bytes they take on `/metrics` ([`StoreLimits::metrics_bytes`], an upper estimate
+//! of each new series' exposition lines), the span buffer by count and by encoded bytes. Interned
+//! names no series or span uses any more are freed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use acgs_proto::telemetry::{HashStatus, SpanRecord, TelemetryBatch};
+use prost::Message;
 
 use super::batch;
 use super::histogram::LatencyHistogram;
@@ -23,14 +30,46 @@ pub struct StoreLimits {
     pub retain_windows: usize,
     /// Series per window and in the cumulative totals.
     pub max_series: usize,
+    /// Hash-mismatch series (service, calling source).
+    pub max_mismatch_series: usize,
+    /// Upper bound of the bytes the store's series take on `/metrics`.
+    pub metrics_bytes: usize,
     /// Sampled spans kept for analysis (oldest dropped first).
     pub span_buffer: usize,
+    /// Encoded bytes of the sampled spans kept.
+    pub span_buffer_bytes: usize,
 }
 
 impl Default for StoreLimits {
     fn default() -> Self {
-        Self { window: Duration::from_secs(10), retain_windows: 360, max_series: 50_000, span_buffer: 100_000 }
+        Self {
+            window: Duration::from_secs(10),
+            retain_windows: 360,
+            max_series: 50_000,
+            max_mismatch_series: 10_000,
+            metrics_bytes: 32 * 1024 * 1024,
+            span_buffer: 100_000,
+            span_buffer_bytes: 64 * 1024 * 1024,
+        }
     }
+}
+
+/// Upper estimate of the exposition bytes of one `acgs_requests_total` series (metric name, four
+/// labels, a 20-digit value), plus its service's `acgs_constitutional_compliance_ratio` line in
+/// case it is the service's first.
+fn request_series_bytes(service: &str, operation: &str) -> usize {
+    120 + service.len() + operation.len() + 80 + service.len()
+}
+
+/// Upper estimate of the exposition bytes of one `acgs_request_duration_seconds` histogram: a
+/// bucket line per bound and `+Inf`, then `_sum` and `_count`.
+fn duration_histogram_bytes(service: &str, operation: &str) -> usize {
+    (acgs_proto::telemetry::LATENCY_BUCKETS + 2) * (110 + service.len() + operation.len())
+}
+
+/// Upper estimate of the exposition bytes of one `acgs_constitutional_hash_mismatch_total` series.
+fn mismatch_series_bytes(service: &str, source: &str) -> usize {
+    110 + service.len() + source.len()
 }
 
 /// A sampled span with the service that reported it.
@@ -62,13 +101,23 @@ pub struct FilterDrops {
 pub struct TelemetryStore {
     limits: StoreLimits,
     names: HashSet<Arc<str>>,
+    /// Interned names are swept when there are this many.
+    names_sweep_at: usize,
     totals: HashMap<SeriesKey, LatencyHistogram>,
+    /// The (service, operation) pairs of `totals`: one duration histogram each on `/metrics`.
+    operations: HashSet<(Arc<str>, Arc<str>)>,
+    /// Upper estimate of the bytes the series take on `/metrics`.
+    metrics_bytes: usize,
     windows: WindowStore,
     mismatches: HashMap<(Arc<str>, Arc<str>), u64>,
     filter_drops: FilterDrops,
     spans: VecDeque<StoredSpan>,
+    span_bytes: usize,
     spans_received: u64,
 }
+
+/// Interned names are first swept at this many.
+const FIRST_SWEEP: usize = 1024;
 
 impl TelemetryStore {
     pub fn new(limits: StoreLimits) -> Self {
@@ -76,10 +125,14 @@ impl TelemetryStore {
             windows: WindowStore::new(limits.window, limits.retain_windows, limits.max_series),
             limits,
             names: HashSet::new(),
+            names_sweep_at: FIRST_SWEEP,
             totals: HashMap::new(),
+            operations: HashSet::new(),
+            metrics_bytes: 0,
             mismatches: HashMap::new(),
             filter_drops: FilterDrops::default(),
             spans: VecDeque::new(),
+            span_bytes: 0,
             spans_received: 0,
         }
     }
@@ -103,12 +156,17 @@ impl TelemetryStore {
             };
             if hash_status == HashStatus::Mismatch {
                 let source = self.intern(if entry.source.is_empty() { "unknown" } else { &entry.source });
-                *self.mismatches.entry((service, source)).or_default() += entry.count;
+                if !self.count_mismatch(service, source, entry.count) {
+                    outcome.series_dropped += 1;
+                }
             }
-            let total_full = !self.totals.contains_key(&key) && self.totals.len() >= self.limits.max_series;
-            if total_full || self.windows.add(received_unix_secs, key.clone(), &histogram).is_err() {
+            if !self.admits(&key) || self.windows.add(received_unix_secs, key.clone(), &histogram).is_err() {
                 outcome.series_dropped += 1;
                 continue;
+            }
+            if !self.totals.contains_key(&key) {
+                self.metrics_bytes += self.new_series_bytes(&key);
+                self.operations.insert((Arc::clone(&key.service), Arc::clone(&key.operation)));
             }
             self.totals.entry(key).or_default().merge(&histogram);
         }
@@ -120,13 +178,80 @@ impl TelemetryStore {
         let service = self.intern(&batch.service);
         for record in batch.spans {
             self.spans_received += 1;
-            if self.spans.len() >= self.limits.span_buffer {
-                self.spans.pop_front();
+            let bytes = record.encoded_len();
+            while !self.spans.is_empty()
+                && (self.spans.len() >= self.limits.span_buffer
+                    || self.span_bytes + bytes > self.limits.span_buffer_bytes)
+            {
+                if let Some(oldest) = self.spans.pop_front() {
+                    self.span_bytes -= oldest.record.encoded_len();
+                }
                 outcome.spans_evicted += 1;
             }
+            self.span_bytes += bytes;
             self.spans.push_back(StoredSpan { service: Arc::clone(&service), record });
         }
+        self.sweep_names();
         outcome
+    }
+
+    /// Whether a series may be added to the totals (or already is one).
+    fn admits(&self, key: &SeriesKey) -> bool {
+        self.totals.contains_key(key)
+            || (self.totals.len() < self.limits.max_series
+                && self.metrics_bytes + self.new_series_bytes(key) <= self.limits.metrics_bytes)
+    }
+
+    /// What a series not yet in the totals adds to `/metrics`.
+    fn new_series_bytes(&self, key: &SeriesKey) -> usize {
+        let histogram = if self.operations.contains(&(Arc::clone(&key.service), Arc::clone(&key.operation))) {
+            0
+        } else {
+            duration_histogram_bytes(&key.service, &key.operation)
+        };
+        request_series_bytes(&key.service, &key.operation) + histogram
+    }
+
+    /// Counts mismatches by caller; whether the series is (now) kept.
+    fn count_mismatch(&mut self, service: Arc<str>, source: Arc<str>, count: u64) -> bool {
+        if let Some(total) = self.mismatches.get_mut(&(Arc::clone(&service), Arc::clone(&source))) {
+            *total += count;
+            return true;
+        }
+        let bytes = mismatch_series_bytes(&service, &source);
+        if self.mismatches.len() >= self.limits.max_mismatch_series
+            || self.metrics_bytes + bytes > self.limits.metrics_bytes
+        {
+            return false;
+        }
+        self.metrics_bytes += bytes;
+        self.mismatches.insert((service, source), count);
+        true
+    }
+
+    /// Frees interned names nothing uses any more (series refused, windows expired, spans
+    /// evicted), once their number has doubled since the last sweep.
+    fn sweep_names(&mut self) {
+        if self.names.len() < self.names_sweep_at {
+            return;
+        }
+        self.names.retain(|name| Arc::strong_count(name) > 1);
+        self.names_sweep_at = (self.names.len() * 2).max(FIRST_SWEEP);
+    }
+
+    /// Interned names held.
+    pub fn interned_names(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Upper estimate of the bytes the series take on `/metrics`.
+    pub fn metrics_bytes(&self) -> usize {
+        self.metrics_bytes
+    }
+
+    /// Encoded bytes of the sampled spans kept.
+    pub fn span_bytes(&self) -> usize {
+        self.span_bytes
     }
 
     /// Cumulative series since start.
