@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
-use acgs_e2e::{sampled_fractions, start_sidecar_with_clusters, wait_for_sampled_fraction};
+use acgs_e2e::{metric_sum, sampled_fractions, start_sidecar_with_clusters, wait_for_sampled_fraction};
 use acgs_wasm_host::Proxy;
 use serde_json::json;
 
@@ -59,21 +59,27 @@ fn an_edited_strategy_reaches_every_worker_and_bad_news_changes_nothing() {
     let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
     let mut proxy = sidecar(&server);
 
+    // The fallback is 1.0: the bad news below must keep 0.0, not fall back.
     wait_until(&mut proxy, 0.0);
     write_atomically(&file, &strategies(1.0));
     wait_until(&mut proxy, 1.0);
+    write_atomically(&file, &strategies(0.0));
+    wait_until(&mut proxy, 0.0);
 
+    let refused = "acgs_strategy_reloads_total{source=\"file\",result=\"failure\"}";
     std::fs::write(
         &file,
         "{\"service_strategies\": [{\"service\": \"groqcloud-policy\", \"type\": \"probabilistic\", \"param\": 7}]}",
     )
     .expect("write");
-    std::thread::sleep(Duration::from_millis(3 * POLL_MS));
-    assert_eq!(sampled_fractions(&mut proxy), vec![1.0; WORKERS], "an invalid file changes nothing");
+    polled_twice_after(&mut proxy, &server, refused, 1);
+    assert_eq!(sampled_fractions(&mut proxy), vec![0.0; WORKERS], "an invalid file changes nothing");
     std::fs::remove_file(&file).expect("remove");
-    std::thread::sleep(Duration::from_millis(3 * POLL_MS));
-    assert_eq!(sampled_fractions(&mut proxy), vec![1.0; WORKERS], "a deleted file changes nothing");
+    polled_twice_after(&mut proxy, &server, refused, 2);
+    assert_eq!(sampled_fractions(&mut proxy), vec![0.0; WORKERS], "a deleted file changes nothing");
 
+    write_atomically(&file, &strategies(1.0));
+    wait_until(&mut proxy, 1.0);
     write_atomically(&file, &strategies(0.0));
     wait_until(&mut proxy, 0.0);
 
@@ -83,6 +89,24 @@ fn an_edited_strategy_reaches_every_worker_and_bad_news_changes_nothing() {
         assert_eq!(sampled_fractions(&mut proxy), vec![0.0; WORKERS], "the control plane down keeps the last strategy");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until the control plane has refused `refusals` files, then until the sidecar has polled
+/// it twice more (so the workers have seen whatever it serves since).
+fn polled_twice_after(proxy: &mut Proxy, server: &RunningServer, refused: &str, refusals: u64) {
+    let polls = "acgs_sampling_requests_total{service=\"groqcloud-policy\"}";
+    let started = Instant::now();
+    while metric_sum(server.http_addr, refused) < refusals {
+        assert!(started.elapsed() < DEADLINE, "the control plane never refused the file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before = metric_sum(server.http_addr, polls);
+    while metric_sum(server.http_addr, polls) < before + 2 {
+        assert!(started.elapsed() < DEADLINE, "the sidecar stopped polling");
+        for worker in proxy.workers_mut() {
+            worker.run_for(Duration::from_millis(20));
+        }
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {
