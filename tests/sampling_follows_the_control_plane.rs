@@ -168,7 +168,7 @@ impl ScriptedControlPlane {
         use std::io::{Read, Write};
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).map_or(false, |n| n == 1) {
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
             head.push(byte[0]);
         }
         let head = String::from_utf8_lossy(&head).to_lowercase();

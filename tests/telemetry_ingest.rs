@@ -156,3 +156,46 @@ fn huge_label_values_and_spans_are_cut_to_their_byte_bounds_and_counted() {
     assert_eq!(spans.len(), 5);
     assert!(spans.iter().all(|bytes| *bytes <= MAX_SPAN_BYTES), "{spans:?}");
 }
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after_and_takes_the_same_batch_once_drained() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let size = batch("vm-q", 1, 1).encode_to_vec().len();
+    let config = ServerConfig {
+        telemetry: TelemetryConfig {
+            token: Some(TOKEN.to_owned()),
+            max_body_bytes: size,
+            queue_bytes: 3 * size,
+            ..TelemetryConfig::default()
+        },
+        ..ServerConfig::loopback(None)
+    };
+    let server = runtime.block_on(start(config)).expect("control plane starts");
+    let store = server.telemetry.store();
+    let held = store.write().expect("the test holds the store: nothing is applied");
+    let send = |seq| {
+        let mut response = ureq::post(&format!("http://{}/v1/telemetry", server.http_addr))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .header("content-type", "application/x-protobuf")
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .send(&batch("vm-q", seq, 1).encode_to_vec()[..])
+            .expect("HTTP call");
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (response.status().as_u16(), retry_after, response.body_mut().read_to_string().unwrap_or_default())
+    };
+    for seq in 1..=3 {
+        assert_eq!(send(seq).0, 200, "batch {seq} fits in the queue's byte budget");
+    }
+    assert_eq!(
+        send(4),
+        (503, Some("1".to_owned()), "ingest queue full, retry later\n".to_owned()),
+        "three batches' bytes are queued: the fourth waits"
+    );
+    drop(held);
+    wait_for_count(&server, 3);
+    assert_eq!(send(4).0, 200, "the retried batch is taken once the queue drained");
+    wait_for_count(&server, 4);
+    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_batches_total{result=\"overloaded\"}"), 1);
+}

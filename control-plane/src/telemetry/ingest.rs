@@ -1,8 +1,8 @@
 //! `POST /v1/telemetry`: where the filters' batches come in (`application/x-protobuf`
 //! `acgs.telemetry.v1.TelemetryBatch`). In order: bearer token (401), media type (415), body size
 //! (413), protobuf decoding (400), the batch's own consistency (400, naming the field), then
-//! exactly-once admission on (vm_id, seq) and a bounded hand-off to the store (503 with
-//! `Retry-After` when full, so the filter retries the same seq later). Every outcome is counted
+//! exactly-once admission on (vm_id, seq) and a hand-off to the store bounded by batches and by
+//! body bytes (503 with `Retry-After` when full, so the filter retries the same seq later). Every outcome is counted
 //! in `acgs_telemetry_batches_total{result}`. A duplicate is answered 200, as the first delivery
 //! was: the sender only needs to know the batch is in.
 
@@ -13,11 +13,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prost::Message as _;
-use tokio::sync::mpsc::error::TrySendError;
 
 use super::batch::{record_count, validate};
 use super::dedupe::Admission;
-use super::{BatchResult, TelemetryShared};
+use super::{Admitted, BatchResult, TelemetryShared};
 
 /// The media type the filters send.
 pub const PROTOBUF: &str = "application/x-protobuf";
@@ -61,6 +60,7 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
             )
         }
     };
+    let body_bytes = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
     let batch = match acgs_proto::telemetry::TelemetryBatch::decode(bytes) {
         Ok(batch) => batch,
         Err(error) => {
@@ -81,13 +81,17 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
     if tracker.check(&vm_id, seq) == Admission::Duplicate {
         return (BatchResult::Duplicate, reply(StatusCode::OK, "duplicate"));
     }
-    match shared.queue.try_send(batch) {
-        Ok(()) => {
+    let admitted = Arc::clone(&shared.queue_budget)
+        .try_acquire_many_owned(body_bytes)
+        .ok()
+        .and_then(|budget| shared.queue.try_send(Admitted { batch, _budget: budget }).ok());
+    match admitted {
+        Some(()) => {
             tracker.record(&vm_id, seq);
             shared.records.inc_by(records);
             (BatchResult::Accepted, reply(StatusCode::OK, "accepted"))
         }
-        Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => {
+        None => {
             let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "ingest queue full, retry later");
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             (BatchResult::Overloaded, response)

@@ -46,6 +46,9 @@ pub struct TelemetryConfig {
     pub max_body_bytes: usize,
     /// Admitted batches waiting for the store; beyond it ingest answers 503.
     pub queue_batches: usize,
+    /// Request-body bytes of the admitted batches waiting for the store (at least
+    /// `max_body_bytes`); beyond it ingest answers 503.
+    pub queue_bytes: usize,
     /// Filter VMs whose (vm_id, seq) history is kept.
     pub max_vms: usize,
     /// Bounds of the store.
@@ -60,6 +63,7 @@ impl Default for TelemetryConfig {
             token: None,
             max_body_bytes: 4 * 1024 * 1024,
             queue_batches: 1_024,
+            queue_bytes: 64 * 1024 * 1024,
             max_vms: 100_000,
             limits: StoreLimits::default(),
             export: None,
@@ -115,7 +119,9 @@ struct WhatLabel {
 struct TelemetryShared {
     config: TelemetryConfig,
     tracker: Mutex<dedupe::SeqTracker>,
-    queue: mpsc::Sender<TelemetryBatch>,
+    queue: mpsc::Sender<Admitted>,
+    /// Permits for the request-body bytes of the queued batches.
+    queue_budget: Arc<tokio::sync::Semaphore>,
     store: Arc<RwLock<TelemetryStore>>,
     batches: Family<ResultLabel, Counter>,
     dropped: Family<ReasonLabel, Counter>,
@@ -194,15 +200,19 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Starts the consumer task (and the OTLP exporter, when configured) on the current tokio
-    /// runtime; fails only on an unusable export endpoint.
+    /// Starts the store's consumer thread and, when configured, the OTLP exporter (on the
+    /// current tokio runtime); fails only on an unusable export endpoint.
     pub fn start(config: TelemetryConfig) -> Result<Self, tonic::transport::Error> {
         let (queue, receiver) = mpsc::channel(config.queue_batches.max(1));
+        let queue_budget = Arc::new(tokio::sync::Semaphore::new(
+            config.queue_bytes.max(config.max_body_bytes).min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         let store = Arc::new(RwLock::new(TelemetryStore::new(config.limits.clone())));
         let shared = Arc::new(TelemetryShared {
             tracker: Mutex::new(dedupe::SeqTracker::new(config.max_vms)),
             config,
             queue,
+            queue_budget,
             store,
             batches: Family::default(),
             dropped: Family::default(),
@@ -216,7 +226,11 @@ impl Telemetry {
             let queue = otlp::start(export, Arc::clone(&shared.store), counters)?;
             let _ = shared.export.set(queue);
         }
-        tokio::spawn(consume(Arc::clone(&shared), receiver));
+        let consumer = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("acgs-telemetry-store".to_owned())
+            .spawn(move || consume(&consumer, receiver))
+            .expect("the OS starts the telemetry store's thread");
         Ok(Self { shared })
     }
 
@@ -264,10 +278,18 @@ impl Telemetry {
     }
 }
 
-/// Applies admitted batches to the store, a burst at a time under one lock.
-async fn consume(shared: Arc<TelemetryShared>, mut receiver: mpsc::Receiver<TelemetryBatch>) {
+/// A batch admitted for the store, holding its share of the queue's byte budget until applied.
+#[derive(Debug)]
+struct Admitted {
+    batch: TelemetryBatch,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Applies admitted batches to the store, a burst at a time under one lock, on a thread of its
+/// own: waiting for the lock (a `/metrics` render, an analysis) never stalls a request's worker.
+fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<Admitted>) {
     let mut burst = Vec::with_capacity(64);
-    while receiver.recv_many(&mut burst, 64).await > 0 {
+    while receiver.blocking_recv_many(&mut burst, 64) > 0 {
         let now = unix_now_secs();
         let mut series_dropped = 0;
         let mut spans_evicted = 0;
@@ -275,7 +297,7 @@ async fn consume(shared: Arc<TelemetryShared>, mut receiver: mpsc::Receiver<Tele
         let mut export_full = 0;
         let mut cuts = bounds::Cuts::default();
         if let Ok(mut store) = shared.store.write() {
-            for mut batch in burst.drain(..) {
+            for Admitted { mut batch, .. } in burst.drain(..) {
                 let cut = bounds::cut_batch(&mut batch);
                 cuts.labels += cut.labels;
                 cuts.spans += cut.spans;

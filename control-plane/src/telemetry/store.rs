@@ -7,15 +7,15 @@
 //!
 //! Bounds: series by count ([`StoreLimits::max_series`], [`StoreLimits::max_mismatch_series`])
 //! and by the bytes they take on `/metrics` ([`StoreLimits::metrics_bytes`], an upper estimate
-//! of each new series' exposition lines), the span buffer by count and by encoded bytes. Interned
+//! of each new series' exposition lines), the span buffer by count and by heap bytes. Interned
 //! names no series or span uses any more are freed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use acgs_proto::telemetry::{HashStatus, SpanRecord, TelemetryBatch};
-use prost::Message;
+use acgs_proto::telemetry::attribute::Value;
+use acgs_proto::telemetry::{Attribute, HashStatus, SpanRecord, TelemetryBatch};
 
 use super::batch;
 use super::histogram::LatencyHistogram;
@@ -36,7 +36,7 @@ pub struct StoreLimits {
     pub metrics_bytes: usize,
     /// Sampled spans kept for analysis (oldest dropped first).
     pub span_buffer: usize,
-    /// Encoded bytes of the sampled spans kept.
+    /// Heap bytes of the sampled spans kept (estimated per allocation, see [`span_heap_bytes`]).
     pub span_buffer_bytes: usize,
 }
 
@@ -65,6 +65,39 @@ fn request_series_bytes(service: &str, operation: &str) -> usize {
 /// bucket line per bound and `+Inf`, then `_sum` and `_count`.
 fn duration_histogram_bytes(service: &str, operation: &str) -> usize {
     (acgs_proto::telemetry::LATENCY_BUCKETS + 2) * (110 + service.len() + operation.len())
+}
+
+/// The heap one stored span takes, estimated: the record, and each of its allocations (ids,
+/// name, peer, the attribute list, keys and string values) rounded up as the allocator does,
+/// with its per-allocation overhead. About 1.5 KB for a span as the filter sends it.
+fn span_heap_bytes(record: &SpanRecord) -> usize {
+    fn allocation(len: usize) -> usize {
+        if len == 0 {
+            0
+        } else {
+            len.next_multiple_of(16) + 16
+        }
+    }
+    let attributes: usize = record
+        .attributes
+        .iter()
+        .map(|attribute| {
+            let value = match &attribute.value {
+                Some(Value::StringValue(text)) => allocation(text.len()),
+                _ => 0,
+            };
+            allocation(attribute.key.len()) + value
+        })
+        .sum();
+    std::mem::size_of::<StoredSpan>()
+        + [&record.trace_id, &record.span_id, &record.parent_span_id]
+            .iter()
+            .map(|id| allocation(id.len()))
+            .sum::<usize>()
+        + allocation(record.name.len())
+        + allocation(record.peer.len())
+        + allocation(record.attributes.len() * std::mem::size_of::<Attribute>())
+        + attributes
 }
 
 /// Upper estimate of the exposition bytes of one `acgs_constitutional_hash_mismatch_total` series.
@@ -178,13 +211,13 @@ impl TelemetryStore {
         let service = self.intern(&batch.service);
         for record in batch.spans {
             self.spans_received += 1;
-            let bytes = record.encoded_len();
+            let bytes = span_heap_bytes(&record);
             while !self.spans.is_empty()
                 && (self.spans.len() >= self.limits.span_buffer
                     || self.span_bytes + bytes > self.limits.span_buffer_bytes)
             {
                 if let Some(oldest) = self.spans.pop_front() {
-                    self.span_bytes -= oldest.record.encoded_len();
+                    self.span_bytes -= span_heap_bytes(&oldest.record);
                 }
                 outcome.spans_evicted += 1;
             }
@@ -249,7 +282,7 @@ impl TelemetryStore {
         self.metrics_bytes
     }
 
-    /// Encoded bytes of the sampled spans kept.
+    /// Heap bytes of the sampled spans kept (estimated).
     pub fn span_bytes(&self) -> usize {
         self.span_bytes
     }

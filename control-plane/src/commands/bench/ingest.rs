@@ -23,7 +23,7 @@ use crate::commands::args::OutputFormat;
 use crate::server::{start, ServerConfig};
 use crate::telemetry::TelemetryConfig;
 
-const TOKEN: &str = "bench-token";
+pub(super) const TOKEN: &str = "bench-token";
 const AGGREGATES: usize = 180;
 const SPANS: usize = 20;
 
@@ -93,7 +93,7 @@ impl IngestBench {
 
 /// A batch as a busy filter VM sends it: many (operation, status, hash status) aggregates with
 /// latency histograms, and the sampled spans with their attributes.
-fn realistic_batch() -> TelemetryBatch {
+pub(super) fn realistic_batch() -> TelemetryBatch {
     let statuses = [HashStatus::Valid, HashStatus::Missing, HashStatus::Mismatch, HashStatus::Exempt];
     let aggregates = (0..AGGREGATES)
         .map(|i| {
@@ -173,7 +173,7 @@ fn decode_rate(encoded: &[u8], records: usize) -> f64 {
 /// Posts of the batch, each with its client's vm_id and the next seq. The body is the batch
 /// encoded once, followed by the vm_id and seq fields (protobuf keeps the last value of a field),
 /// so building a request costs a copy, not an encode.
-fn batch_requests(template: &TelemetryBatch) -> MakeRequest {
+pub(super) fn batch_requests(template: &TelemetryBatch) -> MakeRequest {
     let base = Bytes::from(template.encode_to_vec());
     let seq = Arc::new(AtomicU64::new(1));
     Arc::new(move |client, _| {

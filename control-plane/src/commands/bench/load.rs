@@ -44,6 +44,8 @@ pub type MakeRequest = Arc<dyn Fn(usize, u64) -> hyper::Request<Full<Bytes>> + S
 /// What one load run measured.
 #[derive(Debug, Clone, Default)]
 pub struct LoadResult {
+    /// 2xx answers.
+    pub ok: u64,
     /// 2xx answers per second.
     pub ok_per_s: f64,
     /// Answers that were not 2xx.
@@ -51,11 +53,24 @@ pub struct LoadResult {
     pub p99_ms: f64,
 }
 
-/// Runs the load and waits for every client.
+/// Runs the load, each client sending its next request as soon as the last is answered, and
+/// waits for every client.
 pub async fn run(
     addr: SocketAddr,
     connections: usize,
     duration: Duration,
+    make: MakeRequest,
+) -> anyhow::Result<LoadResult> {
+    run_paced(addr, connections, duration, None, make).await
+}
+
+/// Runs the load as [`run`] does, each client sending at most one request per `every` when given
+/// (as a filter VM flushes on a timer), and waits for every client.
+pub async fn run_paced(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    every: Option<Duration>,
     make: MakeRequest,
 ) -> anyhow::Result<LoadResult> {
     let deadline = Instant::now() + duration;
@@ -63,7 +78,7 @@ pub async fn run(
     let mut clients = Vec::new();
     for client in 0..connections {
         let make = Arc::clone(&make);
-        clients.push(tokio::spawn(async move { one_client(addr, client, deadline, make).await }));
+        clients.push(tokio::spawn(async move { one_client(addr, client, deadline, every, make).await }));
     }
     let (mut latencies, mut other) = (Vec::new(), 0);
     for client in clients {
@@ -74,15 +89,26 @@ pub async fn run(
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let p99 = latencies.get(latencies.len() * 99 / 100).copied().unwrap_or_default();
-    Ok(LoadResult { ok_per_s: latencies.len() as f64 / elapsed, other, p99_ms: p99.as_secs_f64() * 1e3 })
+    Ok(LoadResult {
+        ok: latencies.len() as u64,
+        ok_per_s: latencies.len() as f64 / elapsed,
+        other,
+        p99_ms: p99.as_secs_f64() * 1e3,
+    })
 }
 
 async fn one_client(
     addr: SocketAddr,
     client: usize,
     deadline: Instant,
+    every: Option<Duration>,
     make: MakeRequest,
 ) -> anyhow::Result<(Vec<Duration>, u64)> {
+    let mut pace = every.map(|every| {
+        let mut pace = tokio::time::interval(every);
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pace
+    });
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
@@ -90,6 +116,9 @@ async fn one_client(
     let (mut latencies, mut other) = (Vec::new(), 0);
     let mut n = 0;
     while Instant::now() < deadline {
+        if let Some(pace) = pace.as_mut() {
+            pace.tick().await;
+        }
         let sent = Instant::now();
         let response = sender.send_request(make(client, n)).await?;
         let ok = response.status().is_success();

@@ -11,6 +11,7 @@ pub mod ingest;
 mod load;
 pub mod pipeline;
 pub mod sampling;
+pub mod soak;
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
@@ -24,6 +25,8 @@ pub enum Bench {
     Ingest(ingest::IngestBench),
     /// Spans and bytes to the Collector recording every hop vs head sampling at the gateway.
     Pipeline(pipeline::PipelineBench),
+    /// Mixed sampling and telemetry load for a while: errors, p99 and the RSS slope.
+    Soak(soak::SoakBench),
 }
 
 impl Bench {
@@ -34,6 +37,7 @@ impl Bench {
             Bench::Sampling(bench) => bench.execute(),
             Bench::Ingest(bench) => bench.execute(),
             Bench::Pipeline(bench) => bench.execute(),
+            Bench::Soak(bench) => bench.execute(),
         }
     }
 }

@@ -132,7 +132,7 @@ async fn bare_server(body: Bytes) -> anyhow::Result<SocketAddr> {
 }
 
 /// The sampling request, for every client.
-fn sampling_request(path: &'static str) -> MakeRequest {
+pub(super) fn sampling_request(path: &'static str) -> MakeRequest {
     Arc::new(move |_, _| {
         let mut request = hyper::Request::new(Full::new(Bytes::new()));
         *request.uri_mut() = hyper::Uri::from_static(path);

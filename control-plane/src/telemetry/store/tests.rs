@@ -107,7 +107,7 @@ fn batch_of(aggregates: Vec<AggregateEntry>, spans: Vec<SpanRecord>) -> Telemetr
 
 #[test]
 fn the_span_buffer_is_bounded_by_bytes_too() {
-    let size = span(1).encoded_len();
+    let size = span_heap_bytes(&span(1));
     let limits = StoreLimits { span_buffer_bytes: 3 * size, ..StoreLimits::default() };
     let mut store = TelemetryStore::new(limits);
     let outcome = store.apply(batch_of(vec![], (1..=5).map(span).collect()), 0);
