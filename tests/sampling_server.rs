@@ -162,7 +162,7 @@ fn bad_queries_get_400_with_a_clear_message() {
         ("/api/sampling?service=", "'service' parameter must not be empty"),
         ("/api/sampling?service=a&service=b", "'service' parameter must be provided once"),
         ("/sampling?servic=a", "'service' parameter must be provided once"),
-        (long.as_str(), "'service' parameter is longer than 512 bytes"),
+        (long.as_str(), "'service' parameter is 600 bytes, longer than 512"),
     ] {
         let (status, body, _) = harness.get(query, &[]);
         assert_eq!((status, body.trim()), (400, message), "{query}");
@@ -199,7 +199,7 @@ fn etag_and_if_none_match_answer_304_until_the_strategy_changes() {
 fn grpc_serves_the_same_strategies() {
     let harness = Harness::new(&file_with(0.01));
     let grpc = harness.server.as_ref().and_then(|s| s.grpc_addr).expect("gRPC listening");
-    let (health, auth, empty) = harness.runtime.block_on(async {
+    let (health, auth, empty, long) = harness.runtime.block_on(async {
         let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
             .expect("uri")
             .connect()
@@ -214,13 +214,24 @@ fn grpc_serves_the_same_strategies() {
         let health = ask("health-check").await.expect("served").into_inner();
         let auth = ask("auth-service").await.expect("served").into_inner();
         let empty = ask("").await.expect_err("refused");
-        (health, auth, empty)
+        let long = ask(&"a".repeat(3 * 1024 * 1024)).await.expect_err("refused as over HTTP");
+        (health, auth, empty, long)
     });
     assert_eq!(health.strategy_type, SamplingStrategyType::Probabilistic as i32);
     assert_eq!(health.probabilistic_sampling.map(|p| p.sampling_rate), Some(0.01));
     assert_eq!(auth.strategy_type, SamplingStrategyType::RateLimiting as i32);
     assert_eq!(auth.rate_limiting_sampling.map(|r| r.max_traces_per_second), Some(20));
-    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    assert_eq!((empty.code(), empty.message()), (tonic::Code::InvalidArgument, "serviceName must not be empty"));
+    assert_eq!(
+        (long.code(), long.message()),
+        (tonic::Code::InvalidArgument, "serviceName is 3145728 bytes, longer than 512"),
+        "the same cap as HTTP's"
+    );
+    assert_eq!(
+        harness.metric("acgs_sampling_requests_total{service=\"_default\"}"),
+        0,
+        "a refused name is not counted"
+    );
 }
 
 #[test]

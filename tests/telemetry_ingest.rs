@@ -100,7 +100,21 @@ fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
     );
     assert_eq!(post(&server, &batch("vm-a", 3, 7).encode_to_vec(), protobuf, Some(TOKEN)).0, 200);
     assert_eq!(post(&server, &batch("vm-b", 1, 1).encode_to_vec(), protobuf, Some(TOKEN)).0, 200, "seq is per VM");
-    wait_for_count(&server, 13);
+    let (status, body) = post(&server, &batch("vm-a", u64::MAX, 1).encode_to_vec(), protobuf, Some(TOKEN));
+    assert_eq!(
+        (status, body.trim()),
+        (
+            400,
+            "invalid TelemetryBatch: seq: 18446744073709551615 is more than 4096 above 3, the highest accepted for \
+             this vm_id (a VM's seq grows by one per batch)"
+        )
+    );
+    assert_eq!(
+        post(&server, &batch("vm-a", 4, 1).encode_to_vec(), protobuf, Some(TOKEN)),
+        (200, "accepted\n".to_owned()),
+        "the VM's next batch is taken, not a silent duplicate"
+    );
+    wait_for_count(&server, 14);
 
     let result = |r: &str| metric_sum(server.http_addr, &format!("acgs_telemetry_batches_total{{result=\"{r}\"}}"));
     assert_eq!(
@@ -113,7 +127,7 @@ fn every_bad_batch_gets_its_status_and_good_ones_keep_flowing() {
             result("accepted"),
             result("duplicate")
         ],
-        [2, 1, 1, 2, 2, 3, 1]
+        [2, 1, 1, 2, 3, 4, 1]
     );
     runtime.block_on(server.shutdown());
 }

@@ -66,6 +66,19 @@ fn dry_run_reports_bad_lines_by_number_and_keeps_the_good_ones() {
 }
 
 #[test]
+fn dry_run_skips_a_line_that_is_not_utf8_and_keeps_the_others() {
+    let file = temp_file("latin1.jsonl", "");
+    let mut bytes = b"{\"path\":\"/healthz\"}\n{\"path\":\"/caf".to_vec();
+    bytes.extend_from_slice(b"\xe9\"}\n{\"path\":\"/healthz\"}\n");
+    std::fs::write(&file, bytes).expect("write");
+    let output = acgs_tracing(&["dry-run", "-r", file.to_str().expect("utf-8 path"), "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "a bad line fails the run, as any bad line does: {stderr}");
+    assert!(stderr.contains("latin1.jsonl line 2: not UTF-8 (invalid byte at column 14)"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2, "lines 1 and 3 get their verdicts");
+}
+
+#[test]
 fn dry_run_refuses_a_bad_configuration_naming_the_field() {
     let file = temp_file("one.jsonl", "{\"path\":\"/healthz\"}\n");
     let output =
@@ -147,6 +160,7 @@ fn the_ingest_bench_prints_its_report_as_json_on_the_last_line() {
     }
     assert_eq!(report["records_per_batch"], 200);
     assert_eq!(report["refused_batches"], 0, "every batch is new and authenticated");
+    assert!(report["overloaded_batches"].is_u64(), "503s (backpressure) are reported apart: {report}");
 }
 
 #[test]
@@ -225,8 +239,11 @@ fn serve_answers_on_its_ports_and_stops_cleanly_on_sigterm() {
         .spawn()
         .expect("serve starts");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut banner = String::new();
-    stderr.read_line(&mut banner).expect("banner");
+    let banner = (&mut stderr)
+        .lines()
+        .map(|line| line.expect("UTF-8 log line"))
+        .find(|line| line.starts_with("acgs-tracing serving"))
+        .expect("the banner");
     let http = banner.split_whitespace().nth(3).expect("HTTP address in the banner").to_owned();
     let mut stream = std::net::TcpStream::connect(&http).expect("HTTP port open");
     stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").expect("request");
@@ -341,4 +358,58 @@ fn analyze_from_a_running_control_plane_renders_its_report() {
     assert_eq!(report["summary"]["spans_analyzed"], 0);
     let refused = acgs_tracing(&["analyze", "--from", &url]);
     assert_eq!(refused.status.code(), Some(69), "the control plane is gone");
+}
+
+/// Starts `serve` on port 0 with `token` as ACGS_TELEMETRY_TOKEN (unset for `None`), stderr to a
+/// pipe as in a container, and returns what it logged before its banner; then stops it.
+fn serve_start_up_log(token: Option<&str>) -> String {
+    use std::io::{BufRead as _, BufReader};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"));
+    command
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .env_remove("ACGS_TELEMETRY_TOKEN")
+        .env_remove("NO_COLOR")
+        .stderr(std::process::Stdio::piped());
+    if let Some(token) = token {
+        command.env("ACGS_TELEMETRY_TOKEN", token);
+    }
+    let mut child = command.spawn().expect("serve starts");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = String::new();
+    for line in stderr.lines() {
+        let line = line.expect("UTF-8 log line");
+        if line.starts_with("acgs-tracing serving") {
+            break;
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    child.kill().expect("stopped");
+    child.wait().expect("reaped");
+    log
+}
+
+#[test]
+fn serve_says_at_start_up_when_anyone_may_post_telemetry_and_refuses_an_empty_token() {
+    let open = serve_start_up_log(None);
+    assert!(
+        open.contains("WARN") && open.contains("anyone who reaches this port may post telemetry"),
+        "no token: {open}"
+    );
+    assert!(!open.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {open:?}");
+    let placeholder = serve_start_up_log(Some("change-me-acgs-telemetry-token"));
+    assert!(placeholder.contains("WARN") && placeholder.contains("shipped placeholder"), "{placeholder}");
+    assert_eq!(serve_start_up_log(Some("s3cret-from-a-secret")), "", "a real token: nothing to say");
+
+    let empty = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .env("ACGS_TELEMETRY_TOKEN", "")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(empty.status.code(), Some(64), "EX_USAGE: a token that refuses every batch");
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("--telemetry-token (ACGS_TELEMETRY_TOKEN) is empty"),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
 }

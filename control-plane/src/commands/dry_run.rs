@@ -127,9 +127,21 @@ impl DryRun {
         };
         let mut verdicts = Vec::new();
         let mut bad_lines = Vec::new();
-        for (index, line) in BufReader::new(input).lines().enumerate() {
+        for (index, line) in BufReader::new(input).split(b'\n').enumerate() {
             let line_no = index + 1;
             let line = line.with_context(|| format!("reading {} line {line_no}", self.requests))?;
+            let line = match String::from_utf8(line) {
+                Ok(line) => line,
+                Err(error) => {
+                    let at = error.utf8_error().valid_up_to();
+                    bad_lines.push(format!(
+                        "{} line {line_no}: not UTF-8 (invalid byte at column {})",
+                        self.requests,
+                        at + 1
+                    ));
+                    continue;
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }

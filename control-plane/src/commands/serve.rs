@@ -62,6 +62,7 @@ pub struct Serve {
 
 impl Serve {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        check_telemetry_token(self.telemetry_token.as_deref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async move {
             let telemetry = TelemetryConfig {
@@ -94,6 +95,33 @@ impl Serve {
             Ok(ExitCode::SUCCESS)
         })
     }
+}
+
+/// The placeholder `deploy/base/control-plane/telemetry-token.yaml` ships with.
+const PLACEHOLDER_TOKEN: &str = "change-me-acgs-telemetry-token";
+
+/// Says at start-up what the telemetry token means for who may post telemetry: an empty token
+/// would refuse every batch (401, retried by every filter for ever), so it is refused here; no
+/// token (anyone may post) and the shipped placeholder (everyone knows it) are served with a WARN.
+fn check_telemetry_token(token: Option<&str>) -> Result<(), crate::exit::UsageError> {
+    match token {
+        Some("") => {
+            return Err(crate::exit::UsageError(
+                "--telemetry-token (ACGS_TELEMETRY_TOKEN) is empty: every filter's batch would be refused with 401; \
+                 set the token the filters send, or unset it to accept telemetry without authentication"
+                    .to_owned(),
+            ))
+        }
+        None => tracing::warn!(
+            "no --telemetry-token (ACGS_TELEMETRY_TOKEN): anyone who reaches this port may post telemetry to POST /v1/telemetry"
+        ),
+        Some(PLACEHOLDER_TOKEN) => tracing::warn!(
+            "the telemetry token is the shipped placeholder {PLACEHOLDER_TOKEN:?}: replace it in the \
+             acgs-telemetry-token Secret and the filter's configuration (see deploy/README.md)"
+        ),
+        Some(_) => {}
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

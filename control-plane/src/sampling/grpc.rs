@@ -24,9 +24,7 @@ impl SamplingManager for SamplingGrpc {
         request: Request<SamplingStrategyParameters>,
     ) -> Result<Response<SamplingStrategyResponse>, Status> {
         let service = request.into_inner().service_name;
-        if service.is_empty() {
-            return Err(Status::invalid_argument("serviceName must not be empty"));
-        }
+        super::check_service_name("serviceName", &service).map_err(Status::invalid_argument)?;
         let set = self.store.current().ok_or_else(|| Status::unavailable("no valid sampling strategies loaded yet"))?;
         self.metrics.request(&service, set.knows(&service));
         Ok(Response::new(set.lookup(&service).response.clone()))

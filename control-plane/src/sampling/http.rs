@@ -15,9 +15,6 @@ use axum::Router;
 use super::metrics::SamplingMetrics;
 use super::store::StrategyStore;
 
-/// Longest service name accepted.
-const MAX_SERVICE_LEN: usize = 512;
-
 #[derive(Debug, Clone)]
 pub struct SamplingState {
     pub store: Arc<StrategyStore>,
@@ -29,32 +26,29 @@ pub fn router(state: SamplingState) -> Router {
 }
 
 /// The one `service` query parameter.
-pub fn service_param(query: Option<&str>) -> Result<String, &'static str> {
+pub fn service_param(query: Option<&str>) -> Result<String, String> {
     let mut found = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if key == "service" {
             if found.is_some() {
-                return Err("'service' parameter must be provided once");
+                return Err("'service' parameter must be provided once".to_owned());
             }
             found = Some(value.into_owned());
         }
     }
-    match found {
-        None => Err("'service' parameter must be provided once"),
-        Some(service) if service.is_empty() => Err("'service' parameter must not be empty"),
-        Some(service) if service.len() > MAX_SERVICE_LEN => Err("'service' parameter is longer than 512 bytes"),
-        Some(service) => Ok(service),
-    }
+    let service = found.ok_or_else(|| "'service' parameter must be provided once".to_owned())?;
+    super::check_service_name("'service' parameter", &service)?;
+    Ok(service)
 }
 
-fn text(status: StatusCode, message: &'static str) -> Response {
+fn text(status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
 }
 
 async fn strategy(State(state): State<SamplingState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
     let service = match service_param(query.as_deref()) {
         Ok(service) => service,
-        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+        Err(message) => return text(StatusCode::BAD_REQUEST, &message),
     };
     let Some(set) = state.store.current() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "no valid sampling strategies loaded yet");

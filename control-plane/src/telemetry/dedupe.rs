@@ -2,8 +2,11 @@
 //! new batch) and retries a failed one with the same number, so (vm_id, seq) identifies a batch.
 //!
 //! Per VM the tracker keeps the highest seq accepted and the set of accepted seqs within a window
-//! below it (batches can arrive out of order when retries overlap). A seq older than the window is
-//! treated as already seen: a VM never retries that far back (its buffer is smaller). The number
+//! below it (batches can arrive out of order when retries overlap). A seq more than the window
+//! above the highest is refused: a VM's seq grows by one per batch, so such a jump is a bug or a
+//! forgery, and accepting it would make every later batch of the VM look old. A seq more than the
+//! window below the highest starts the VM's history again: a VM never retries that far back (its
+//! buffer is smaller), so it is a VM that restarted under the same id. The number
 //! of VMs tracked is bounded; the least recently active VM is forgotten first, which only costs the
 //! (harmless) acceptance of a replay of a batch from a VM that had gone quiet for that long.
 
@@ -19,6 +22,11 @@ pub enum Admission {
     New,
     /// Seen before: acknowledge without processing again.
     Duplicate,
+    /// More than [`SEQ_WINDOW`] above the VM's highest accepted seq: refuse.
+    TooFarAhead {
+        /// The VM's highest accepted seq.
+        highest: u64,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +55,7 @@ impl SeqTracker {
         match self.vms.get(vm_id) {
             None => Admission::New,
             Some(vm) if vm.accepted.contains(&seq) => Admission::Duplicate,
-            Some(vm) if seq.saturating_add(SEQ_WINDOW) <= vm.highest => Admission::Duplicate,
+            Some(vm) if seq > vm.highest.saturating_add(SEQ_WINDOW) => Admission::TooFarAhead { highest: vm.highest },
             Some(_) => Admission::New,
         }
     }
@@ -59,6 +67,9 @@ impl SeqTracker {
             self.forget_least_recent();
         }
         let vm = self.vms.entry(vm_id.to_owned()).or_default();
+        if seq.saturating_add(SEQ_WINDOW) <= vm.highest {
+            *vm = VmSeqs::default();
+        }
         vm.last_active = self.clock;
         vm.accepted.insert(seq);
         vm.highest = vm.highest.max(seq);

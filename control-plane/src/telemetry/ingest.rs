@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use prost::Message as _;
 
 use super::batch::{record_count, validate};
-use super::dedupe::Admission;
+use super::dedupe::{Admission, SEQ_WINDOW};
 use super::{Admitted, BatchResult, TelemetryShared};
 
 /// The media type the filters send.
@@ -78,8 +78,16 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
     let Ok(mut tracker) = shared.tracker.lock() else {
         return (BatchResult::Overloaded, reply(StatusCode::SERVICE_UNAVAILABLE, "ingest unavailable"));
     };
-    if tracker.check(&vm_id, seq) == Admission::Duplicate {
-        return (BatchResult::Duplicate, reply(StatusCode::OK, "duplicate"));
+    match tracker.check(&vm_id, seq) {
+        Admission::New => {}
+        Admission::Duplicate => return (BatchResult::Duplicate, reply(StatusCode::OK, "duplicate")),
+        Admission::TooFarAhead { highest } => {
+            let message = format!(
+                "invalid TelemetryBatch: seq: {seq} is more than {SEQ_WINDOW} above {highest}, the highest accepted for \
+                 this vm_id (a VM's seq grows by one per batch)"
+            );
+            return (BatchResult::Invalid, reply(StatusCode::BAD_REQUEST, &message));
+        }
     }
     let admitted = Arc::clone(&shared.queue_budget)
         .try_acquire_many_owned(body_bytes)

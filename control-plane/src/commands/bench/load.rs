@@ -48,7 +48,9 @@ pub struct LoadResult {
     pub ok: u64,
     /// 2xx answers per second.
     pub ok_per_s: f64,
-    /// Answers that were not 2xx.
+    /// 503 answers: the server shedding load (backpressure), not refusing the request.
+    pub overloaded: u64,
+    /// Answers that were neither 2xx nor 503.
     pub other: u64,
     pub p99_ms: f64,
 }
@@ -80,11 +82,12 @@ pub async fn run_paced(
         let make = Arc::clone(&make);
         clients.push(tokio::spawn(async move { one_client(addr, client, deadline, every, make).await }));
     }
-    let (mut latencies, mut other) = (Vec::new(), 0);
+    let (mut latencies, mut overloaded, mut other) = (Vec::new(), 0, 0);
     for client in clients {
-        let (ok, failed) = client.await??;
-        latencies.extend(ok);
-        other += failed;
+        let answers = client.await??;
+        latencies.extend(answers.latencies);
+        overloaded += answers.overloaded;
+        other += answers.other;
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
@@ -92,6 +95,7 @@ pub async fn run_paced(
     Ok(LoadResult {
         ok: latencies.len() as u64,
         ok_per_s: latencies.len() as f64 / elapsed,
+        overloaded,
         other,
         p99_ms: p99.as_secs_f64() * 1e3,
     })
@@ -103,7 +107,7 @@ async fn one_client(
     deadline: Instant,
     every: Option<Duration>,
     make: MakeRequest,
-) -> anyhow::Result<(Vec<Duration>, u64)> {
+) -> anyhow::Result<ClientAnswers> {
     let mut pace = every.map(|every| {
         let mut pace = tokio::time::interval(every);
         pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -113,7 +117,7 @@ async fn one_client(
     stream.set_nodelay(true)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let (mut latencies, mut other) = (Vec::new(), 0);
+    let mut answers = ClientAnswers::default();
     let mut n = 0;
     while Instant::now() < deadline {
         if let Some(pace) = pace.as_mut() {
@@ -121,14 +125,24 @@ async fn one_client(
         }
         let sent = Instant::now();
         let response = sender.send_request(make(client, n)).await?;
-        let ok = response.status().is_success();
+        let status = response.status();
         response.into_body().collect().await?;
-        if ok {
-            latencies.push(sent.elapsed());
+        if status.is_success() {
+            answers.latencies.push(sent.elapsed());
+        } else if status == hyper::StatusCode::SERVICE_UNAVAILABLE {
+            answers.overloaded += 1;
         } else {
-            other += 1;
+            answers.other += 1;
         }
         n += 1;
     }
-    Ok((latencies, other))
+    Ok(answers)
+}
+
+/// What one client's answers were: latencies of the 2xx, counts of the rest.
+#[derive(Debug, Default)]
+struct ClientAnswers {
+    latencies: Vec<Duration>,
+    overloaded: u64,
+    other: u64,
 }

@@ -98,8 +98,8 @@ impl SoakBench {
                 load::run(server.http_addr, usize::try_from(self.sampling_connections)?, slice, sampling.clone()),
             );
             let (posted, polled) = (posted?, polled?);
-            requests += posted.ok + posted.other + polled.ok + polled.other;
-            errors += posted.other + polled.other;
+            requests += posted.ok + posted.overloaded + posted.other + polled.ok + polled.overloaded + polled.other;
+            errors += posted.overloaded + posted.other + polled.overloaded + polled.other;
             telemetry_p99_ms = telemetry_p99_ms.max(posted.p99_ms);
             sampling_p99_ms = sampling_p99_ms.max(polled.p99_ms);
             rss.push((started.elapsed().as_secs_f64() / 60.0, memory_mb("VmRSS").unwrap_or_default()));

@@ -24,15 +24,39 @@ fn out_of_order_arrivals_are_each_accepted_once() {
 }
 
 #[test]
-fn seqs_older_than_the_window_count_as_seen_and_memory_stays_bounded() {
+fn memory_stays_bounded_to_the_window_and_a_seq_far_below_it_is_a_restarted_vm() {
     let mut tracker = SeqTracker::new(10);
     for seq in 1..=(3 * SEQ_WINDOW) {
         tracker.record("vm", seq);
     }
     let vm = &tracker.vms["vm"];
     assert_eq!(vm.accepted.len() as u64, SEQ_WINDOW, "exactly the window is remembered");
-    assert_eq!(tracker.check("vm", 5), Admission::Duplicate);
     assert_eq!(tracker.check("vm", 3 * SEQ_WINDOW + 1), Admission::New);
+    assert_eq!(tracker.check("vm", 5), Admission::New, "no VM retries that far back: it restarted");
+    tracker.record("vm", 5);
+    assert_eq!(tracker.check("vm", 5), Admission::Duplicate);
+    assert_eq!(tracker.check("vm", 6), Admission::New, "its new history counts from 5");
+    assert_eq!(tracker.check("vm", 3 * SEQ_WINDOW), Admission::TooFarAhead { highest: 5 });
+}
+
+#[test]
+fn a_seq_jump_beyond_the_window_is_refused_and_the_vm_goes_on() {
+    let mut tracker = SeqTracker::new(10);
+    tracker.record("vm", 1);
+    assert_eq!(tracker.check("vm", u64::MAX), Admission::TooFarAhead { highest: 1 });
+    assert_eq!(tracker.check("vm", 1 + SEQ_WINDOW + 1), Admission::TooFarAhead { highest: 1 });
+    assert_eq!(tracker.check("vm", 1 + SEQ_WINDOW), Admission::New, "the edge of the window");
+    assert_eq!(tracker.check("vm", 2), Admission::New, "the next batch is not a duplicate");
+}
+
+#[test]
+fn a_first_batch_at_u64_max_does_not_silence_the_vm() {
+    let mut tracker = SeqTracker::new(10);
+    tracker.record("vm", u64::MAX);
+    assert_eq!(tracker.check("vm", 1), Admission::New);
+    tracker.record("vm", 1);
+    assert_eq!(tracker.check("vm", 2), Admission::New);
+    assert_eq!(tracker.check("vm", 1), Admission::Duplicate);
 }
 
 #[test]
