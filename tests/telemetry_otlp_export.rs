@@ -3,7 +3,8 @@
 //! with `service.name` resources and the constitutional attributes; from filters whose Envoy
 //! records the hops, none (one span per hop); a filter buffer overflow while the control plane is down is counted
 //! so that delivered + dropped = sent; a collector that is down leaves ingest and sampling
-//! serving and counts its drops.
+//! serving and counts its drops; a stalled one overflows the bounded export queue, counted so that
+//! delivered + dropped = sent; shutdown exports what is queued and the last request metrics.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,16 +23,40 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceReq
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::json;
 
 const CLUSTER: &str = "outbound|5778||acgs-control-plane.acgs-system.svc.cluster.local";
 
-/// What the receiver got: (service.name, span) pairs and metric names.
-#[derive(Debug, Default, Clone)]
+/// What the receiver got: (service.name, span) pairs, and (metric name, sum of its integer data
+/// points) per metric of each export. Until `stalled` is released, every call waits.
+#[derive(Debug, Clone)]
 struct Received {
     spans: Arc<Mutex<Vec<(String, Span)>>>,
-    metrics: Arc<Mutex<Vec<String>>>,
+    metrics: Arc<Mutex<Vec<(String, i64)>>>,
+    stalled: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Received {
+    fn default() -> Self {
+        Self {
+            spans: Arc::default(),
+            metrics: Arc::default(),
+            stalled: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+}
+
+impl Received {
+    /// Waits while the receiver is stalled.
+    async fn unless_stalled(&self) {
+        let _ = self.stalled.subscribe().wait_for(|stalled| !*stalled).await;
+    }
+
+    fn metric_names(&self) -> Vec<String> {
+        self.metrics.lock().expect("lock").iter().map(|(name, _)| name.clone()).collect()
+    }
 }
 
 #[tonic::async_trait]
@@ -40,6 +65,7 @@ impl TraceService for Received {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.unless_stalled().await;
         let mut spans = self.spans.lock().expect("lock");
         for resource_spans in request.into_inner().resource_spans {
             let service = resource_spans
@@ -66,10 +92,24 @@ impl MetricsService for Received {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let mut names = self.metrics.lock().expect("lock");
+        self.unless_stalled().await;
+        let mut metrics = self.metrics.lock().expect("lock");
         for resource in request.into_inner().resource_metrics {
             for scope in resource.scope_metrics {
-                names.extend(scope.metrics.into_iter().map(|m| m.name));
+                metrics.extend(scope.metrics.into_iter().map(|metric| {
+                    let sum = match &metric.data {
+                        Some(metric::Data::Sum(sum)) => sum
+                            .data_points
+                            .iter()
+                            .map(|point| match point.value {
+                                Some(number_data_point::Value::AsInt(n)) => n,
+                                _ => 0,
+                            })
+                            .sum(),
+                        _ => 0,
+                    };
+                    (metric.name, sum)
+                }));
             }
         }
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
@@ -178,7 +218,10 @@ fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
         }
         count() >= sampled
     });
-    std::thread::sleep(Duration::from_millis(300));
+    run_until(&mut groq, || received.metric_names().iter().any(|name| name.starts_with("acgs.")));
+    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
+    // Shutdown exports whatever is still queued: after it, nothing more can arrive.
+    runtime.block_on(server.shutdown());
     assert_eq!(count(), sampled, "exactly the sampled requests");
     let spans = received.spans.lock().expect("lock").clone();
     let by_service = |name: &str| spans.iter().filter(|(service, _)| service == name).count();
@@ -201,10 +244,6 @@ fn exactly_the_sampled_requests_reach_the_collector_with_their_attributes() {
     ] {
         assert!(one.attributes.iter().any(|a| a.key == key), "{key} on {:?}", one.attributes);
     }
-    let metric_names = || received.metrics.lock().expect("lock").clone();
-    run_until(&mut groq, || metric_names().iter().any(|name| name.starts_with("acgs.") || name.starts_with("acgs_")));
-    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_dropped_total{"), 0, "nothing dropped");
-    runtime.block_on(server.shutdown());
 }
 
 #[test]
@@ -232,27 +271,26 @@ fn where_envoy_records_the_hop_the_filters_span_records_are_not_exported_again()
 fn a_filter_buffer_overflow_is_counted_so_delivered_plus_dropped_equals_sent() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (otlp, received) = receiver(&runtime);
-    let first = control_plane(&runtime, export_to(otlp), "127.0.0.1:0");
-    let addr = first.http_addr;
-    runtime.block_on(first.shutdown());
+    let (away, addr) = refusing_port();
     let mut core = sidecar("constitutional-core", addr, 1.0, 1);
     let sent = send(&mut core, 2_600, "/v1/constitutional/validate", Some(HASH));
     assert_eq!(sent, 2_600, "constitutional operations are all sampled");
+    drop(away);
     let server = control_plane(&runtime, export_to(otlp), &addr.to_string());
     let delivered = || received.spans.lock().expect("lock").len() as u64;
     let dropped = || metric_sum(server.http_addr, "acgs_telemetry_dropped_total{reason=\"filter_spans\"}");
     run_until(&mut core, || delivered() + dropped() >= 2_600);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(delivered() + dropped(), 2_600);
-    assert_eq!(dropped(), 2_600 - 2_048, "the filter keeps 2,048 spans while the control plane is away");
+    let dropped = dropped();
     assert_eq!(metric_sum(server.http_addr, "acgs_requests_total{"), 2_600, "the request counts themselves are exact");
     runtime.block_on(server.shutdown());
+    assert_eq!(delivered() + dropped, 2_600);
+    assert_eq!(dropped, 2_600 - 2_048, "the filter keeps 2,048 spans while the control plane is away");
 }
 
 #[test]
 fn a_collector_that_is_down_leaves_ingest_and_sampling_serving_and_counts_its_drops() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let (_down, closed) = refusing_port();
     let server = control_plane(&runtime, export_to(closed), "127.0.0.1:0");
     let mut core = sidecar("constitutional-core", server.http_addr, 1.0, 1);
     send(&mut core, 100, "/v1/constitutional/validate", Some(HASH));
@@ -264,4 +302,73 @@ fn a_collector_that_is_down_leaves_ingest_and_sampling_serving_and_counts_its_dr
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.body_mut().read_to_string().expect("body").contains("PROBABILISTIC"));
     runtime.block_on(server.shutdown());
+}
+
+/// A loopback port bound but not listening: connections to it are refused for as long as the
+/// socket lives, and no other test can take the port meanwhile.
+fn refusing_port() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    (socket, addr)
+}
+
+#[test]
+fn shutdown_exports_every_queued_span_and_the_request_metrics_as_they_are() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (otlp, received) = receiver(&runtime);
+    // Nothing leaves on its own during the test: batches would wait a minute to fill, metrics
+    // an hour for their first export. Only the shutdown's flush can deliver them.
+    let export = OtlpConfig {
+        batch_timeout: Duration::from_secs(60),
+        metrics_interval: Duration::from_secs(3_600),
+        ..export_to(otlp)
+    };
+    let server = control_plane(&runtime, export, "127.0.0.1:0");
+    let mut core = sidecar("constitutional-core", server.http_addr, 1.0, 1);
+    assert_eq!(send(&mut core, 37, "/v1/constitutional/validate", Some(HASH)), 37);
+    run_until(&mut core, || metric_sum(server.http_addr, "acgs_requests_total{") == 37);
+    assert_eq!(received.spans.lock().expect("lock").len(), 0, "still queued");
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await })
+        .expect("flushed");
+    assert_eq!(received.spans.lock().expect("lock").len(), 37, "every queued span exported at shutdown");
+    let metrics = received.metrics.lock().expect("lock").clone();
+    assert_eq!(
+        metrics.iter().filter(|(name, _)| name == "acgs.requests").map(|(_, sum)| *sum).collect::<Vec<_>>(),
+        vec![37],
+        "one last export of the request counts, exact: {metrics:?}"
+    );
+}
+
+#[test]
+fn a_stalled_collector_holds_the_export_queue_to_its_bound_and_delivered_plus_dropped_equals_sent() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (otlp, received) = receiver(&runtime);
+    received.stalled.send_replace(true);
+    let export = OtlpConfig {
+        queue_spans: 20,
+        max_batch: 10,
+        max_attempts: 1,
+        timeout: Duration::from_millis(300),
+        metrics_interval: Duration::from_secs(3_600),
+        ..export_to(otlp)
+    };
+    let server = control_plane(&runtime, export, "127.0.0.1:0");
+    let mut core = sidecar("constitutional-core", server.http_addr, 1.0, 1);
+    assert_eq!(send(&mut core, 400, "/v1/constitutional/validate", Some(HASH)), 400);
+    let dropped =
+        |reason: &str| metric_sum(server.http_addr, &format!("acgs_telemetry_dropped_total{{reason=\"{reason}\"}}"));
+    run_until(&mut core, || metric_sum(server.http_addr, "acgs_requests_total{") == 400);
+    run_until(&mut core, || dropped("export_failed") > 0);
+    received.stalled.send_replace(false);
+    let delivered = || received.spans.lock().expect("lock").len() as u64;
+    let exported = || metric_sum(server.http_addr, "acgs_telemetry_exported_spans_total");
+    let accounted = || exported() + dropped("export_failed") + dropped("export_queue_full");
+    run_until(&mut core, || accounted() == 400);
+    let (queue_full, failed) = (dropped("export_queue_full"), dropped("export_failed"));
+    runtime.block_on(server.shutdown());
+    assert!(queue_full > 0, "400 spans against a stalled collector overflow a queue of 20");
+    assert_eq!(delivered(), 400 - queue_full - failed, "delivered + dropped = sent");
 }

@@ -245,7 +245,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets in-flight requests finish, and returns when both servers are done.
+    /// Stops accepting, lets in-flight requests finish, then applies every admitted telemetry
+    /// batch and exports what is queued for the collector (spans, and the request metrics as
+    /// they are now). Bound it with a timeout; [`Telemetry::unexported_spans`] then says what a
+    /// shutdown cut short lost.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(policies) = &self.policies {
@@ -254,5 +257,6 @@ impl RunningServer {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        self.telemetry.flush().await;
     }
 }

@@ -413,3 +413,68 @@ fn serve_says_at_start_up_when_anyone_may_post_telemetry_and_refuses_an_empty_to
         String::from_utf8_lossy(&empty.stderr)
     );
 }
+
+/// Posts one telemetry batch of `spans` span records from a filter whose Envoy has no tracer.
+fn post_spans(http: &str, spans: u8) -> String {
+    use acgs_proto::telemetry::{SpanRecord, SpanSource, TelemetryBatch};
+    use prost::Message as _;
+    use std::io::Read as _;
+    let batch = TelemetryBatch {
+        vm_id: "cli-test-vm".to_owned(),
+        seq: 1,
+        service: "constitutional-core".to_owned(),
+        span_source: SpanSource::Filter as i32,
+        spans: (1..=spans)
+            .map(|n| SpanRecord {
+                trace_id: vec![n; 16],
+                span_id: vec![n; 8],
+                name: "POST /v1/constitutional/validate".to_owned(),
+                ..SpanRecord::default()
+            })
+            .collect(),
+        ..TelemetryBatch::default()
+    }
+    .encode_to_vec();
+    let mut stream = std::net::TcpStream::connect(http).expect("HTTP port open");
+    let head = format!(
+        "POST /v1/telemetry HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        batch.len()
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(&batch).expect("body");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+}
+
+#[test]
+fn a_shutdown_cut_short_by_a_stalled_collector_exits_0_and_says_how_many_spans_were_lost() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    // A collector that accepts connections (the kernel's backlog) and never answers.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let collector = format!("http://{}", stalled.local_addr().expect("addr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .args(["--otlp-endpoint", &collector, "--shutdown-grace-seconds", "1"])
+        .env_remove("ACGS_TELEMETRY_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let banner = (&mut stderr)
+        .lines()
+        .map(|line| line.expect("UTF-8 log line"))
+        .find(|line| line.starts_with("acgs-tracing serving"))
+        .expect("the banner");
+    let http = banner.split_whitespace().nth(3).expect("HTTP address in the banner").to_owned();
+    let answer = post_spans(&http, 3);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).expect("the rest of the log");
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(0), "a stop at the end of the grace period is still a clean stop: {log}");
+    assert!(log.contains("unexported_spans=3"), "the log says what was lost: {log}");
+    drop(stalled);
+}

@@ -55,7 +55,8 @@ pub struct Serve {
     #[command(flatten)]
     pub alerts: AlertArgs,
 
-    /// Seconds in-flight requests get to finish after SIGTERM.
+    /// Seconds after SIGTERM for in-flight requests to finish and queued telemetry to reach the
+    /// collector (keep it below the pod's terminationGracePeriodSeconds).
     #[arg(long, env = "ACGS_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
 }
@@ -89,8 +90,14 @@ impl Serve {
             wait_for_signal().await;
             tracing::info!("shutting down");
             let grace = Duration::from_secs(self.shutdown_grace_seconds);
-            if tokio::time::timeout(grace, server.shutdown()).await.is_err() {
-                tracing::warn!("in-flight requests did not finish within {grace:?}");
+            let telemetry = server.telemetry.clone();
+            match tokio::time::timeout(grace, server.shutdown()).await {
+                Ok(()) => tracing::info!("stopped: in-flight requests answered, queued telemetry exported"),
+                Err(_) => tracing::warn!(
+                    unexported_spans = telemetry.unexported_spans(),
+                    "stopped after the {grace:?} grace period: in-flight requests or the export to the collector \
+                     had not finished; the spans not exported are lost"
+                ),
             }
             Ok(ExitCode::SUCCESS)
         })

@@ -16,7 +16,7 @@ use prost::Message as _;
 
 use super::batch::{record_count, validate};
 use super::dedupe::{Admission, SEQ_WINDOW};
-use super::{Admitted, BatchResult, TelemetryShared};
+use super::{Admitted, BatchResult, StoreWork, TelemetryShared};
 
 /// The media type the filters send.
 pub const PROTOBUF: &str = "application/x-protobuf";
@@ -92,7 +92,7 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
     let admitted = Arc::clone(&shared.queue_budget)
         .try_acquire_many_owned(body_bytes)
         .ok()
-        .and_then(|budget| shared.queue.try_send(Admitted { batch, _budget: budget }).ok());
+        .and_then(|budget| shared.queue.try_send(StoreWork::Apply(Admitted { batch, _budget: budget })).ok());
     match admitted {
         Some(()) => {
             tracker.record(&vm_id, seq);

@@ -119,7 +119,7 @@ struct WhatLabel {
 struct TelemetryShared {
     config: TelemetryConfig,
     tracker: Mutex<dedupe::SeqTracker>,
-    queue: mpsc::Sender<Admitted>,
+    queue: mpsc::Sender<StoreWork>,
     /// Permits for the request-body bytes of the queued batches.
     queue_budget: Arc<tokio::sync::Semaphore>,
     store: Arc<RwLock<TelemetryStore>>,
@@ -128,7 +128,7 @@ struct TelemetryShared {
     truncated: Family<WhatLabel, Counter>,
     records: Counter,
     exported_spans: Counter,
-    export: std::sync::OnceLock<otlp::SpanExportQueue>,
+    export: std::sync::OnceLock<otlp::Exporter>,
 }
 
 impl TelemetryShared {
@@ -223,8 +223,8 @@ impl Telemetry {
         });
         if let Some(export) = shared.config.export.clone() {
             let counters: Arc<dyn otlp::ExportCounters> = Arc::clone(&shared) as Arc<dyn otlp::ExportCounters>;
-            let queue = otlp::start(export, Arc::clone(&shared.store), counters)?;
-            let _ = shared.export.set(queue);
+            let exporter = otlp::start(export, Arc::clone(&shared.store), counters)?;
+            let _ = shared.export.set(exporter);
         }
         let consumer = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -276,6 +276,32 @@ impl Telemetry {
     pub fn store(&self) -> Arc<RwLock<TelemetryStore>> {
         Arc::clone(&self.shared.store)
     }
+
+    /// For shutdown, once ingest has stopped: applies every admitted batch to the store, then
+    /// exports every queued span and the request metrics as they are now. The caller bounds the
+    /// wait; [`Telemetry::unexported_spans`] then says what did not make it.
+    pub async fn flush(&self) {
+        let (done, applied) = tokio::sync::oneshot::channel();
+        if self.shared.queue.send(StoreWork::Flush(done)).await.is_ok() {
+            let _ = applied.await;
+        }
+        if let Some(exporter) = self.shared.export.get() {
+            exporter.flush().await;
+        }
+    }
+
+    /// Sampled spans queued for the OTLP export and not delivered or dropped yet.
+    pub fn unexported_spans(&self) -> u64 {
+        self.shared.export.get().map_or(0, otlp::Exporter::pending_spans)
+    }
+}
+
+/// What the store's thread receives: a batch to apply, or a request to say when everything
+/// before it is applied.
+#[derive(Debug)]
+enum StoreWork {
+    Apply(Admitted),
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A batch admitted for the store, holding its share of the queue's byte budget until applied.
@@ -287,7 +313,7 @@ struct Admitted {
 
 /// Applies admitted batches to the store, a burst at a time under one lock, on a thread of its
 /// own: waiting for the lock (a `/metrics` render, an analysis) never stalls a request's worker.
-fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<Admitted>) {
+fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<StoreWork>) {
     let mut burst = Vec::with_capacity(64);
     while receiver.blocking_recv_many(&mut burst, 64) > 0 {
         let now = unix_now_secs();
@@ -296,8 +322,16 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<Admitted>) {
         let mut filter_drops = (0, 0, 0);
         let mut export_full = 0;
         let mut cuts = bounds::Cuts::default();
+        let mut flushed = Vec::new();
         if let Ok(mut store) = shared.store.write() {
-            for Admitted { mut batch, .. } in burst.drain(..) {
+            for work in burst.drain(..) {
+                let mut batch = match work {
+                    StoreWork::Apply(admitted) => admitted.batch,
+                    StoreWork::Flush(done) => {
+                        flushed.push(done);
+                        continue;
+                    }
+                };
                 let cut = bounds::cut_batch(&mut batch);
                 cuts.labels += cut.labels;
                 cuts.spans += cut.spans;
@@ -331,6 +365,9 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<Admitted>) {
         shared.count_dropped("filter_spans", filter_drops.0);
         shared.count_dropped("filter_aggregates", filter_drops.1);
         shared.count_dropped("filter_batches", filter_drops.2);
+        for done in flushed {
+            let _ = done.send(());
+        }
     }
 }
 

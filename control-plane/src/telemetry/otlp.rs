@@ -7,8 +7,11 @@
 //! (`export_queue_full`). A failed export is retried with exponential backoff up to
 //! [`OtlpConfig::max_attempts`] times, then dropped and counted (`export_failed`). The queue
 //! bound keeps memory flat while the collector is down or slow; sampling and ingest are unaffected.
+//! At shutdown [`Exporter::flush`] exports what is queued and the metrics as they are, and
+//! [`Exporter::pending_spans`] says what a shutdown cut short would lose.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,7 +27,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tonic::transport::{Channel, Endpoint};
 
 use super::store::{StoredSpan, TelemetryStore};
@@ -73,16 +76,48 @@ pub trait ExportCounters: Send + Sync + 'static {
     fn exported_spans(&self, n: u64);
 }
 
-/// Hands spans to the exporter task.
-#[derive(Debug, Clone)]
-pub struct SpanExportQueue {
-    sender: mpsc::Sender<StoredSpan>,
+/// What the span exporter task receives: a span, or a request to export everything before it
+/// now and say so.
+#[derive(Debug)]
+enum SpanWork {
+    Span(StoredSpan),
+    Flush(oneshot::Sender<()>),
 }
 
-impl SpanExportQueue {
+/// The running exporter: hands spans to its task, and flushes at shutdown.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    sender: mpsc::Sender<SpanWork>,
+    /// Spans accepted by [`Exporter::offer`] and neither delivered nor dropped yet.
+    pending: Arc<AtomicU64>,
+    metrics: Arc<MetricsExporter>,
+}
+
+impl Exporter {
     /// Queues a span; `false` when the queue is full (the span is dropped).
     pub fn offer(&self, span: StoredSpan) -> bool {
-        self.sender.try_send(span).is_ok()
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let queued = self.sender.try_send(SpanWork::Span(span)).is_ok();
+        if !queued {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Exports every span queued so far without waiting for its batch to fill, then the request
+    /// metrics as they are now; returns when both calls are done (delivered, or retried and
+    /// dropped). The caller bounds the wait (the shutdown grace period).
+    pub async fn flush(&self) {
+        let (done, exported) = oneshot::channel();
+        if self.sender.send(SpanWork::Flush(done)).await.is_ok() {
+            let _ = exported.await;
+        }
+        self.metrics.export().await;
+    }
+
+    /// Spans queued or being exported: what a shutdown that ends now would lose.
+    pub fn pending_spans(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
     }
 }
 
@@ -91,78 +126,129 @@ pub fn start(
     config: OtlpConfig,
     store: Arc<RwLock<TelemetryStore>>,
     counters: Arc<dyn ExportCounters>,
-) -> Result<SpanExportQueue, tonic::transport::Error> {
+) -> Result<Exporter, tonic::transport::Error> {
     let channel = Endpoint::from_shared(config.endpoint.clone())?
         .connect_timeout(config.timeout)
         .timeout(config.timeout)
         .connect_lazy();
     let (sender, receiver) = mpsc::channel(config.queue_spans.max(1));
-    tokio::spawn(export_spans(config.clone(), channel.clone(), receiver, Arc::clone(&counters)));
-    tokio::spawn(export_metrics(config, channel, store, counters));
-    Ok(SpanExportQueue { sender })
+    let pending = Arc::new(AtomicU64::new(0));
+    let spans = SpanExporter {
+        client: TraceServiceClient::new(channel.clone()),
+        config: config.clone(),
+        pending: Arc::clone(&pending),
+        counters: Arc::clone(&counters),
+    };
+    tokio::spawn(spans.run(receiver));
+    let metrics = Arc::new(MetricsExporter {
+        client: MetricsServiceClient::new(channel),
+        started: unix_nanos(SystemTime::now()),
+        config,
+        store,
+        counters,
+    });
+    tokio::spawn(Arc::clone(&metrics).run());
+    Ok(Exporter { sender, pending, metrics })
 }
 
-async fn export_spans(
+/// The task exporting spans in batches of `max_batch`, or fewer after `batch_timeout` or when
+/// asked to flush.
+struct SpanExporter {
+    client: TraceServiceClient<Channel>,
     config: OtlpConfig,
-    channel: Channel,
-    mut receiver: mpsc::Receiver<StoredSpan>,
+    pending: Arc<AtomicU64>,
     counters: Arc<dyn ExportCounters>,
-) {
-    let client = TraceServiceClient::new(channel);
-    let mut batch = Vec::with_capacity(config.max_batch);
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + config.batch_timeout;
-        while batch.len() < config.max_batch {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(span)) => batch.push(span),
-                Ok(None) | Err(_) => break,
+}
+
+impl SpanExporter {
+    async fn run(self, mut receiver: mpsc::Receiver<SpanWork>) {
+        let mut batch = Vec::with_capacity(self.config.max_batch);
+        while let Some(first) = receiver.recv().await {
+            let mut flushed = Vec::new();
+            let mut next = Some(first);
+            let deadline = tokio::time::Instant::now() + self.config.batch_timeout;
+            while let Some(work) = next.take() {
+                match work {
+                    SpanWork::Span(span) => batch.push(span),
+                    SpanWork::Flush(done) => flushed.push(done),
+                }
+                if batch.len() >= self.config.max_batch || !flushed.is_empty() {
+                    break;
+                }
+                if let Ok(more) = tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    next = more;
+                }
+            }
+            if !batch.is_empty() {
+                self.export(std::mem::take(&mut batch)).await;
+            }
+            for done in flushed {
+                let _ = done.send(());
             }
         }
+    }
+
+    async fn export(&self, batch: Vec<StoredSpan>) {
         let request = trace_request(&batch);
         let n = batch.len() as u64;
-        batch.clear();
-        let delivered = with_retries(&config, || {
-            let mut client = client.clone();
+        drop(batch);
+        let delivered = with_retries(&self.config, || {
+            let mut client = self.client.clone();
             let request = request.clone();
             async move { client.export(request).await.map(|_| ()) }
         })
         .await;
         if delivered {
-            counters.exported_spans(n);
+            self.counters.exported_spans(n);
         } else {
-            counters.dropped("export_failed", n);
+            self.counters.dropped("export_failed", n);
         }
+        self.pending.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
-async fn export_metrics(
+/// Exports the cumulative request metrics every `metrics_interval`, and once more on flush.
+struct MetricsExporter {
+    client: MetricsServiceClient<Channel>,
+    /// Start of the cumulative series (when the exporter started).
+    started: u64,
     config: OtlpConfig,
-    channel: Channel,
     store: Arc<RwLock<TelemetryStore>>,
     counters: Arc<dyn ExportCounters>,
-) {
-    let client = MetricsServiceClient::new(channel);
-    let started = unix_nanos(SystemTime::now());
-    let mut ticker = tokio::time::interval(config.metrics_interval);
-    ticker.tick().await;
-    loop {
+}
+
+impl std::fmt::Debug for MetricsExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsExporter").field("endpoint", &self.config.endpoint).finish_non_exhaustive()
+    }
+}
+
+impl MetricsExporter {
+    async fn run(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.config.metrics_interval);
         ticker.tick().await;
-        let request = match store.read() {
-            Ok(store) => metrics_request(&store, started, unix_nanos(SystemTime::now())),
-            Err(_) => continue,
+        loop {
+            ticker.tick().await;
+            self.export().await;
+        }
+    }
+
+    async fn export(&self) {
+        let request = match self.store.read() {
+            Ok(store) => metrics_request(&store, self.started, unix_nanos(SystemTime::now())),
+            Err(_) => return,
         };
         if request.resource_metrics.is_empty() {
-            continue;
+            return;
         }
-        let delivered = with_retries(&config, || {
-            let mut client = client.clone();
+        let delivered = with_retries(&self.config, || {
+            let mut client = self.client.clone();
             let request = request.clone();
             async move { client.export(request).await.map(|_| ()) }
         })
         .await;
         if !delivered {
-            counters.dropped("metrics_export_failed", 1);
+            self.counters.dropped("metrics_export_failed", 1);
         }
     }
 }
