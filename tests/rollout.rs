@@ -32,7 +32,7 @@ fn renders_of_every_overlay_pass_the_schema_checks_and_match_deploy() {
     for variant in VARIANTS {
         let rendered = render(&RenderOptions { variant, ..RenderOptions::default() }).expect("renders");
         let committed = bundle::build(variant.overlay()).expect("deploy/ builds");
-        assert_eq!(rendered, committed, "{variant:?}: render's defaults reproduce deploy/ exactly (images, sha256)");
+        assert_eq!(rendered, committed, "{variant:?}: render's defaults reproduce deploy/ exactly (images, sha256; after a filter change: cargo run --release -p acgs-control-plane --example regenerate)");
         let mut failures = Vec::new();
         for manifest in &rendered {
             let document =

@@ -1,5 +1,5 @@
 //! The SamplingPolicy CRD in deploy/ is generated from the Rust types: this fails when the
-//! committed YAML differs (rewrite it with ACGS_WRITE_MANIFESTS=1).
+//! committed YAML differs (regenerate it with `cargo run --release -p acgs-control-plane --example regenerate`).
 
 use acgs_control_plane::policy::resource::crd_yaml;
 
@@ -8,13 +8,10 @@ const CRD_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/base/crds
 #[test]
 fn the_committed_crd_is_generated_from_the_types() {
     let generated = crd_yaml().expect("the CRD serializes");
-    if std::env::var_os("ACGS_WRITE_MANIFESTS").is_some() {
-        std::fs::write(CRD_FILE, &generated).expect("writing the CRD");
-    }
     let committed = std::fs::read_to_string(CRD_FILE).expect("deploy/base/crds/samplingpolicy.yaml");
     assert_eq!(
         committed, generated,
-        "deploy/base/crds/samplingpolicy.yaml is stale: rerun with ACGS_WRITE_MANIFESTS=1"
+        "deploy/base/crds/samplingpolicy.yaml is stale: cargo run --release -p acgs-control-plane --example regenerate"
     );
 }
 

@@ -139,7 +139,7 @@ pub struct SamplingPolicyStatus {
 /// The CustomResourceDefinition, as the YAML committed in deploy/.
 pub fn crd_yaml() -> Result<String, serde_norway::Error> {
     let header = "# Generated from control-plane/src/policy/resource.rs (SamplingPolicy); do not edit.\n\
-                  # Regenerate: ACGS_WRITE_MANIFESTS=1 cargo test --release -p acgs-control-plane --test crd\n";
+                  # Regenerate: cargo run --release -p acgs-control-plane --example regenerate\n";
     Ok(format!("{header}{}", serde_norway::to_string(&SamplingPolicy::crd())?))
 }
 
