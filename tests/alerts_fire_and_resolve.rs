@@ -2,10 +2,12 @@
 //! the control plane's evaluator; `GET /api/v1/alerts` shows nothing while the mesh is healthy,
 //! exactly the four expected alerts firing during the faults, and all of them resolved after;
 //! an Alertmanager stand-in on loopback receives them in `POST /api/v2/alerts` format, firing
-//! and then resolved (`endsAt` no later than the time of the push).
+//! and then resolved (`endsAt` no later than the time of the push); firing alerts are resent at
+//! the resend interval, and resolutions pushed while Alertmanager answered 503 reach it after.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +15,7 @@ use acgs_control_plane::alerts::rules::AlertConfig;
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_control_plane::telemetry::store::StoreLimits;
 use acgs_control_plane::telemetry::TelemetryConfig;
+use acgs_e2e::metric_sum;
 use acgs_proto::telemetry::{AggregateEntry, HashStatus, TelemetryBatch, LATENCY_BUCKET_BOUNDS_MICROS};
 use prost::Message as _;
 use serde_json::Value;
@@ -126,25 +129,9 @@ fn expected(state: &str) -> BTreeSet<(String, String, String)> {
 #[test]
 fn the_four_alerts_fire_during_faults_and_resolve_after() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let received: Arc<Mutex<Vec<(f64, Value)>>> = Arc::default();
-    let alertmanager: SocketAddr = runtime.block_on(async {
-        let sink = Arc::clone(&received);
-        let app = axum::Router::new().route(
-            "/api/v2/alerts",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let sink = Arc::clone(&sink);
-                async move {
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-                    sink.lock().expect("sink").push((now, body));
-                    ""
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        addr
-    });
+    let sink = AlertmanagerSink::start(&runtime);
+    let received = Arc::clone(&sink.pushes);
+    let alertmanager = sink.addr;
     let config = ServerConfig {
         telemetry: TelemetryConfig {
             token: Some(TOKEN.to_owned()),
@@ -172,11 +159,27 @@ fn the_four_alerts_fire_during_faults_and_resolve_after() {
     let resolved = drive(&server, &mut seq, &HEALTHY, Duration::from_secs(20), |a| *a == expected("resolved"));
     assert_eq!(resolved, expected("resolved"));
 
-    std::thread::sleep(Duration::from_millis(300));
-    let pushes = received.lock().expect("sink").clone();
+    let names: BTreeSet<String> = expected("").into_iter().map(|(name, _, _)| name).collect();
+    // The resolutions reach Alertmanager on the evaluator's next push: wait for them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (fired, ended) = loop {
+        let (fired, ended) = fired_and_ended(&received.lock().expect("sink"));
+        if ended == names || Instant::now() > deadline {
+            break (fired, ended);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(fired, names, "Alertmanager got every alert firing");
+    assert_eq!(ended, names, "Alertmanager got every alert resolved");
+    runtime.block_on(server.shutdown());
+}
+
+/// The alert names Alertmanager got as firing (`endsAt` in the future) and as resolved (`endsAt`
+/// at the push), from the pushes as (pushed at, body).
+fn fired_and_ended(pushes: &[(f64, Value)]) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut fired = BTreeSet::new();
     let mut ended = BTreeSet::new();
-    for (pushed_at, body) in &pushes {
+    for (pushed_at, body) in pushes {
         for alert in body.as_array().expect("an array of postable alerts") {
             let name = alert["labels"]["alertname"].as_str().unwrap_or_default().to_owned();
             assert!(alert["startsAt"].is_string() && alert["annotations"]["summary"].is_string(), "{alert}");
@@ -189,8 +192,106 @@ fn the_four_alerts_fire_during_faults_and_resolve_after() {
             }
         }
     }
+    (fired, ended)
+}
+
+/// An Alertmanager stand-in on loopback: `POST /api/v2/alerts` bodies with the time they came
+/// in, or 503 while `down` (nothing recorded).
+struct AlertmanagerSink {
+    addr: SocketAddr,
+    pushes: Arc<Mutex<Vec<(f64, Value)>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl AlertmanagerSink {
+    fn start(runtime: &tokio::runtime::Runtime) -> Self {
+        let pushes: Arc<Mutex<Vec<(f64, Value)>>> = Arc::default();
+        let down = Arc::new(AtomicBool::new(false));
+        let (sink, refusing) = (Arc::clone(&pushes), Arc::clone(&down));
+        let addr = runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/api/v2/alerts",
+                axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                    let (sink, refusing) = (Arc::clone(&sink), Arc::clone(&refusing));
+                    async move {
+                        if refusing.load(Ordering::SeqCst) {
+                            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                        sink.lock().expect("sink").push((now, body));
+                        axum::http::StatusCode::OK
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            addr
+        });
+        Self { addr, pushes, down }
+    }
+
+    fn pushes(&self) -> Vec<(f64, Value)> {
+        self.pushes.lock().expect("sink").clone()
+    }
+}
+
+#[test]
+fn firing_alerts_are_resent_and_what_resolved_while_alertmanager_was_down_reaches_it_after() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sink = AlertmanagerSink::start(&runtime);
+    let config = ServerConfig {
+        telemetry: TelemetryConfig {
+            token: Some(TOKEN.to_owned()),
+            limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
+            ..TelemetryConfig::default()
+        },
+        alerts: AlertConfig {
+            range: Duration::from_secs(2),
+            eval_interval: Duration::from_millis(100),
+            for_others: Duration::from_millis(300),
+            resend_interval: Duration::from_millis(600),
+            ..AlertConfig::default()
+        },
+        alertmanager: Some(format!("http://{}", sink.addr)),
+        ..ServerConfig::loopback(None)
+    };
+    let server = runtime.block_on(start(config)).expect("control plane");
     let names: BTreeSet<String> = expected("").into_iter().map(|(name, _, _)| name).collect();
-    assert_eq!(fired, names, "Alertmanager got every alert firing");
-    assert_eq!(ended, names, "Alertmanager got every alert resolved");
+    let mut seq = 0;
+
+    let firing = drive(&server, &mut seq, &FAULTY, Duration::from_secs(20), |a| *a == expected("firing"));
+    assert_eq!(firing, expected("firing"));
+    // Nothing changes from here: every later push is a resend.
+    let steady = sink.pushes().len();
+    drive(&server, &mut seq, &FAULTY, Duration::from_secs(20), |_| sink.pushes().len() >= steady + 3);
+    let pushes = sink.pushes();
+    let resends = &pushes[steady..steady + 3];
+    for (pushed_at, body) in resends {
+        let (fired, ended) = fired_and_ended(&[(*pushed_at, body.clone())]);
+        assert_eq!((&fired, ended.len()), (&names, 0), "a resend carries every firing alert: {body}");
+        for alert in body.as_array().expect("alerts") {
+            let ends = humantime::parse_rfc3339(alert["endsAt"].as_str().unwrap_or_default()).expect("endsAt");
+            let ahead = ends.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0) - pushed_at;
+            assert!(ahead > 2.0, "endsAt four resend intervals (2.4 s) ahead, got {ahead:.2} s");
+        }
+    }
+    for pair in resends.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap > 0.5, "resent every 600 ms, not at every 100 ms evaluation: {gap:.3} s apart");
+    }
+
+    sink.down.store(true, Ordering::SeqCst);
+    let failed = "acgs_alertmanager_notifications_total{result=\"failed\"}";
+    let resolved = drive(&server, &mut seq, &HEALTHY, Duration::from_secs(20), |a| *a == expected("resolved"));
+    assert_eq!(resolved, expected("resolved"));
+    assert!(metric_sum(server.http_addr, failed) > 0, "the pushes while it was down are counted as failed");
+    let before = sink.pushes().len();
+    sink.down.store(false, Ordering::SeqCst);
+    // Still healthy: no alert changes state, so only the retry of the failed push can tell it.
+    let ended = || fired_and_ended(&sink.pushes()[before..]).1;
+    let still = drive(&server, &mut seq, &HEALTHY, Duration::from_secs(10), |_| ended() == names);
+    assert_eq!(still, expected("resolved"), "nothing changed state meanwhile");
+    assert_eq!(ended(), names, "Alertmanager learns every resolution it missed");
     runtime.block_on(server.shutdown());
 }

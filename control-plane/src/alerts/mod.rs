@@ -2,9 +2,11 @@
 //! telemetry windows, with Prometheus-style state ([`book`]), served at `GET /api/v1/alerts`
 //! (Prometheus' response shape, plus recently resolved alerts with `state: "resolved"`) and, when
 //! an Alertmanager URL is configured, pushed to its `POST /api/v2/alerts`: on every change, and
-//! firing alerts again every [`RESEND_INTERVAL`] with `endsAt` ahead so Alertmanager keeps them
-//! active. Push failures are logged and counted (`acgs_alertmanager_notifications_total{result}`),
-//! never retried beyond the next push.
+//! firing alerts again every `resend_interval` with `endsAt` ahead so Alertmanager keeps them
+//! active. A failed push is logged and counted (`acgs_alertmanager_notifications_total{result}`)
+//! and tried again at the next evaluation, with the resolutions it carried (up to
+//! [`MAX_UNSENT_RESOLVED`] of them), so an Alertmanager that was down learns both what fires and
+//! what resolved meanwhile.
 
 pub mod book;
 pub mod rules;
@@ -27,8 +29,9 @@ use rules::AlertConfig;
 
 use crate::telemetry::store::TelemetryStore;
 
-/// How often firing alerts are sent to Alertmanager again.
-pub const RESEND_INTERVAL: Duration = Duration::from_secs(60);
+/// Resolutions kept for Alertmanager while its pushes fail (the oldest are let go beyond it:
+/// their `endsAt` passes in Alertmanager anyway).
+pub const MAX_UNSENT_RESOLVED: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ResultLabel {
@@ -93,6 +96,8 @@ async fn evaluate_forever(shared: Arc<AlertsShared>, store: Arc<RwLock<Telemetry
     let mut ticker = tokio::time::interval(shared.config.eval_interval.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_push = f64::MIN;
+    let mut retry = false;
+    let mut unsent_resolved: Vec<AlertInstance> = Vec::new();
     loop {
         ticker.tick().await;
         let now = now_secs();
@@ -119,23 +124,32 @@ async fn evaluate_forever(shared: Arc<AlertsShared>, store: Arc<RwLock<Telemetry
             }
         }
         let Some(url) = shared.alertmanager.clone() else { continue };
-        let resend = !firing.is_empty() && now - last_push >= RESEND_INTERVAL.as_secs_f64();
-        if changes.is_empty() && !resend {
+        unsent_resolved.extend(changes.iter().filter(|(_, c)| *c == Change::Resolved).map(|(a, _)| a.clone()));
+        let overflow = unsent_resolved.len().saturating_sub(MAX_UNSENT_RESOLVED);
+        unsent_resolved.drain(..overflow);
+        let resend = !firing.is_empty() && now - last_push >= shared.config.resend_interval.as_secs_f64();
+        if changes.is_empty() && !resend && !retry {
             continue;
         }
-        last_push = now;
         let mut batch: Vec<PostableAlert> = firing.iter().map(|a| postable(&shared.config, a, now)).collect();
-        batch.extend(
-            changes.iter().filter(|(_, c)| *c == Change::Resolved).map(|(a, _)| postable(&shared.config, a, now)),
-        );
+        batch.extend(unsent_resolved.iter().map(|a| postable(&shared.config, a, now)));
         let pushed = tokio::task::spawn_blocking(move || push(&url, &batch)).await;
         let result = match pushed {
-            Ok(Ok(())) => "sent",
+            Ok(Ok(())) => {
+                last_push = now;
+                retry = false;
+                unsent_resolved.clear();
+                "sent"
+            }
             Ok(Err(error)) => {
-                tracing::warn!(%error, "pushing alerts to Alertmanager failed");
+                tracing::warn!(%error, "pushing alerts to Alertmanager failed (tried again at the next evaluation)");
+                retry = true;
                 "failed"
             }
-            Err(_) => "failed",
+            Err(_) => {
+                retry = true;
+                "failed"
+            }
         };
         shared.notifications.get_or_create(&ResultLabel { result }).inc();
     }
@@ -176,7 +190,7 @@ fn annotations(config: &AlertConfig, alert: &AlertInstance) -> BTreeMap<String, 
 
 fn postable(config: &AlertConfig, alert: &AlertInstance, now: f64) -> PostableAlert {
     let ends_at =
-        alert.resolved_at.unwrap_or(now + 4.0 * RESEND_INTERVAL.as_secs_f64().max(config.eval_interval.as_secs_f64()));
+        alert.resolved_at.unwrap_or(now + 4.0 * config.resend_interval.max(config.eval_interval).as_secs_f64());
     PostableAlert {
         labels: labels(alert),
         annotations: annotations(config, alert),

@@ -69,6 +69,9 @@ pub struct AlertConfig {
     pub min_rps: f64,
     /// Resolved alerts stay listed this long.
     pub keep_resolved: Duration,
+    /// Firing alerts are sent to Alertmanager again this often (Prometheus' `--rules.alert.resend-delay`
+    /// is 1m), each time with `endsAt` four intervals ahead.
+    pub resend_interval: Duration,
 }
 
 impl Default for AlertConfig {
@@ -82,6 +85,7 @@ impl Default for AlertConfig {
             max_p99_ms: 5.0,
             min_rps: 100.0,
             keep_resolved: Duration::from_secs(900),
+            resend_interval: Duration::from_secs(60),
         }
     }
 }

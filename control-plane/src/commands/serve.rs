@@ -183,6 +183,10 @@ pub struct AlertArgs {
     /// LowTraceThroughput fires below this many requests per second (whole mesh).
     #[arg(long, env = "ACGS_ALERT_MIN_RPS", default_value_t = 100.0)]
     pub alert_min_rps: f64,
+
+    /// How often firing alerts are sent to Alertmanager again (as Prometheus' resend delay).
+    #[arg(long, env = "ACGS_ALERT_RESEND_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub alert_resend_interval: Duration,
 }
 
 impl AlertArgs {
@@ -195,6 +199,7 @@ impl AlertArgs {
             min_compliance: self.alert_min_compliance,
             max_p99_ms: self.alert_max_p99_ms,
             min_rps: self.alert_min_rps,
+            resend_interval: self.alert_resend_interval,
             ..AlertConfig::default()
         }
     }
