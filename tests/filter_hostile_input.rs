@@ -130,3 +130,21 @@ proptest! {
         prop_assert_eq!(forwarded.get_str("x-acgs-hash-status"), Some("exempt"));
     }
 }
+
+/// A path below an exempt path that an application could resolve elsewhere is not exempt: the
+/// real filter refuses it without the hash as it refuses `/v1/admin` itself. Istio's default
+/// normalisation (BASE) resolves `..` before the filter, but not `%2F`; a mesh set to NONE
+/// resolves nothing.
+#[test]
+fn a_path_that_climbs_out_of_an_exempt_path_needs_the_hash() {
+    let mut proxy = start_sidecar("health-check", &json!({}), 1).expect("sidecar starts");
+    for path in ["/healthz/../v1/admin", "/healthz/..%2Fv1/admin", "/healthz/%2e%2e/v1/admin", "/metrics\\..\\v1"] {
+        let outcome = send(&mut proxy, request("GET", path, &[]));
+        assert_eq!((outcome.response.status, outcome.forwarded.is_none()), (403, true), "{path}");
+        let with_hash = send(&mut proxy, request("GET", path, &[("constitutional-hash", HASH)]));
+        let forwarded = with_hash.forwarded.expect("forwarded with the hash");
+        assert_eq!(forwarded.get_str("x-acgs-hash-status"), Some("valid"), "{path}");
+    }
+    let plain = send(&mut proxy, request("GET", "/healthz/deep", &[])).forwarded.expect("forwarded");
+    assert_eq!(plain.get_str("x-acgs-hash-status"), Some("exempt"));
+}

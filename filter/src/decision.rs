@@ -219,13 +219,30 @@ impl Engine {
     }
 }
 
-/// Exempt: the path equals an exempt path or lies below it (`/health/deep`), never a look-alike
-/// (`/healthzz`).
+/// Exempt: the path equals an exempt path or lies plainly below it (`/health/deep`), never a
+/// look-alike (`/healthzz`) and never a path that could resolve elsewhere once an application
+/// normalises it (`/healthz/../admin`, `/healthz/..%2Fadmin`, `/healthz\..`): Istio's default
+/// path normalisation (BASE: Envoy's `normalize_path`) resolves dot segments before the filter
+/// runs, but not `%2F` or `%5C`, and a mesh set to `NONE` resolves nothing.
 pub fn is_exempt(path: &[u8], exempt_paths: &[String]) -> bool {
     exempt_paths.iter().any(|exempt| {
         let exempt = exempt.as_bytes();
-        path.starts_with(exempt) && matches!(path.get(exempt.len()), None | Some(b'/'))
+        path.starts_with(exempt)
+            && match path.get(exempt.len()..) {
+                Some([]) => true,
+                Some(below @ [b'/', ..]) => is_plain(below),
+                _ => false,
+            }
     })
+}
+
+/// No dot segment, no backslash, and no percent-encoded dot, slash or backslash.
+fn is_plain(below: &[u8]) -> bool {
+    let dot_segment = below.split(|b| *b == b'/').any(|segment| segment == b"." || segment == b"..");
+    let encoded = below.windows(3).any(|w| {
+        w[0] == b'%' && matches!([w[1], w[2].to_ascii_lowercase()], [b'2', b'e'] | [b'2', b'f'] | [b'5', b'c'])
+    });
+    !dot_segment && !encoded && !below.contains(&b'\\')
 }
 
 /// Trace and span ids: SplitMix64 over a random seed (ids need uniqueness, not secrecy).

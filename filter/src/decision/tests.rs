@@ -102,7 +102,20 @@ fn exempt_paths_and_their_look_alikes() {
             "{path}"
         );
     }
-    for path in ["/healthzz", "/metricsx", "/v1/healthz", "healthz"] {
+    for path in [
+        "/healthzz",
+        "/metricsx",
+        "/v1/healthz",
+        "healthz",
+        "/healthz/../v1/admin",
+        "/healthz/..",
+        "/healthz/./x",
+        "/healthz/..%2Fv1/admin",
+        "/healthz/%2e%2e/v1/admin",
+        "/healthz/%2E./v1",
+        "/healthz/x%5c..%5cadmin",
+        "/healthz/x\\..\\admin",
+    ] {
         assert_eq!(engine.decide(&view("GET", path, None, None), 0).hash_status, HashStatus::Missing, "{path}");
     }
 }
