@@ -95,6 +95,7 @@ fn serve_kubernetes_without_a_cluster_exits_69_saying_where_it_looked() {
         .env_remove("KUBERNETES_SERVICE_PORT")
         .env("KUBECONFIG", home.join("missing-kubeconfig"))
         .env("HOME", &home)
+        .env("ACGS_TELEMETRY_TOKEN", "a-real-token-for-this-test")
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(69), "{}", String::from_utf8_lossy(&output.stderr));
@@ -102,4 +103,48 @@ fn serve_kubernetes_without_a_cluster_exits_69_saying_where_it_looked() {
         "error: finding the Kubernetes API server (in-cluster service account, then KUBECONFIG or ~/.kube/config):"
     ));
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// The telemetry token of each rendered document that carries one: the Secret's and the filter
+/// configuration's.
+fn rendered_tokens(args: &[&str]) -> (Vec<String>, String) {
+    let output = binary().arg("render").args(args).env_remove("ACGS_TELEMETRY_TOKEN").output().expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut tokens = Vec::new();
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(document).expect("YAML document");
+        if value["kind"] == "Secret" && value["metadata"]["name"] == "acgs-telemetry-token" {
+            tokens.push(value["stringData"]["token"].as_str().expect("token").to_owned());
+        }
+        if value["kind"] == "WasmPlugin" {
+            tokens.push(value["spec"]["pluginConfig"]["control_plane"]["token"].as_str().expect("token").to_owned());
+        }
+    }
+    (tokens, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn render_sets_one_telemetry_token_in_the_secret_and_the_filters_and_warns_about_the_placeholder() {
+    let (generated, quiet) = rendered_tokens(&["--generate-telemetry-token"]);
+    assert_eq!(generated.len(), 2, "the Secret and the WasmPlugin");
+    assert_eq!(generated[0], generated[1], "the filters present what the control plane expects");
+    assert!(generated[0].len() == 64 && generated[0].bytes().all(|b| b.is_ascii_hexdigit()), "{generated:?}");
+    assert!(!quiet.contains("WARN"), "nothing to warn about: {quiet}");
+    let (again, _) = rendered_tokens(&["--generate-telemetry-token"]);
+    assert_ne!(again[0], generated[0], "a new token each time");
+
+    let (given, _) = rendered_tokens(&["--telemetry-token", "tok-from-our-vault-0123"]);
+    assert_eq!(given, vec!["tok-from-our-vault-0123".to_owned(); 2]);
+
+    let (placeholder, warning) = rendered_tokens(&[]);
+    assert_eq!(placeholder, vec!["change-me-acgs-telemetry-token".to_owned(); 2]);
+    assert!(warning.contains("WARN") && warning.contains("--generate-telemetry-token"), "{warning}");
+
+    let refused = binary().args(["render", "--telemetry-token", "short"]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(64));
+    assert_eq!(String::from_utf8_lossy(&refused.stderr).trim(), "error: --telemetry-token: is 5 bytes; give 16 to 512");
+    let refused = binary().args(["render", "--telemetry-token", "a-token-with-a-\"quote\""]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--telemetry-token: contains '\"'"));
 }

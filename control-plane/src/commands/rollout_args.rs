@@ -6,7 +6,7 @@ use crate::exit::UsageError;
 use crate::rollout::bundle::Manifest;
 use crate::rollout::render::{
     render, RenderError, RenderOptions, Variant, DEFAULT_FILTER_IMAGE, DEFAULT_HASH, DEFAULT_IMAGE,
-    DEFAULT_JAEGER_NAMESPACE, DEFAULT_NAMESPACE,
+    DEFAULT_JAEGER_NAMESPACE, DEFAULT_NAMESPACE, PLACEHOLDER_TOKEN,
 };
 
 #[derive(Debug, Clone, Args)]
@@ -38,10 +38,24 @@ pub struct RolloutArgs {
     /// Days constitutional traces are kept.
     #[arg(long, default_value_t = 30)]
     pub constitutional_retention_days: u32,
+    /// The bearer token the filters present to the control plane, set in the
+    /// `acgs-telemetry-token` Secret and in the filters' configuration (unset: the shipped
+    /// placeholder, with a warning).
+    #[arg(long, env = "ACGS_TELEMETRY_TOKEN", hide_env_values = true)]
+    pub telemetry_token: Option<String>,
+    /// Generate a random telemetry token (256 bits) for the Secret and the filters instead.
+    #[arg(long, conflicts_with = "telemetry_token")]
+    pub generate_telemetry_token: bool,
 }
 
 impl RolloutArgs {
+    /// The render options; a generated token is drawn here, once per call.
     pub fn options(&self) -> RenderOptions {
+        let telemetry_token = if self.generate_telemetry_token {
+            Some(rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect())
+        } else {
+            self.telemetry_token.clone()
+        };
         RenderOptions {
             variant: self.variant,
             namespace: self.namespace.clone(),
@@ -52,14 +66,24 @@ impl RolloutArgs {
             sampling: self.sampling,
             retention_days: self.retention_days,
             constitutional_retention_days: self.constitutional_retention_days,
+            telemetry_token,
         }
     }
 
     /// The rendered manifests; a bad value is a usage error (exit 64).
+    /// Warns when the manifests keep the placeholder token.
     pub fn render(&self) -> anyhow::Result<Vec<Manifest>> {
-        render(&self.options()).map_err(|error| match error {
+        let options = self.options();
+        let manifests = render(&options).map_err(|error| match error {
             RenderError::Invalid { .. } => anyhow::Error::new(UsageError(error.to_string())),
             RenderError::Bundle(_) => anyhow::Error::new(error),
-        })
+        })?;
+        if options.telemetry_token.is_none() {
+            tracing::warn!(
+                "the manifests carry the placeholder telemetry token {PLACEHOLDER_TOKEN:?}: anyone who knows it may post \
+                 telemetry; pass --generate-telemetry-token or --telemetry-token"
+            );
+        }
+        Ok(manifests)
     }
 }

@@ -104,13 +104,11 @@ impl Serve {
     }
 }
 
-/// The placeholder `deploy/base/control-plane/telemetry-token.yaml` ships with.
-const PLACEHOLDER_TOKEN: &str = "change-me-acgs-telemetry-token";
-
 /// Says at start-up what the telemetry token means for who may post telemetry: an empty token
 /// would refuse every batch (401, retried by every filter for ever), so it is refused here; no
 /// token (anyone may post) and the shipped placeholder (everyone knows it) are served with a WARN.
 fn check_telemetry_token(token: Option<&str>) -> Result<(), crate::exit::UsageError> {
+    use crate::rollout::render::PLACEHOLDER_TOKEN;
     match token {
         Some("") => {
             return Err(crate::exit::UsageError(
@@ -124,7 +122,7 @@ fn check_telemetry_token(token: Option<&str>) -> Result<(), crate::exit::UsageEr
         ),
         Some(PLACEHOLDER_TOKEN) => tracing::warn!(
             "the telemetry token is the shipped placeholder {PLACEHOLDER_TOKEN:?}: replace it in the \
-             acgs-telemetry-token Secret and the filter's configuration (see deploy/README.md)"
+             acgs-telemetry-token Secret and the filters' configuration (`acgs-tracing render --generate-telemetry-token`)"
         ),
         Some(_) => {}
     }

@@ -22,6 +22,9 @@ pub const DEFAULT_FILTER_IMAGE: &str = "ghcr.io/acgs/acgs-filter:0.1.0";
 /// (the rate of traces no filter decided about).
 pub const SAMPLER_CONFIG: &str = "otel-sampler-config";
 const DEFAULT_STRATEGY_LINE: &str = "sampling_percentage: 100\n";
+/// The telemetry token deploy/ ships with (in the `acgs-telemetry-token` Secret and the filters'
+/// configuration), to be replaced: `serve` warns when it runs with it.
+pub const PLACEHOLDER_TOKEN: &str = "change-me-acgs-telemetry-token";
 /// The annotation carrying the filter module's sha256.
 pub const SHA256_ANNOTATION: &str = "tracing.acgs.io/filter-wasm-sha256";
 
@@ -60,6 +63,9 @@ pub struct RenderOptions {
     pub sampling: f64,
     pub retention_days: u32,
     pub constitutional_retention_days: u32,
+    /// The bearer token the filters present on `POST /v1/telemetry`, set in the Secret the control
+    /// plane reads and in the filters' configuration; `None` keeps [`PLACEHOLDER_TOKEN`].
+    pub telemetry_token: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -74,6 +80,7 @@ impl Default for RenderOptions {
             sampling: 1.0,
             retention_days: 7,
             constitutional_retention_days: 30,
+            telemetry_token: None,
         }
     }
 }
@@ -103,6 +110,27 @@ fn check_namespace(option: &'static str, name: &str) -> Result<(), RenderError> 
     } else {
         Err(invalid(option, format!("{name:?} is not a DNS-1123 label (a-z, 0-9, '-', at most 63, alphanumeric ends)")))
     }
+}
+
+/// A bearer token (RFC 6750's token characters) long enough not to be guessed.
+fn check_token(token: &str) -> Result<(), RenderError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+    if token.len() < 16 || token.len() > 512 {
+        return Err(invalid("telemetry-token", format!("is {} bytes; give 16 to 512", token.len())));
+    }
+    if let Some(bad) = token.bytes().find(|b| !allowed(*b)) {
+        return Err(invalid(
+            "telemetry-token",
+            format!("contains {:?}; use letters, digits and -._~+/= only", char::from(bad)),
+        ));
+    }
+    if token == PLACEHOLDER_TOKEN {
+        return Err(invalid(
+            "telemetry-token",
+            "is the shipped placeholder; give your own or --generate-telemetry-token",
+        ));
+    }
+    Ok(())
 }
 
 /// An image reference with a tag or a sha256 digest; returns the digest's hex if any.
@@ -149,6 +177,9 @@ impl RenderOptions {
         }
         if self.retention_days == 0 {
             return Err(invalid("retention-days", "must be at least 1"));
+        }
+        if let Some(token) = &self.telemetry_token {
+            check_token(token)?;
         }
         if self.constitutional_retention_days < self.retention_days {
             return Err(invalid(
@@ -213,6 +244,10 @@ pub fn render(options: &RenderOptions) -> Result<Vec<Manifest>, RenderError> {
         map_strings(&mut manifest.value, &|text| {
             let text = replace_token(text, DEFAULT_NAMESPACE, &options.namespace);
             let text = replace_token(&text, DEFAULT_JAEGER_NAMESPACE, &options.jaeger_namespace);
+            let text = match &options.telemetry_token {
+                Some(token) => text.replace(PLACEHOLDER_TOKEN, token),
+                None => text,
+            };
             text.replace(DEFAULT_HASH, &options.hash)
         });
         let kind = manifest.value["kind"].as_str().unwrap_or_default().to_owned();

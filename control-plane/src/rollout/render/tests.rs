@@ -35,10 +35,13 @@ fn namespaces_hash_images_sampling_and_retention_are_applied_everywhere() {
         sampling: 0.25,
         retention_days: 3,
         constitutional_retention_days: 90,
+        telemetry_token: Some("tenant-a-token-0123456789".to_owned()),
     };
     let manifests = render(&options).expect("renders");
     let text = all_text(&manifests);
     assert!(!text.contains("acgs-system"), "no default namespace is left");
+    assert!(!text.contains(PLACEHOLDER_TOKEN), "no placeholder token is left");
+    assert_eq!(text.matches("tenant-a-token-0123456789").count(), 2, "the Secret and the EnvoyFilter's configuration");
     assert!(!text.contains("jaeger-system"), "no default Jaeger namespace is left");
     assert!(!text.contains(DEFAULT_HASH), "no default hash is left");
     assert!(text.contains("otel-collector.tenant-a.svc.cluster.local:4317"));
