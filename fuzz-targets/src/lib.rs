@@ -1,0 +1,134 @@
+//! The fuzz targets: each takes arbitrary bytes, must never panic, and asserts what must hold of
+//! whatever it accepts. `fuzz/` drives them with cargo-fuzz (libFuzzer, nightly); the corpus
+//! replay test runs every file of `fuzz/corpus/<target>/` through them on stable, so each input
+//! the fuzzer kept (and every crash turned into a file) is an ordinary test.
+
+use std::rc::Rc;
+
+use acgs_control_plane::analysis::source::{jaeger_json, otlp_json};
+use acgs_control_plane::analysis::{AnalysisOptions, Analyzer};
+use acgs_control_plane::policy::merge::{merge, validate_spec, PolicyInput};
+use acgs_control_plane::policy::resource::{PolicyKey, SamplingPolicySpec};
+use acgs_control_plane::sampling::file::{self, Format};
+use acgs_control_plane::telemetry::batch::validate;
+use acgs_control_plane::telemetry::bounds::{cut_batch, MAX_LABEL_BYTES};
+use acgs_control_plane::telemetry::store::{StoreLimits, TelemetryStore};
+use acgs_filter::config::FilterConfig;
+use acgs_filter::decision::{Engine, RequestView, Verdict};
+use acgs_filter::sampling::{Strategy, UnknownFields};
+use acgs_proto::telemetry::TelemetryBatch;
+use prost::Message as _;
+
+/// A fuzz target: its name (the corpus directory) and what it does with one input, returning
+/// whether the input was accepted (parsed, validated) rather than refused.
+pub type Target = (&'static str, fn(&[u8]) -> bool);
+
+/// Every target, by name.
+pub const TARGETS: [Target; 8] = [
+    ("filter_config", filter_config),
+    ("sampling_strategy", sampling_strategy),
+    ("request_headers", request_headers),
+    ("telemetry_batch", telemetry_batch),
+    ("strategies_file", strategies_file),
+    ("jaeger_json", jaeger_json),
+    ("otlp_json", otlp_json),
+    ("policy_merge", policy_merge),
+];
+
+/// The filter's plugin configuration parser.
+pub fn filter_config(data: &[u8]) -> bool {
+    let Ok(config) = FilterConfig::from_json(data) else { return false };
+    let _ = Engine::new(Rc::new(config), "fuzz", 1);
+    true
+}
+
+/// The filter's parser of the control plane's strategy responses, strict and lenient; what the
+/// strict parser accepts the lenient one accepts the same.
+pub fn sampling_strategy(data: &[u8]) -> bool {
+    let lenient = Strategy::from_json(data, UnknownFields::Ignore).ok();
+    let Ok(strict) = Strategy::from_json(data, UnknownFields::Reject) else { return false };
+    assert_eq!(Some(strict), lenient, "strict and lenient parsers disagree");
+    true
+}
+
+/// The filter's per-request decision over hostile header values (fields split at 0xff: method,
+/// path, hash, traceparent, x-request-id, baggage): only a 403 rejects, and the rule it reports
+/// is a valid header value.
+pub fn request_headers(data: &[u8]) -> bool {
+    let mut fields = data.split(|b| *b == 0xff);
+    let mut next = || fields.next();
+    let (method, path) = (next().unwrap_or(b"GET"), next().unwrap_or(b"/"));
+    let request = RequestView { method, path, hash: next(), traceparent: next(), request_id: next(), baggage: next() };
+    let mut engine = Engine::new(Rc::new(FilterConfig::default()), "fuzz", 7);
+    let decision = engine.decide(&request, 1);
+    assert!(decision.rule.bytes().all(|b| (0x20..0x7f).contains(&b)), "the rule is a header value");
+    match decision.verdict {
+        Verdict::Reject { status, .. } => {
+            assert_eq!(status, 403);
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Telemetry ingest past authentication: decode, validate, cut to the byte bounds, apply to the
+/// store. Whatever is admitted carries no label longer than the bound.
+pub fn telemetry_batch(data: &[u8]) -> bool {
+    let Ok(mut batch) = TelemetryBatch::decode(data) else { return false };
+    if validate(&batch).is_err() {
+        return false;
+    }
+    cut_batch(&mut batch);
+    for entry in &batch.aggregates {
+        for label in [&entry.service, &entry.operation, &entry.source] {
+            assert!(label.len() <= MAX_LABEL_BYTES, "a label longer than the bound was admitted");
+        }
+    }
+    let mut store = TelemetryStore::new(StoreLimits::default());
+    store.apply(batch, 1_700_000_000);
+    true
+}
+
+/// The strategies file, as JSON and as YAML.
+pub fn strategies_file(data: &[u8]) -> bool {
+    let json = file::parse("fuzz.json", data, Format::Json).is_ok();
+    let yaml = file::parse("fuzz.yaml", data, Format::Yaml).is_ok();
+    json || yaml
+}
+
+/// The Jaeger JSON export reader, through a whole analysis.
+pub fn jaeger_json(data: &[u8]) -> bool {
+    let mut analyzer = Analyzer::new(AnalysisOptions::default());
+    let spans = jaeger_json::feed(data, "fuzz", &mut analyzer, None);
+    let _ = analyzer.finish("fuzz");
+    spans > 0
+}
+
+/// The OTLP/JSON reader, through a whole analysis.
+pub fn otlp_json(data: &[u8]) -> bool {
+    let mut analyzer = Analyzer::new(AnalysisOptions::default());
+    let spans = otlp_json::feed(data, "fuzz", &mut analyzer);
+    let _ = analyzer.finish("fuzz");
+    spans > 0
+}
+
+/// The SamplingPolicy merge over a JSON array of specs: whatever the merge serves passes the
+/// strategies file's own checks.
+pub fn policy_merge(data: &[u8]) -> bool {
+    let Ok(specs) = serde_json::from_slice::<Vec<SamplingPolicySpec>>(data) else { return false };
+    let inputs: Vec<PolicyInput> = specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| PolicyInput {
+            key: PolicyKey { namespace: "fuzz".to_owned(), name: format!("p{i}") },
+            spec,
+            last_good: None,
+        })
+        .collect();
+    let valid = inputs.iter().all(|input| validate_spec(&input.spec).is_ok());
+    let merged = merge(None, &inputs);
+    if let Err(invalid) = file::check(&merged.strategies) {
+        panic!("the merge served strategies that fail the file's checks: {invalid:?}");
+    }
+    valid
+}
