@@ -4,7 +4,9 @@
 //! own target directory under OUT_DIR (the outer build holds the lock on the main one) and a
 //! cleaned environment (the outer build's target, flags and features must not leak into it).
 //! When the toolchain lacks the wasm target (rustup installs the targets of rust-toolchain.toml
-//! only when it installs the toolchain itself), it is added with rustup first.
+//! only when it installs the toolchain itself), it is added with rustup first. A build on another
+//! toolchain that cannot have the target (the fuzz crate's nightly) names a directory holding the
+//! three modules, built beforehand with the workspace's toolchain, in `ACGS_PREBUILT_WASM_DIR`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,8 @@ use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-wasip1";
 const PROFILE: &str = "wasm-release";
+/// A directory with the modules already built (see the module comment).
+const PREBUILT_VAR: &str = "ACGS_PREBUILT_WASM_DIR";
 /// (package, artifact file, env var carrying its path)
 const ARTIFACTS: [(&str, &str, &str); 3] = [
     ("acgs-filter", "acgs_filter.wasm", "FILTER_WASM_PATH"),
@@ -53,11 +57,24 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
-    ensure_wasm_target();
-    build_wasm(&workspace, &target_dir);
+    println!("cargo:rerun-if-env-changed={PREBUILT_VAR}");
+    let built_dir = match env::var_os(PREBUILT_VAR) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            for (_, file, _) in ARTIFACTS {
+                println!("cargo:rerun-if-changed={}", dir.join(file).display());
+            }
+            dir
+        }
+        None => {
+            ensure_wasm_target();
+            build_wasm(&workspace, &target_dir);
+            target_dir.join(WASM_TARGET).join(PROFILE)
+        }
+    };
 
     for (package, file, var) in ARTIFACTS {
-        let built = target_dir.join(WASM_TARGET).join(PROFILE).join(file);
+        let built = built_dir.join(file);
         assert!(built.is_file(), "building {package} for {WASM_TARGET} did not produce {}", built.display());
         let embedded = out_dir.join(file);
         std::fs::copy(&built, &embedded)
