@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release -p acgs-control-plane --example regenerate`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use acgs_control_plane::alerts::rules::{prometheus_rule_yaml, AlertConfig};
 use acgs_control_plane::policy::resource::crd_yaml;
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_if_changed(path: &PathBuf, contents: &str) -> anyhow::Result<()> {
+fn write_if_changed(path: &Path, contents: &str) -> anyhow::Result<()> {
     let path = path.canonicalize().with_context(|| format!("{} is missing", path.display()))?;
     if std::fs::read_to_string(&path).ok().as_deref() == Some(contents) {
         println!("unchanged  {}", path.display());
