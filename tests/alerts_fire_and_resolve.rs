@@ -131,23 +131,7 @@ fn the_four_alerts_fire_during_faults_and_resolve_after() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let sink = AlertmanagerSink::start(&runtime);
     let received = Arc::clone(&sink.pushes);
-    let alertmanager = sink.addr;
-    let config = ServerConfig {
-        telemetry: TelemetryConfig {
-            token: Some(TOKEN.to_owned()),
-            limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
-            ..TelemetryConfig::default()
-        },
-        alerts: AlertConfig {
-            range: Duration::from_secs(2),
-            eval_interval: Duration::from_millis(100),
-            for_others: Duration::from_millis(300),
-            ..AlertConfig::default()
-        },
-        alertmanager: Some(format!("http://{alertmanager}")),
-        ..ServerConfig::loopback(None)
-    };
-    let server = runtime.block_on(start(config)).expect("control plane");
+    let server = control_plane(&runtime, &sink, AlertConfig::default().resend_interval);
     let mut seq = 0;
 
     let healthy = drive(&server, &mut seq, &HEALTHY, Duration::from_secs(3), |_| false);
@@ -240,23 +224,7 @@ impl AlertmanagerSink {
 fn firing_alerts_are_resent_and_what_resolved_while_alertmanager_was_down_reaches_it_after() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let sink = AlertmanagerSink::start(&runtime);
-    let config = ServerConfig {
-        telemetry: TelemetryConfig {
-            token: Some(TOKEN.to_owned()),
-            limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
-            ..TelemetryConfig::default()
-        },
-        alerts: AlertConfig {
-            range: Duration::from_secs(2),
-            eval_interval: Duration::from_millis(100),
-            for_others: Duration::from_millis(300),
-            resend_interval: Duration::from_millis(600),
-            ..AlertConfig::default()
-        },
-        alertmanager: Some(format!("http://{}", sink.addr)),
-        ..ServerConfig::loopback(None)
-    };
-    let server = runtime.block_on(start(config)).expect("control plane");
+    let server = control_plane(&runtime, &sink, Duration::from_millis(600));
     let names: BTreeSet<String> = expected("").into_iter().map(|(name, _, _)| name).collect();
     let mut seq = 0;
 
@@ -294,4 +262,25 @@ fn firing_alerts_are_resent_and_what_resolved_while_alertmanager_was_down_reache
     assert_eq!(still, expected("resolved"), "nothing changed state meanwhile");
     assert_eq!(ended(), names, "Alertmanager learns every resolution it missed");
     runtime.block_on(server.shutdown());
+}
+
+/// The control plane on loopback with second-scale alerting, pushing to `sink`.
+fn control_plane(runtime: &tokio::runtime::Runtime, sink: &AlertmanagerSink, resend: Duration) -> RunningServer {
+    let config = ServerConfig {
+        telemetry: TelemetryConfig {
+            token: Some(TOKEN.to_owned()),
+            limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
+            ..TelemetryConfig::default()
+        },
+        alerts: AlertConfig {
+            range: Duration::from_secs(2),
+            eval_interval: Duration::from_millis(100),
+            for_others: Duration::from_millis(300),
+            resend_interval: resend,
+            ..AlertConfig::default()
+        },
+        alertmanager: Some(format!("http://{}", sink.addr)),
+        ..ServerConfig::loopback(None)
+    };
+    runtime.block_on(start(config)).expect("control plane")
 }

@@ -232,19 +232,8 @@ fn serve_with_a_bad_strategies_file_exits_64_naming_the_field() {
 
 #[test]
 fn serve_answers_on_its_ports_and_stops_cleanly_on_sigterm() {
-    use std::io::{BufRead as _, BufReader, Read as _};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let banner = (&mut stderr)
-        .lines()
-        .map(|line| line.expect("UTF-8 log line"))
-        .find(|line| line.starts_with("acgs-tracing serving"))
-        .expect("the banner");
-    let http = banner.split_whitespace().nth(3).expect("HTTP address in the banner").to_owned();
+    use std::io::Read as _;
+    let (mut child, _stderr, http) = serve(&[]);
     let mut stream = std::net::TcpStream::connect(&http).expect("HTTP port open");
     stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").expect("request");
     let mut answer = String::new();
@@ -449,24 +438,11 @@ fn post_spans(http: &str, spans: u8) -> String {
 
 #[test]
 fn a_shutdown_cut_short_by_a_stalled_collector_exits_0_and_says_how_many_spans_were_lost() {
-    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::io::Read as _;
     // A collector that accepts connections (the kernel's backlog) and never answers.
     let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let collector = format!("http://{}", stalled.local_addr().expect("addr"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
-        .args(["--otlp-endpoint", &collector, "--shutdown-grace-seconds", "1"])
-        .env_remove("ACGS_TELEMETRY_TOKEN")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let banner = (&mut stderr)
-        .lines()
-        .map(|line| line.expect("UTF-8 log line"))
-        .find(|line| line.starts_with("acgs-tracing serving"))
-        .expect("the banner");
-    let http = banner.split_whitespace().nth(3).expect("HTTP address in the banner").to_owned();
+    let (mut child, mut stderr, http) = serve(&["--otlp-endpoint", &collector, "--shutdown-grace-seconds", "1"]);
     let answer = post_spans(&http, 3);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
@@ -477,4 +453,25 @@ fn a_shutdown_cut_short_by_a_stalled_collector_exits_0_and_says_how_many_spans_w
     assert_eq!(status.code(), Some(0), "a stop at the end of the grace period is still a clean stop: {log}");
     assert!(log.contains("unexported_spans=3"), "the log says what was lost: {log}");
     drop(stalled);
+}
+
+/// `serve` on loopback ports (no telemetry token) with `args` added, once it says where it
+/// listens: the child, the rest of its log, and its HTTP address.
+fn serve(args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("ACGS_TELEMETRY_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let banner = (&mut stderr)
+        .lines()
+        .map(|line| line.expect("UTF-8 log line"))
+        .find(|line| line.starts_with("acgs-tracing serving"))
+        .expect("the banner");
+    let http = banner.split_whitespace().nth(3).expect("HTTP address in the banner").to_owned();
+    (child, stderr, http)
 }
