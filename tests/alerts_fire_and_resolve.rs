@@ -241,12 +241,12 @@ fn firing_alerts_are_resent_and_what_resolved_while_alertmanager_was_down_reache
         for alert in body.as_array().expect("alerts") {
             let ends = humantime::parse_rfc3339(alert["endsAt"].as_str().unwrap_or_default()).expect("endsAt");
             let ahead = ends.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0) - pushed_at;
-            assert!(ahead > 2.0, "endsAt four resend intervals (2.4 s) ahead, got {ahead:.2} s");
+            assert!(ahead > 1.2, "endsAt four resend intervals (2.4 s) ahead, not four evaluations: {ahead:.2} s");
         }
     }
     for pair in resends.windows(2) {
         let gap = pair[1].0 - pair[0].0;
-        assert!(gap > 0.5, "resent every 600 ms, not at every 100 ms evaluation: {gap:.3} s apart");
+        assert!(gap > 0.4, "resent every 600 ms, not at every 100 ms evaluation: {gap:.3} s apart");
     }
 
     sink.down.store(true, Ordering::SeqCst);
