@@ -49,9 +49,16 @@ impl Default for Received {
 }
 
 impl Received {
-    /// Waits while the receiver is stalled.
-    async fn unless_stalled(&self) {
+    /// Waits while the receiver is stalled. A call that came in while it was stalled then fails
+    /// (a stuck collector loses what it held), so a call the exporter gave up on and counted as
+    /// dropped never arrives after all.
+    async fn unless_stalled(&self) -> Result<(), tonic::Status> {
+        let arrived_stalled = *self.stalled.borrow();
         let _ = self.stalled.subscribe().wait_for(|stalled| !*stalled).await;
+        if arrived_stalled {
+            return Err(tonic::Status::unavailable("the collector was stalled"));
+        }
+        Ok(())
     }
 
     fn metric_names(&self) -> Vec<String> {
@@ -65,7 +72,7 @@ impl TraceService for Received {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.unless_stalled().await;
+        self.unless_stalled().await?;
         let mut spans = self.spans.lock().expect("lock");
         for resource_spans in request.into_inner().resource_spans {
             let service = resource_spans
@@ -92,7 +99,7 @@ impl MetricsService for Received {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.unless_stalled().await;
+        self.unless_stalled().await?;
         let mut metrics = self.metrics.lock().expect("lock");
         for resource in request.into_inner().resource_metrics {
             for scope in resource.scope_metrics {
