@@ -3,6 +3,8 @@
 //! replay test runs every file of `fuzz/corpus/<target>/` through them on stable, so each input
 //! the fuzzer kept (and every crash turned into a file) is an ordinary test.
 
+mod host_abi;
+
 use std::rc::Rc;
 
 use acgs_control_plane::analysis::source::{jaeger_json, otlp_json};
@@ -19,12 +21,14 @@ use acgs_filter::sampling::{Strategy, UnknownFields};
 use acgs_proto::telemetry::TelemetryBatch;
 use prost::Message as _;
 
+pub use host_abi::host_abi;
+
 /// A fuzz target: its name (the corpus directory) and what it does with one input, returning
 /// whether the input was accepted (parsed, validated) rather than refused.
 pub type Target = (&'static str, fn(&[u8]) -> bool);
 
 /// Every target, by name.
-pub const TARGETS: [Target; 8] = [
+pub const TARGETS: [Target; 9] = [
     ("filter_config", filter_config),
     ("sampling_strategy", sampling_strategy),
     ("request_headers", request_headers),
@@ -33,6 +37,7 @@ pub const TARGETS: [Target; 8] = [
     ("jaeger_json", jaeger_json),
     ("otlp_json", otlp_json),
     ("policy_merge", policy_merge),
+    ("host_abi", host_abi),
 ];
 
 /// The filter's plugin configuration parser.
