@@ -222,7 +222,7 @@ fn promql_firing(traffic: &Traffic) -> BTreeSet<(String, String)> {
 /// Firing (alert, service) per the built-in evaluator over the same traffic in its windows.
 fn builtin_firing(traffic: &Traffic) -> BTreeSet<(String, String)> {
     let now = 1_000_000.0;
-    let mut windows = WindowStore::new(Duration::from_secs(10), 100, 1_000);
+    let mut windows = WindowStore::new(Duration::from_secs(10), 100, 1_000, 100_000);
     for (service, status, count, micros) in traffic {
         for window in 0..30u64 {
             let mut histogram = LatencyHistogram::default();

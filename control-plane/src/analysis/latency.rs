@@ -33,6 +33,12 @@ impl Latencies {
         let _ = self.histogram.record(micros);
     }
 
+    /// Adds every value `other` recorded.
+    pub fn merge(&mut self, other: &Latencies) {
+        // Auto-resizing: adding never runs out of range.
+        let _ = self.histogram.add(&other.histogram);
+    }
+
     pub fn count(&self) -> u64 {
         self.histogram.len()
     }

@@ -317,8 +317,7 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<StoreWork>) {
     let mut burst = Vec::with_capacity(64);
     while receiver.blocking_recv_many(&mut burst, 64) > 0 {
         let now = unix_now_secs();
-        let mut series_dropped = 0;
-        let mut spans_evicted = 0;
+        let mut applied = store::ApplyOutcome::default();
         let mut filter_drops = (0, 0, 0);
         let mut export_full = 0;
         let mut cuts = bounds::Cuts::default();
@@ -352,16 +351,15 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<StoreWork>) {
                         }
                     }
                 }
-                let outcome = store.apply(batch, now);
-                series_dropped += outcome.series_dropped;
-                spans_evicted += outcome.spans_evicted;
+                applied += store.apply(batch, now);
             }
         }
         burst.clear();
         shared.count_cuts(cuts);
         shared.count_dropped("export_queue_full", export_full);
-        shared.count_dropped("series_limit", series_dropped);
-        shared.count_dropped("span_buffer", spans_evicted);
+        shared.count_dropped("series_limit", applied.series_dropped);
+        shared.count_dropped("span_buffer", applied.spans_evicted);
+        shared.count_dropped("window_history", applied.window_series_evicted);
         shared.count_dropped("filter_spans", filter_drops.0);
         shared.count_dropped("filter_aggregates", filter_drops.1);
         shared.count_dropped("filter_batches", filter_drops.2);

@@ -7,8 +7,10 @@
 //!
 //! Bounds: series by count ([`StoreLimits::max_series`], [`StoreLimits::max_mismatch_series`])
 //! and by the bytes they take on `/metrics` ([`StoreLimits::metrics_bytes`], an upper estimate
-//! of each new series' exposition lines), the span buffer by count and by heap bytes. Interned
-//! names no series or span uses any more are freed.
+//! of each new series' exposition lines), the windows' history by its series over all windows
+//! ([`StoreLimits::window_history_series`]), the span buffer by count and by heap bytes. Interned
+//! names no series or span uses any more are freed. Together these bound the store's heap
+//! ([`StoreLimits::heap_bound`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct StoreLimits {
     pub retain_windows: usize,
     /// Series per window and in the cumulative totals.
     pub max_series: usize,
+    /// Series over all retained windows: beyond it the oldest windows are pushed out.
+    pub window_history_series: usize,
     /// Hash-mismatch series (service, calling source).
     pub max_mismatch_series: usize,
     /// Upper bound of the bytes the store's series take on `/metrics`.
@@ -46,11 +50,40 @@ impl Default for StoreLimits {
             window: Duration::from_secs(10),
             retain_windows: 360,
             max_series: 50_000,
+            window_history_series: 200_000,
             max_mismatch_series: 10_000,
             metrics_bytes: 32 * 1024 * 1024,
             span_buffer: 100_000,
             span_buffer_bytes: 64 * 1024 * 1024,
         }
+    }
+}
+
+/// Heap per series of the totals, at most: the hash table's entry with its slack (a table holds
+/// as few as 7/16 of its slots after growing), the (service, operation) pair, and both names at
+/// the 128-byte label bound, twice over (unused names are swept once they have doubled).
+const TOTALS_SERIES_HEAP_BYTES: usize = 1_536;
+/// Heap per series of a window, at most: the table entry (key and histogram) with its slack.
+const WINDOW_SERIES_HEAP_BYTES: usize = 640;
+/// Heap per hash-mismatch series, at most: the table entry and the caller's name.
+const MISMATCH_SERIES_HEAP_BYTES: usize = 512;
+/// Heap per span slot beyond the span's own estimate: the ring's slack and the reporting
+/// service's name.
+const SPAN_SLOT_HEAP_BYTES: usize = std::mem::size_of::<StoredSpan>() + 400;
+/// The fixed part: the window ring, the tables' empty shells.
+const FIXED_HEAP_BYTES: usize = 64 * 1024;
+
+impl StoreLimits {
+    /// Upper bound of the heap a store with these limits holds, whatever it is fed (a property
+    /// test measures the heap against it). About 330 MB with the defaults; a mesh's real series
+    /// take a small part of it (`bench soak`).
+    pub fn heap_bound(&self) -> usize {
+        self.span_buffer_bytes
+            + self.span_buffer * SPAN_SLOT_HEAP_BYTES
+            + self.max_series * TOTALS_SERIES_HEAP_BYTES
+            + self.window_history_series * WINDOW_SERIES_HEAP_BYTES
+            + self.max_mismatch_series * MISMATCH_SERIES_HEAP_BYTES
+            + FIXED_HEAP_BYTES
     }
 }
 
@@ -119,6 +152,16 @@ pub struct ApplyOutcome {
     pub series_dropped: u64,
     /// Older spans pushed out of the span buffer to make room.
     pub spans_evicted: u64,
+    /// Series of older windows pushed out by the window history budget to make room.
+    pub window_series_evicted: u64,
+}
+
+impl std::ops::AddAssign for ApplyOutcome {
+    fn add_assign(&mut self, other: Self) {
+        self.series_dropped += other.series_dropped;
+        self.spans_evicted += other.spans_evicted;
+        self.window_series_evicted += other.window_series_evicted;
+    }
 }
 
 /// Drop counters the filters reported, summed over all VMs.
@@ -155,7 +198,12 @@ const FIRST_SWEEP: usize = 1024;
 impl TelemetryStore {
     pub fn new(limits: StoreLimits) -> Self {
         Self {
-            windows: WindowStore::new(limits.window, limits.retain_windows, limits.max_series),
+            windows: WindowStore::new(
+                limits.window,
+                limits.retain_windows,
+                limits.max_series,
+                limits.window_history_series,
+            ),
             limits,
             names: HashSet::new(),
             names_sweep_at: FIRST_SWEEP,
@@ -193,10 +241,16 @@ impl TelemetryStore {
                     outcome.series_dropped += 1;
                 }
             }
-            if !self.admits(&key) || self.windows.add(received_unix_secs, key.clone(), &histogram).is_err() {
+            let added = if self.admits(&key) {
+                self.windows.add(received_unix_secs, key.clone(), &histogram).ok()
+            } else {
+                None
+            };
+            let Some(added) = added else {
                 outcome.series_dropped += 1;
                 continue;
-            }
+            };
+            outcome.window_series_evicted += added.history_evicted as u64;
             if !self.totals.contains_key(&key) {
                 self.metrics_bytes += self.new_series_bytes(&key);
                 self.operations.insert((Arc::clone(&key.service), Arc::clone(&key.operation)));

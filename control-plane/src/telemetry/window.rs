@@ -2,8 +2,10 @@
 //! the demo read. Each window holds, per series (service, operation, status class, hash status),
 //! the merged latency histogram. Batches are placed by the control plane's receive time, not the
 //! filter's clock, so a sidecar with a skewed clock cannot move its data into the past or future.
-//! The store keeps a bounded number of windows and a bounded number of series per window; what
-//! does not fit is refused and counted by the caller.
+//! The store keeps a bounded number of windows, a bounded number of series per window, and a
+//! bounded number of series over all its windows (the history budget): a new series that would
+//! exceed the budget pushes the oldest windows out first (the history gets shorter, the current
+//! window stays complete); what still does not fit is refused. The caller counts both.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
@@ -67,34 +69,96 @@ pub struct WindowStore {
     width_secs: u64,
     retain: usize,
     max_series: usize,
+    history_budget: usize,
+    /// Series over all windows.
+    entries: usize,
     windows: VecDeque<Window>,
+}
+
+/// What adding a histogram did, when it fitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Added {
+    /// Series of older windows pushed out by the history budget to make room.
+    pub history_evicted: usize,
 }
 
 impl WindowStore {
     /// Windows of `width` (at least 1 s), keeping the newest `retain`, each with at most
-    /// `max_series` series.
-    pub fn new(width: Duration, retain: usize, max_series: usize) -> Self {
-        Self { width_secs: width.as_secs().max(1), retain: retain.max(1), max_series, windows: VecDeque::new() }
+    /// `max_series` series and all of them together at most `history_budget`.
+    pub fn new(width: Duration, retain: usize, max_series: usize, history_budget: usize) -> Self {
+        Self {
+            width_secs: width.as_secs().max(1),
+            retain: retain.max(1),
+            max_series,
+            history_budget,
+            entries: 0,
+            windows: VecDeque::new(),
+        }
     }
 
     pub fn width(&self) -> Duration {
         Duration::from_secs(self.width_secs)
     }
 
+    /// Series over all retained windows.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
     /// Adds a histogram to `key` in the window holding `at_unix_secs`.
-    pub fn add(&mut self, at_unix_secs: u64, key: SeriesKey, histogram: &LatencyHistogram) -> Result<(), SeriesLimit> {
+    pub fn add(
+        &mut self,
+        at_unix_secs: u64,
+        key: SeriesKey,
+        histogram: &LatencyHistogram,
+    ) -> Result<Added, SeriesLimit> {
         let start = at_unix_secs - at_unix_secs % self.width_secs;
-        let limit = self.max_series;
-        let window = self.window_starting(start);
-        let full = window.series.len() >= limit;
-        match window.series.entry(key) {
-            std::collections::hash_map::Entry::Occupied(mut existing) => existing.get_mut().merge(histogram),
-            std::collections::hash_map::Entry::Vacant(_) if full => return Err(SeriesLimit { limit }),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(histogram.clone());
-            }
+        self.open_window(start);
+        let mut added = Added::default();
+        let index = self.position(start);
+        if let Some(existing) = self.windows[index].series.get_mut(&key) {
+            existing.merge(histogram);
+            return Ok(added);
         }
-        Ok(())
+        if self.windows[index].series.len() >= self.max_series {
+            return Err(SeriesLimit { limit: self.max_series });
+        }
+        while self.entries >= self.history_budget && self.windows.len() > 1 && self.windows[0].start_unix_secs != start
+        {
+            added.history_evicted += self.evict_oldest();
+        }
+        if self.entries >= self.history_budget {
+            return Err(SeriesLimit { limit: self.history_budget });
+        }
+        let index = self.position(start);
+        self.windows[index].series.insert(key, histogram.clone());
+        self.entries += 1;
+        Ok(added)
+    }
+
+    /// The window starting at `start`; a time before every retained window (the clock stepped
+    /// back further than the retention) counts in the oldest.
+    fn position(&self, start: u64) -> usize {
+        self.windows.iter().position(|w| w.start_unix_secs == start).unwrap_or(0)
+    }
+
+    /// Makes sure the window starting at `start` exists, ending the oldest beyond the retention
+    /// (their normal end, not a loss).
+    fn open_window(&mut self, start: u64) {
+        if self.windows.iter().any(|w| w.start_unix_secs == start) {
+            return;
+        }
+        let insert_at = self.windows.partition_point(|w| w.start_unix_secs < start);
+        self.windows.insert(insert_at, Window { start_unix_secs: start, series: HashMap::new() });
+        while self.windows.len() > self.retain {
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) -> usize {
+        let series = self.windows.pop_front().map_or(0, |window| window.series.len());
+        self.entries -= series;
+        series
     }
 
     /// The windows whose start is at or after `since_unix_secs`, oldest first.
@@ -105,22 +169,6 @@ impl WindowStore {
     /// All retained windows, oldest first.
     pub fn windows(&self) -> impl Iterator<Item = &Window> {
         self.windows.iter()
-    }
-
-    fn window_starting(&mut self, start: u64) -> &mut Window {
-        let position = self.windows.iter().position(|w| w.start_unix_secs == start);
-        let index = match position {
-            Some(index) => index,
-            None => {
-                let insert_at = self.windows.partition_point(|w| w.start_unix_secs < start);
-                self.windows.insert(insert_at, Window { start_unix_secs: start, series: HashMap::new() });
-                while self.windows.len() > self.retain {
-                    self.windows.pop_front();
-                }
-                self.windows.iter().position(|w| w.start_unix_secs == start).unwrap_or(0)
-            }
-        };
-        &mut self.windows[index]
     }
 }
 

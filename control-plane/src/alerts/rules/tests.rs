@@ -23,7 +23,7 @@ fn latencies(n: u64, micros: u64) -> LatencyHistogram {
 
 /// 60 s of windows (10 s wide) ending at NOW, `per_window` of `service`/`status` each.
 fn store_with(series: &[(&str, HashStatus, u64, u64)]) -> WindowStore {
-    let mut store = WindowStore::new(Duration::from_secs(10), 100, 1_000);
+    let mut store = WindowStore::new(Duration::from_secs(10), 100, 1_000, 100_000);
     for window in 0..6 {
         let at = NOW as u64 - 60 + window * 10;
         for (service, status, per_window, micros) in series {
@@ -75,14 +75,14 @@ fn throughput_below_the_minimum_and_a_silent_mesh() {
     let active = evaluate(&store, NOW, true, &config());
     assert_eq!(rules_of(&active), vec![(Rule::LowTraceThroughput, None)]);
     assert!((active[0].value - 3_000.0 / 60.0).abs() < 1e-9, "{}", active[0].value);
-    let silent = WindowStore::new(Duration::from_secs(10), 100, 1_000);
+    let silent = WindowStore::new(Duration::from_secs(10), 100, 1_000, 100_000);
     assert_eq!(rules_of(&evaluate(&silent, NOW, true, &config())), vec![(Rule::LowTraceThroughput, None)]);
     assert_eq!(evaluate(&silent, NOW, false, &config()), vec![], "nothing ever counted: not judged");
 }
 
 #[test]
 fn a_control_plane_that_just_started_is_judged_on_the_time_it_has_seen() {
-    let mut store = WindowStore::new(Duration::from_secs(10), 100, 1_000);
+    let mut store = WindowStore::new(Duration::from_secs(10), 100, 1_000, 100_000);
     let _ = store.add(NOW as u64 - 5, key("core", HashStatus::Valid), &latencies(1_500, 900));
     assert_eq!(evaluate(&store, NOW, true, &config()), vec![], "1 500 requests in the first 10 s is 150/s");
 }

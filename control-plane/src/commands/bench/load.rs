@@ -1,6 +1,8 @@
 //! Load on loopback for the HTTP benchmarks: `connections` keep-alive HTTP/1.1 clients, each
 //! sending its next request as soon as the previous answer is in, for a fixed duration; the
-//! answers counted by status and the latencies of the successful ones kept for percentiles.
+//! answers counted by status and the latencies of the successful ones recorded in an HDR
+//! histogram (constant memory however long the load runs: a soak measures the server, not the
+//! load generator's buffers).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use bytes::Bytes;
 use clap::Args;
 use http_body_util::{BodyExt as _, Full};
 use tokio::net::TcpStream;
+
+use crate::analysis::latency::Latencies;
 
 /// The load arguments of the HTTP benchmarks. The connections' default and limit are the sampling
 /// benchmark's; a benchmark whose load differs, or that says more about it, changes the argument
@@ -82,22 +86,20 @@ pub async fn run_paced(
         let make = Arc::clone(&make);
         clients.push(tokio::spawn(async move { one_client(addr, client, deadline, every, make).await }));
     }
-    let (mut latencies, mut overloaded, mut other) = (Vec::new(), 0, 0);
+    let (mut latencies, mut overloaded, mut other) = (Latencies::default(), 0, 0);
     for client in clients {
         let answers = client.await??;
-        latencies.extend(answers.latencies);
+        latencies.merge(&answers.latencies);
         overloaded += answers.overloaded;
         other += answers.other;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let p99 = latencies.get(latencies.len() * 99 / 100).copied().unwrap_or_default();
     Ok(LoadResult {
-        ok: latencies.len() as u64,
-        ok_per_s: latencies.len() as f64 / elapsed,
+        ok: latencies.count(),
+        ok_per_s: latencies.count() as f64 / elapsed,
         overloaded,
         other,
-        p99_ms: p99.as_secs_f64() * 1e3,
+        p99_ms: latencies.quantile_micros(0.99) as f64 / 1e3,
     })
 }
 
@@ -128,7 +130,7 @@ async fn one_client(
         let status = response.status();
         response.into_body().collect().await?;
         if status.is_success() {
-            answers.latencies.push(sent.elapsed());
+            answers.latencies.record_micros(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
         } else if status == hyper::StatusCode::SERVICE_UNAVAILABLE {
             answers.overloaded += 1;
         } else {
@@ -142,7 +144,7 @@ async fn one_client(
 /// What one client's answers were: latencies of the 2xx, counts of the rest.
 #[derive(Debug, Default)]
 struct ClientAnswers {
-    latencies: Vec<Duration>,
+    latencies: Latencies,
     overloaded: u64,
     other: u64,
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 pub mod analyze;
+mod child_server;
 pub mod filter;
 pub mod ingest;
 mod load;
@@ -44,7 +45,12 @@ impl Bench {
 
 /// A memory figure of this process from /proc/self/status (Linux; `VmRSS` now, `VmHWM` peak), in MB.
 pub fn memory_mb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    memory_mb_of("/proc/self/status", field)
+}
+
+/// A memory figure from a process's `status` file, in MB.
+fn memory_mb_of(status_path: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(status_path).ok()?;
     let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)

@@ -1,11 +1,13 @@
-//! `acgs-tracing bench soak`: the real control plane on loopback under mixed load for `--seconds`
-//! (filters' telemetry batches at `--batches-per-second` on some keep-alive connections, Jaeger
-//! strategy polls as fast as they are answered on the others), measured in slices: requests, errors (answers that are not 2xx, 503s of a full ingest
-//! queue included), the worst slice's p99 per kind, and the process's resident memory after each
-//! slice. The RSS slope is the least-squares slope of those samples after the first quarter of the
-//! run (the warm-up, while the span buffer and the windows fill), in MB per minute: a leak shows as
-//! a slope that does not fall to zero as the run gets longer. The baseline is the process itself
-//! before the load (`rss_start_mb`).
+//! `acgs-tracing bench soak`: the real control plane (`acgs-tracing serve` in a child process, on
+//! loopback) under mixed load for `--seconds` (filters' telemetry batches at
+//! `--batches-per-second` on some keep-alive connections, Jaeger strategy polls as fast as they
+//! are answered on the others), measured in slices: requests, errors (answers that are not 2xx,
+//! 503s of a full ingest queue included), the worst slice's p99 per kind, and the server's
+//! resident memory after each slice. The RSS slope is the least-squares slope of those samples
+//! after the first quarter of the run (the warm-up, while the span buffer and the windows fill),
+//! in MB per minute: a leak shows as a slope that does not fall to zero as the run gets longer.
+//! The baseline is the server before the load (`rss_start_mb`); at the end the server gets
+//! SIGTERM and must exit 0 (`clean_shutdown`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,13 +15,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 
+use super::child_server::ChildServer;
 use super::ingest::{batch_requests, realistic_batch, TOKEN};
 use super::load::{self, LoadResult};
-use super::memory_mb;
 use super::sampling::sampling_request;
 use crate::commands::args::OutputFormat;
-use crate::server::{start, ServerConfig};
-use crate::telemetry::TelemetryConfig;
 
 /// Mixed sampling and telemetry load for a while, watching errors, latency and memory.
 #[derive(Debug, Args)]
@@ -56,6 +56,7 @@ pub struct SoakBenchReport {
     pub rss_start_mb: f64,
     pub rss_end_mb: f64,
     pub rss_slope_mb_per_min: f64,
+    pub clean_shutdown: bool,
 }
 
 /// Slices the run is measured in (one RSS sample after each).
@@ -64,7 +65,10 @@ const SLICES: u64 = 16;
 impl SoakBench {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        let report = runtime.block_on(self.run())?;
+        let server = ChildServer::start(TOKEN)?;
+        let report = runtime.block_on(self.run(&server));
+        let clean_shutdown = server.stop()?;
+        let report = SoakBenchReport { clean_shutdown, ..report? };
         match self.format {
             OutputFormat::Text => print_text(&report),
             OutputFormat::Json => println!("{}", serde_json::to_string(&report)?),
@@ -72,13 +76,8 @@ impl SoakBench {
         Ok(ExitCode::SUCCESS)
     }
 
-    async fn run(&self) -> anyhow::Result<SoakBenchReport> {
-        let config = ServerConfig {
-            telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
-            ..ServerConfig::loopback(None)
-        };
-        let server = start(config).await?;
-        let rss_start_mb = memory_mb("VmRSS").unwrap_or_default();
+    async fn run(&self, server: &ChildServer) -> anyhow::Result<SoakBenchReport> {
+        let rss_start_mb = server.memory_mb("VmRSS").unwrap_or_default();
         let telemetry = batch_requests(&realistic_batch());
         let sampling = sampling_request("/api/sampling?service=groqcloud-policy");
         let slice = Duration::from_secs(self.seconds).div_f64(SLICES as f64);
@@ -102,9 +101,8 @@ impl SoakBench {
             errors += posted.overloaded + posted.other + polled.overloaded + polled.other;
             telemetry_p99_ms = telemetry_p99_ms.max(posted.p99_ms);
             sampling_p99_ms = sampling_p99_ms.max(polled.p99_ms);
-            rss.push((started.elapsed().as_secs_f64() / 60.0, memory_mb("VmRSS").unwrap_or_default()));
+            rss.push((started.elapsed().as_secs_f64() / 60.0, server.memory_mb("VmRSS").unwrap_or_default()));
         }
-        server.shutdown().await;
         let after_warm_up = &rss[rss.len() / 4..];
         Ok(SoakBenchReport {
             seconds: started.elapsed().as_secs_f64(),
@@ -115,6 +113,7 @@ impl SoakBench {
             rss_start_mb,
             rss_end_mb: rss.last().map_or(0.0, |(_, mb)| *mb),
             rss_slope_mb_per_min: slope(after_warm_up),
+            clean_shutdown: false,
         })
     }
 }
@@ -141,6 +140,7 @@ fn print_text(report: &SoakBenchReport) {
     println!("  telemetry p99 (worst)    {:>12.2} ms", report.telemetry_p99_ms);
     println!("  RSS before / after       {:>7.1} / {:.1} MB", report.rss_start_mb, report.rss_end_mb);
     println!("  RSS slope after warm-up  {:>12.2} MB/min (goal < 1 over 600 s, 0 errors)", report.rss_slope_mb_per_min);
+    println!("  SIGTERM → exit 0         {:>12}", if report.clean_shutdown { "yes" } else { "NO" });
 }
 
 #[cfg(test)]

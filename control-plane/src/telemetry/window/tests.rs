@@ -14,7 +14,7 @@ fn hist(micros: &[u64]) -> LatencyHistogram {
 
 #[test]
 fn batches_in_one_window_merge_per_series() {
-    let mut store = WindowStore::new(Duration::from_secs(10), 6, 100);
+    let mut store = WindowStore::new(Duration::from_secs(10), 6, 100, 1_000);
     store.add(1_000, key("a", HashStatus::Valid), &hist(&[100, 200])).expect("fits");
     store.add(1_009, key("a", HashStatus::Valid), &hist(&[300])).expect("fits");
     store.add(1_005, key("a", HashStatus::Missing), &hist(&[50])).expect("fits");
@@ -27,7 +27,7 @@ fn batches_in_one_window_merge_per_series() {
 
 #[test]
 fn only_the_newest_windows_are_kept_in_order() {
-    let mut store = WindowStore::new(Duration::from_secs(10), 3, 100);
+    let mut store = WindowStore::new(Duration::from_secs(10), 3, 100, 1_000);
     for at in [1_040, 1_000, 1_010, 1_030, 1_020] {
         store.add(at, key("a", HashStatus::Valid), &hist(&[1])).expect("fits");
     }
@@ -39,10 +39,48 @@ fn only_the_newest_windows_are_kept_in_order() {
 
 #[test]
 fn series_beyond_the_limit_are_refused_but_existing_ones_still_merge() {
-    let mut store = WindowStore::new(Duration::from_secs(10), 3, 2);
+    let mut store = WindowStore::new(Duration::from_secs(10), 3, 2, 1_000);
     store.add(0, key("a", HashStatus::Valid), &hist(&[1])).expect("fits");
     store.add(0, key("b", HashStatus::Valid), &hist(&[1])).expect("fits");
     assert_eq!(store.add(0, key("c", HashStatus::Valid), &hist(&[1])), Err(SeriesLimit { limit: 2 }));
     store.add(0, key("a", HashStatus::Valid), &hist(&[1])).expect("existing series still merge");
     assert_eq!(store.windows().next().map(|w| w.series[&key("a", HashStatus::Valid)].count()), Some(2));
+}
+
+#[test]
+fn the_history_budget_pushes_out_the_oldest_windows_and_keeps_the_current_one_whole() {
+    let mut store = WindowStore::new(Duration::from_secs(10), 100, 10, 5);
+    let series = ["a", "b", "c"];
+    for (at, names) in [(1_000, &series[..]), (1_010, &series[..2])] {
+        for name in names {
+            assert_eq!(store.add(at, key(name, HashStatus::Valid), &hist(&[1])), Ok(Added::default()));
+        }
+    }
+    assert_eq!(store.entries(), 5);
+    // A sixth series: the oldest window (3 series) goes, the history is one window shorter.
+    assert_eq!(store.add(1_020, key("a", HashStatus::Valid), &hist(&[1])), Ok(Added { history_evicted: 3 }));
+    let starts: Vec<u64> = store.windows().map(|w| w.start_unix_secs).collect();
+    assert_eq!(starts, vec![1_010, 1_020]);
+    assert_eq!(store.entries(), 3);
+    // A series already in a window merges without touching the budget.
+    assert_eq!(store.add(1_010, key("a", HashStatus::Valid), &hist(&[1])), Ok(Added::default()));
+    // The current window alone at the budget: a new series is refused, not placed by evicting it.
+    for name in ["b", "c", "d"] {
+        store.add(1_020, key(name, HashStatus::Valid), &hist(&[1])).expect("room after evicting 1,010");
+    }
+    assert_eq!(store.windows().count(), 1);
+    assert_eq!(store.entries(), 4);
+    store.add(1_020, key("e", HashStatus::Valid), &hist(&[1])).expect("the fifth");
+    assert_eq!(store.add(1_020, key("f", HashStatus::Valid), &hist(&[1])), Err(SeriesLimit { limit: 5 }));
+    assert_eq!(store.entries(), 5);
+}
+
+#[test]
+fn windows_ended_by_retention_leave_the_budget() {
+    let mut store = WindowStore::new(Duration::from_secs(10), 2, 10, 100);
+    for at in [1_000, 1_010, 1_020] {
+        store.add(at, key("a", HashStatus::Valid), &hist(&[1])).expect("fits");
+        store.add(at, key("b", HashStatus::Valid), &hist(&[1])).expect("fits");
+    }
+    assert_eq!(store.entries(), 4, "two windows of two series retained");
 }
