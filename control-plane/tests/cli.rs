@@ -1,5 +1,5 @@
 //! The `acgs-tracing` binary as an operator runs it: dry-run over a JSONL file (verdicts, bad
-//! lines, bad configuration, exit codes), the demo's checks, and the filter bench's JSON report.
+//! lines, bad configuration, exit codes), the demo's checks, and the benches' JSON reports.
 
 use std::io::Write as _;
 use std::process::{Command, Output};
@@ -161,6 +161,31 @@ fn the_ingest_bench_prints_its_report_as_json_on_the_last_line() {
     assert_eq!(report["records_per_batch"], 200);
     assert_eq!(report["refused_batches"], 0, "every batch is new and authenticated");
     assert!(report["overloaded_batches"].is_u64(), "503s (backpressure) are reported apart: {report}");
+}
+
+#[test]
+fn the_soak_bench_runs_serve_as_a_child_measures_it_and_stops_it_cleanly() {
+    let output = acgs_tracing(&[
+        "bench",
+        "soak",
+        "--seconds",
+        "8",
+        "--batches-per-second",
+        "20",
+        "--sampling-connections",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["clean_shutdown"], true, "serve exits 0 on SIGTERM: {report}");
+    assert!(report["requests"].as_u64().is_some_and(|n| n > 20), "{report}");
+    // The server's own memory, read from /proc/<its pid>: a real figure, not this process's.
+    assert!(report["rss_end_mb"].as_f64().is_some_and(|mb| mb > 1.0), "{report}");
+    assert!(report["rss_slope_mb_per_min"].is_f64(), "{report}");
 }
 
 #[test]
