@@ -1,4 +1,4 @@
-//! The real filter .wasm in the embedded host: every per-request behaviour of DESIGN.md's filter
+//! The real filter .wasm in the embedded host: every per-request behaviour of docs/contracts.md's filter
 //! steps 1–4, the configuration check, and the Envoy stats, with exact expectations.
 
 use acgs_e2e::{

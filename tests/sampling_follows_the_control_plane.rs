@@ -1,4 +1,4 @@
-//! DESIGN.md filter step 6 end to end: the real control plane on loopback serves a strategies
+//! filter step 6 of docs/contracts.md end to end: the real control plane on loopback serves a strategies
 //! file, the real filter .wasm in a sidecar with several worker VMs polls it, and an edit of the
 //! file changes what every worker samples; a bad file, a deleted file and a stopped control plane
 //! leave the last good strategy in force and traffic untouched. Against a scripted stand-in: after

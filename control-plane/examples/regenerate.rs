@@ -1,7 +1,7 @@
 //! Rewrites the files in deploy/ that are generated from the code, for a developer who changed
 //! the code they come from: the SamplingPolicy CRD (from the Rust types), the PrometheusRule
-//! (from the alert rules) and the filter's sha256 in the EnvoyFilter and WasmPlugin (from the
-//! embedded .wasm). The tests compare the committed files with the code and name this command
+//! (from the alert rules), the filter's sha256 in the EnvoyFilter and WasmPlugin (from the
+//! embedded .wasm), and the README's list of metric families (from a running server's registry). The tests compare the committed files with the code and name this command
 //! when they differ; they never rewrite anything themselves.
 //!
 //! `cargo run --release -p acgs-control-plane --example regenerate`
@@ -12,6 +12,9 @@ use acgs_control_plane::alerts::rules::{prometheus_rule_yaml, AlertConfig};
 use acgs_control_plane::policy::resource::crd_yaml;
 use acgs_control_plane::rollout::render::filter_sha256;
 use anyhow::Context as _;
+
+#[path = "../tests/support/metric_families.rs"]
+mod metric_families;
 
 /// The annotation that names the filter's sha256 in both filter manifests.
 const SHA_ANNOTATION: &str = "tracing.acgs.io/filter-wasm-sha256: \"";
@@ -33,6 +36,11 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("{}: no {SHA_ANNOTATION:?} annotation", path.display()))?;
         write_if_changed(&path, &text.replace(old, &sha))?;
     }
+    let readme = deploy.join("../README.md");
+    let text = std::fs::read_to_string(&readme).context("reading README.md")?;
+    let table = metric_families::readme_table(&metric_families::busy_server_families());
+    let rewritten = metric_families::with_table(&text, &table).context("README.md: no metric families' markers")?;
+    write_if_changed(&readme, &rewritten)?;
     Ok(())
 }
 

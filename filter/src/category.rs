@@ -1,4 +1,4 @@
-//! Trace categories and compliance levels (DESIGN.md domain facts), and the rules that put a
+//! Trace categories and compliance levels (docs/contracts.md, domain facts), and the rules that put a
 //! request in a category, first match wins:
 //! 1. an exempt path (health checks, metrics) is `health`;
 //! 2. a request the `constitutional` selector matches (its service, a path prefix, or an

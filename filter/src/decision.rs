@@ -1,4 +1,4 @@
-//! Steps 1–4 of the filter (DESIGN.md) for one request, as one decision: exempt paths, the hash
+//! Steps 1–4 of the filter (docs/contracts.md) for one request, as one decision: exempt paths, the hash
 //! classification, the mode's verdict (forward or a local 403 with the JSON body), the category
 //! and compliance level, the operation name, and the sampling decision with the rule that made
 //! it and how it travels on. The glue applies it; nothing here touches the host.

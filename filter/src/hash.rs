@@ -1,4 +1,4 @@
-//! Step 1 of the filter (DESIGN.md): what the presented `constitutional-hash` header says about
+//! Step 1 of the filter (docs/contracts.md): what the presented `constitutional-hash` header says about
 //! a request. The comparison takes time that depends only on the configured hash's length, never
 //! on how much of a presented value matches, so the hash cannot be guessed byte by byte.
 

@@ -1,4 +1,4 @@
-//! Step 6 of the filter (DESIGN.md): how the VMs of one Envoy process share strategy polling.
+//! Step 6 of the filter (docs/contracts.md): how the VMs of one Envoy process share strategy polling.
 //! One VM at a time holds a lease in shared data (`<vm id>;<expiry nanos>`, taken with CAS when
 //! absent, expired or already its own) and polls `/api/sampling?service=` with the last ETag;
 //! what it gets is published in shared data (`<etag>\n<body>`) and every VM applies a new version

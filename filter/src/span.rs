@@ -1,7 +1,7 @@
-//! What the filter reports for one finished request (DESIGN.md steps 3 and 5): the telemetry
+//! What the filter reports for one finished request (docs/contracts.md, filter steps 3 and 5): the telemetry
 //! record that feeds the aggregates and, for a sampled request, its own span (encoded) with the
 //! constitutional attributes and the OTel HTTP semantic-convention attributes. Only the header
-//! values DESIGN.md names are copied (authority as `server.address`, user agent); never
+//! values docs/contracts.md names are copied (authority as `server.address`, user agent); never
 //! authorization, cookies or any other header.
 
 use std::rc::Rc;

@@ -1,5 +1,5 @@
 //! What the filter establishes about each request, defined once for every crate: the hash status
-//! (the wire enum [`HashStatus`]), the [`Category`] and the [`Compliance`] level (DESIGN.md,
+//! (the wire enum [`HashStatus`]), the [`Category`] and the [`Compliance`] level (docs/contracts.md,
 //! "Domain facts"). Programs carry them as these types; text appears only where a fact leaves a
 //! program (metric labels, span tags, request headers, JSON), always spelled by `as_str` and read
 //! back by `FromStr`:

@@ -1,11 +1,11 @@
 //! A proxy-wasm ABI 0.2.1 host on wasmtime that runs a filter .wasm the way Envoy does, for the
-//! machines where no Envoy binary can run (DESIGN.md, "What cannot run here").
+//! machines where no Envoy binary can run (docs/contracts.md, "What stands in for what cannot run in the tests").
 //!
 //! A [`Proxy`] is one Envoy process with one HTTP Wasm plugin: it owns one VM per worker thread
 //! ([`Worker`]), each with its own root context and tick timer, and the process-wide state the
 //! VMs share (shared data with CAS, shared queues, metrics, the cluster map for callouts). A
 //! [`Worker`] handles one HTTP stream at a time through the filter's callbacks in Envoy's order,
-//! with Envoy's status codes for every host call (see `../shared/ENVOY-WASM.md`).
+//! with Envoy's status codes for every host call (each host-call module cites the Envoy source it follows).
 //!
 //! With [`ProxyConfig::tracing`] the proxy also runs Envoy's tracing around each stream (request
 //! ids, the sampling decision and the span before the filters, the router's `traceparent`, custom

@@ -1,6 +1,6 @@
 //! What the VMs of one Envoy process share: shared data (key → value with a CAS counter),
 //! shared queues, and the Wasm-defined metrics. Envoy keeps these per process, not per VM, which
-//! is how a filter coordinates its workers (DESIGN.md filter step 6 relies on it). Also the
+//! is how a filter coordinates its workers (filter step 6 of docs/contracts.md relies on it). Also the
 //! tracer's export buffer: the spans the process's workers finished, until the embedder takes
 //! them (as Envoy's OpenTelemetry tracer buffers until it flushes to its collector).
 

@@ -1,4 +1,4 @@
-//! Alerts: the four rules of DESIGN.md ([`rules`]) evaluated every `eval_interval` over the
+//! Alerts: the four rules of docs/contracts.md ([`rules`]) evaluated every `eval_interval` over the
 //! telemetry windows, with Prometheus-style state ([`book`]), served at `GET /api/v1/alerts`
 //! (Prometheus' response shape, plus recently resolved alerts with `state: "resolved"`) and, when
 //! an Alertmanager URL is configured, pushed to its `POST /api/v2/alerts`: on every change, and

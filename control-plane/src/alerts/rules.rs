@@ -1,4 +1,4 @@
-//! The four alert rules of DESIGN.md, defined once: evaluated here over the control plane's
+//! The four alert rules of docs/contracts.md, defined once: evaluated here over the control plane's
 //! telemetry windows, and rendered as a PrometheusRule over the exported metric names
 //! ([`prometheus_rule_yaml`]), so both say the same thing.
 //!

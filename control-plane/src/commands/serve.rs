@@ -151,7 +151,7 @@ async fn wait_for_signal() {
     }
 }
 
-/// Alert thresholds and timing (the four rules of DESIGN.md).
+/// Alert thresholds and timing (the four rules of docs/contracts.md).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AlertArgs {
     /// Telemetry each evaluation looks back over.

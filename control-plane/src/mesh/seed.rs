@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-/// The constitutional hash every request in the mesh must carry (DESIGN.md default).
+/// The constitutional hash every request in the mesh must carry (docs/contracts.md).
 pub const CONSTITUTIONAL_HASH: &str = "cdd01ef066bc6cf2";
 /// The header it travels in.
 pub const HASH_HEADER: &str = "constitutional-hash";

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use acgs_wasm_host::{FailurePolicy, FilterModule, NodeInfo, PluginConfig, Proxy, ProxyConfig, TracingConfig};
 
-/// Namespace the control plane and the filter's resources live in (DESIGN.md).
+/// Namespace the control plane and the filter's resources live in (docs/contracts.md).
 pub const SYSTEM_NAMESPACE: &str = "acgs-system";
-/// The plugin's name as Istio reports it for the WasmPlugin / EnvoyFilter of DESIGN.md.
+/// The plugin's name as Istio reports it for the WasmPlugin / EnvoyFilter of docs/contracts.md.
 pub const PLUGIN_NAME: &str = "acgs-system.acgs-constitutional-header";
 /// The Envoy cluster name the filter's configuration uses to reach the control plane.
 pub const CONTROL_PLANE_CLUSTER: &str = "outbound|5778||acgs-control-plane.acgs-system.svc.cluster.local";

@@ -1,4 +1,4 @@
-//! The sampling service's Prometheus metrics (DESIGN.md names): `acgs_sampling_requests_total`
+//! The sampling service's Prometheus metrics (docs/contracts.md names): `acgs_sampling_requests_total`
 //! by service and `acgs_strategy_reloads_total` by source and result. Services the strategies do
 //! not name are counted under `_default`, so arbitrary query strings cannot grow the label set.
 
