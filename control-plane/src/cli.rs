@@ -51,6 +51,11 @@ pub enum Command {
     /// Benchmarks, each against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
+    /// Print a shell completion script (`source <(acgs-tracing completions bash)`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs the parsed command line and maps its outcome to an exit code.
@@ -66,6 +71,15 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Deploy(cmd) => cmd.execute(),
         Command::Verify(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "acgs-tracing",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -236,6 +236,82 @@ fn validate_checks_a_strategies_file_offline() {
 }
 
 #[test]
+fn validate_prints_its_verdict_as_json_for_scripts() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/strategies/example.yaml");
+    let output = acgs_tracing(&["validate", example, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(verdict["kind"], "strategies");
+    assert_eq!(verdict["valid"], true);
+    assert_eq!(
+        verdict["findings"],
+        json!([{"level": "valid", "message": "valid: 4 service strategies, default probabilistic 1"}])
+    );
+    let bad = temp_file("bad-for-json.json", r#"{"default_strategy": {"type": "probabilistic", "param": -1}}"#);
+    let output = acgs_tracing(&["validate", bad.to_str().expect("utf-8 path"), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(verdict["valid"], false);
+    assert_eq!(verdict["findings"][0]["level"], "invalid");
+    let message = verdict["findings"][0]["message"].as_str().expect("a message");
+    assert!(message.contains("default_strategy.param"), "{message}");
+}
+
+#[test]
+fn verify_prints_its_checks_as_json_and_exits_1_when_one_fails() {
+    // Every endpoint on a port that is bound but not listening: each check fails at once.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind("127.0.0.1:0".parse().expect("an address")).expect("bind");
+    let url = format!("http://{}", socket.local_addr().expect("addr"));
+    let output = acgs_tracing(&[
+        "verify",
+        "--control-plane-url",
+        &url,
+        "--collector-health-url",
+        &url,
+        "--jaeger-query-url",
+        &url,
+        "--elasticsearch-url",
+        &url,
+        "--timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let checks = report["checks"].as_array().expect("checks");
+    let failed = checks.iter().filter(|check| check["outcome"] == "fail").count();
+    assert!(failed >= 4, "{report}");
+    assert_eq!(report["failed"], failed);
+    assert_eq!(report["passed"], 0);
+    assert!(checks
+        .iter()
+        .all(|check| check["outcome"] != "fail" || check["remedy"].as_str().is_some_and(|r| !r.is_empty())));
+}
+
+#[test]
+fn durations_take_units_everywhere_and_a_bare_number_is_refused_naming_the_flag() {
+    let output = acgs_tracing(&["analyze", "--file", "traces.json", "--timeout", "5"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("'--timeout <TIMEOUT>'") && stderr.contains("time unit needed"), "{stderr}");
+}
+
+#[test]
+fn completions_name_every_subcommand() {
+    let output = acgs_tracing(&["completions", "bash"]);
+    assert_eq!(output.status.code(), Some(0));
+    let script = String::from_utf8_lossy(&output.stdout);
+    for command in
+        ["analyze", "dry-run", "demo", "serve", "validate", "render", "deploy", "verify", "bench", "completions"]
+    {
+        assert!(script.contains(command), "{command} missing from the bash completions");
+    }
+    assert_eq!(acgs_tracing(&["completions", "tcsh"]).status.code(), Some(2), "an unknown shell is a usage error");
+}
+
+#[test]
 fn serve_with_a_bad_strategies_file_exits_64_naming_the_field() {
     let bad = temp_file(
         "serve-bad-strategies.json",
@@ -328,7 +404,7 @@ fn analyze_exit_codes_name_what_went_wrong() {
     assert!(report["data_quality"]["input_errors"][0]
         .as_str()
         .is_some_and(|e| e.contains("not a valid Jaeger JSON export")));
-    let unreachable = acgs_tracing(&["analyze", "--jaeger", "http://127.0.0.1:1", "--timeout", "2"]);
+    let unreachable = acgs_tracing(&["analyze", "--jaeger", "http://127.0.0.1:1", "--timeout", "2s"]);
     assert_eq!(unreachable.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("http://127.0.0.1:1/api/services"));
     assert_eq!(acgs_tracing(&["analyze"]).status.code(), Some(2), "a source is required");

@@ -76,13 +76,16 @@ pub struct Analyze {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
 
-    /// Seconds to wait for a server.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
-    pub timeout: u64,
+    /// How long to wait for a server (`30s`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 impl Analyze {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        if self.timeout.is_zero() {
+            return Err(crate::exit::UsageError("--timeout must be more than 0s".to_owned()).into());
+        }
         if self.interval.as_secs() == 0 {
             return Err(crate::exit::UsageError("--interval must be at least 1s".to_owned()).into());
         }
@@ -109,7 +112,7 @@ impl Analyze {
     }
 
     fn report(&self) -> anyhow::Result<Report> {
-        let timeout = Duration::from_secs(self.timeout);
+        let timeout = self.timeout;
         if let Some(url) = &self.from {
             return fetch_report(url, self, timeout);
         }

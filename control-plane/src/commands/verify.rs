@@ -7,9 +7,10 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::analysis::render::table::table;
+use crate::commands::args::OutputFormat;
 use crate::exit::EXIT_FAILED;
 use crate::rollout::render::DEFAULT_HASH;
-use crate::rollout::verify::{verify, Endpoints, Outcome};
+use crate::rollout::verify::{verify, Check, Endpoints, Outcome};
 
 /// Check the rollout: control plane, collector, Jaeger, Elasticsearch, the filter in the mesh, and
 /// a traced request's way to Jaeger.
@@ -40,6 +41,9 @@ pub struct Verify {
     /// batching and Elasticsearch's 30 s refresh interval delay it).
     #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
     pub trace_wait: Duration,
+    /// Output format (json: `{"checks":[{name,target,outcome,detail,remedy}],"passed","failed","skipped"}`).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 impl Verify {
@@ -54,20 +58,33 @@ impl Verify {
             timeout: self.timeout,
             trace_wait: self.trace_wait,
         };
+        let format = self.format;
         let checks = verify(&endpoints);
-        let mut table = table(&["", "check", "seen", "what to do"]);
-        for check in &checks {
-            let (mark, remedy) = match check.outcome {
-                Outcome::Pass => ("✓ pass", ""),
-                Outcome::Fail => ("✗ FAIL", check.remedy),
-                Outcome::Skip => ("- skip", check.remedy),
-            };
-            table.add_row([mark, check.name, &format!("{}\n{}", check.detail, check.target), remedy]);
-        }
-        println!("{table}");
         let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
         let passed = checks.iter().filter(|c| c.outcome == Outcome::Pass).count();
-        println!("{passed} passed, {failed} failed, {} skipped", checks.len() - passed - failed);
+        let skipped = checks.len() - passed - failed;
+        match format {
+            OutputFormat::Text => print_table(&checks, passed, failed, skipped),
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::json!({"checks": checks, "passed": passed, "failed": failed, "skipped": skipped})
+            ),
+        }
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
     }
+}
+
+/// The checks as a table for people, then the counts.
+fn print_table(checks: &[Check], passed: usize, failed: usize, skipped: usize) {
+    let mut table = table(&["", "check", "seen", "what to do"]);
+    for check in checks {
+        let (mark, remedy) = match check.outcome {
+            Outcome::Pass => ("✓ pass", ""),
+            Outcome::Fail => ("✗ FAIL", check.remedy),
+            Outcome::Skip => ("- skip", check.remedy),
+        };
+        table.add_row([mark, check.name, &format!("{}\n{}", check.detail, check.target), remedy]);
+    }
+    println!("{table}");
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
 }

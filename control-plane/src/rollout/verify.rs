@@ -35,7 +35,8 @@ pub struct Endpoints {
 pub const VERIFY_RULE: &str = "verify@acgs-tracing";
 
 /// A check's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
     Fail,
@@ -43,7 +44,7 @@ pub enum Outcome {
 }
 
 /// One check.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Check {
     pub name: &'static str,
     pub target: String,

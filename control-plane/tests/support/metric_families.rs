@@ -36,8 +36,9 @@ pub fn busy_server_families() -> BTreeMap<String, Family> {
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let strategies = dir.join("strategies.json");
     std::fs::write(&strategies, r#"{"default_strategy":{"type":"probabilistic","param":1.0}}"#).expect("written");
-    // Alertmanager on a port that refuses: the notification is counted as failed.
-    let refusing = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // Alertmanager on a port bound but not listening, which refuses: the push is counted as failed.
+    let refusing = tokio::net::TcpSocket::new_v4().expect("a socket");
+    refusing.bind("127.0.0.1:0".parse().expect("an address")).expect("bind");
     let config = ServerConfig {
         telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
         alerts: AlertConfig { eval_interval: Duration::from_millis(50), ..AlertConfig::default() },
