@@ -93,7 +93,8 @@ pub(crate) fn return_bytes(
     })))
 }
 
-fn slice_mut(memory: &mut [u8], ptr: i32, len: usize) -> Result<&mut [u8], i32> {
+/// The guest bytes at `ptr`, `len`, to write; `InvalidMemoryAccess` when out of bounds.
+pub(crate) fn slice_mut(memory: &mut [u8], ptr: i32, len: usize) -> Result<&mut [u8], i32> {
     let start = usize::try_from(ptr as u32).map_err(|_| status::INVALID_MEMORY_ACCESS)?;
     let end = start.checked_add(len).ok_or(status::INVALID_MEMORY_ACCESS)?;
     memory.get_mut(start..end).ok_or(status::INVALID_MEMORY_ACCESS)

@@ -29,6 +29,7 @@ const PRELUDE: &str = r#"
   (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
   (import "env" "proxy_grpc_call" (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
   (func (export "proxy_abi_version_0_2_1"))
@@ -212,6 +213,37 @@ fn a_local_reply_takes_effect_after_the_callback_and_passes_the_response_callbac
     assert_eq!(outcome.local_reply.map(|r| (r.status, r.details)), Some((418, "teapot".to_owned())));
     assert!(outcome.forwarded.is_none());
     assert_eq!(log_messages(&mut proxy), ["after-send", "response-headers"]);
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("kB") / 1024
+}
+
+#[test]
+fn random_get_beyond_guest_memory_is_refused_without_allocating_it() {
+    // Found by the host_abi fuzz target: random_get(buf, 0xffffffff) made the host allocate and
+    // fill 4 GB before finding that the guest's memory cannot hold them.
+    let mut wat = Wat::new();
+    let huge = wat.bytes(b"huge");
+    let fits = wat.bytes(b"fits");
+    wat.func("(func (export \"proxy_on_context_create\") (param i32 i32))");
+    wat.func(&format!(
+        "(func (export \"proxy_on_request_headers\") (param i32 i32 i32) (result i32)
+           (call $record {huge} (call $random_get (i32.const 60000) (i32.const -1)))
+           (call $record {fits} (call $random_get (i32.const 60000) (i32.const 16)))
+           (i32.const 0))"
+    ));
+    let mut proxy = start(&wat.module(), FailurePolicy::FailClosed, BTreeMap::new());
+    let before = peak_rss_mb();
+    let outcome = proxy.workers_mut()[0].handle(request("/"), &mut |_: &Headers, _: &[u8]| ok());
+    assert_eq!(outcome.response.status, 200);
+    assert_eq!(recorded(&proxy, "huge"), Some(28), "EINVAL");
+    assert_eq!(recorded(&proxy, "fits"), Some(0));
+    let grown = peak_rss_mb().saturating_sub(before);
+    assert!(grown < 512, "the peak RSS grew by {grown} MB");
 }
 
 #[test]

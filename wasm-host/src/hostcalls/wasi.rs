@@ -13,7 +13,7 @@ use super::logging::now_nanos;
 use super::{Registrar, WASI};
 use crate::abi::errno;
 use crate::logs::LogLevel;
-use crate::memory::{read, write, write_u32, write_u64};
+use crate::memory::{read, slice_mut, with_guest, write, write_u32, write_u64};
 use crate::state::{VmState, MAX_STDIO_LINE};
 
 const STDOUT: i32 = 1;
@@ -135,12 +135,15 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
         errno_of(write_u64(&mut caller, ret, 1))
     })?;
     registrar.wrap(WASI, "random_get", |mut caller: Caller<'_, VmState>, buf: i32, len: i32| -> i32 {
+        // Filled in place: a length beyond the guest's memory is refused before anything is
+        // allocated (a fuzzed filter asking for 4 GB made the host allocate them).
         let Ok(len) = usize::try_from(len as u32) else {
             return errno::INVAL;
         };
-        let mut bytes = vec![0u8; len];
-        rand::rng().fill_bytes(&mut bytes);
-        errno_of(write(&mut caller, buf, &bytes))
+        errno_of(with_guest(&mut caller, |memory, _| {
+            rand::rng().fill_bytes(slice_mut(memory, buf, len)?);
+            Ok(())
+        }))
     })?;
     registrar.wrap(WASI, "sched_yield", |_caller: Caller<'_, VmState>| -> i32 { errno::SUCCESS })?;
     registrar.wrap(WASI, "proc_exit", |_caller: Caller<'_, VmState>, code: i32| -> wasmtime::Result<()> {
