@@ -44,7 +44,7 @@ fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
         binary().args(["deploy", "--dry-run", "--kubernetes-api", "http://127.0.0.1:9"]).output().expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.starts_with("dry run: 35 resources would be applied in this order (nothing is changed)\n"), "{text}");
+    assert!(text.starts_with("dry run: 38 resources would be applied in this order (nothing is changed)\n"), "{text}");
     let crd = text
         .find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/samplingpolicies.tracing.acgs.io")
         .expect("CRD");
