@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::commands;
@@ -11,9 +12,10 @@ use crate::commands;
 #[derive(Debug, Parser)]
 #[command(name = "acgs-tracing", version, about, long_about = None)]
 pub struct Cli {
-    /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `acgs=debug`.
-    #[arg(long, global = true, env = "ACGS_LOG", default_value = "warn")]
-    pub log: String,
+    /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `acgs=debug`; `warn`
+    /// when not given. Logs go to stderr, except `demo`'s, which go to a file unless this is set.
+    #[arg(long, global = true, env = "ACGS_LOG")]
+    pub log: Option<String>,
 
     /// Log format.
     #[arg(long, global = true, env = "ACGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -59,8 +61,22 @@ pub enum Command {
 }
 
 /// Runs the parsed command line and maps its outcome to an exit code.
-pub fn run(cli: Cli) -> ExitCode {
-    init_logging(&cli.log, cli.log_format);
+pub fn run(mut cli: Cli) -> ExitCode {
+    let filter = cli.log.as_deref().unwrap_or(DEFAULT_LOG_FILTER);
+    let log_file = match (&mut cli.command, &cli.log) {
+        // The demo tells a story on stdout; its control plane's log lines (alerts firing, ...)
+        // would cut through it on a terminal.
+        (Command::Demo(demo), None) => {
+            let path = std::env::temp_dir().join("acgs-demo.log");
+            demo.log_file = Some(path.clone());
+            Some(path)
+        }
+        _ => None,
+    };
+    if let Err(error) = init_logging(filter, cli.log_format, log_file.as_deref()) {
+        eprintln!("error: {error:#}");
+        return crate::exit::code_of(&error);
+    }
     let result = match cli.command {
         Command::Analyze(cmd) => cmd.execute(),
         Command::DryRun(cmd) => cmd.execute(),
@@ -90,14 +106,28 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
+/// The log filter when `--log` and `ACGS_LOG` are not given.
+const DEFAULT_LOG_FILTER: &str = "warn";
+
+fn init_logging(filter: &str, format: LogFormat, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let writer = match file {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).with_context(|| format!("creating the log file {}", path.display()))?;
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
+        }
+        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
     // Colour codes only for a person at a terminal; never into a file, a pipe or a log collector.
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let colour = file.is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(colour);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }

@@ -115,6 +115,15 @@ fn demo_passes_its_own_checks() {
     let html = stdout.lines().find_map(|l| l.strip_prefix("HTML report: ")).expect("the HTML report's path");
     assert!(std::fs::read_to_string(html).is_ok_and(|page| page.contains("<svg")), "{html}");
     assert!(!stdout.contains('✗'), "{stdout}");
+    // The story alone on the terminal: log lines go to a file the demo names, tables fit 120
+    // columns when stdout is not a terminal.
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "no log line cuts through the demo's story");
+    let log =
+        stdout.lines().find_map(|l| l.strip_prefix("The control plane's log lines are in ")).expect("the log file");
+    let log = log.split(" (").next().expect("a path");
+    assert!(std::fs::read_to_string(log).is_ok_and(|text| text.contains("alert firing")), "{log}");
+    let widest_table_line = stdout.lines().filter(|l| l.starts_with(['┌', '│', '└'])).map(|l| l.chars().count()).max();
+    assert!(widest_table_line.is_some_and(|width| width <= 120), "{widest_table_line:?}");
 }
 
 #[test]

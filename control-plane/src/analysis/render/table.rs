@@ -9,10 +9,18 @@ use comfy_table::{ContentArrangement, Table};
 use super::{percent, utc};
 use crate::analysis::report::Report;
 
-/// A terminal table in the product's style (also used by `deploy --dry-run` and `verify`).
+/// Columns a table takes when stdout is not a terminal and `COLUMNS` does not say.
+const PIPE_COLUMNS: u16 = 120;
+
+/// A terminal table in the product's style (also used by `deploy --dry-run` and `verify`): cells
+/// wrap to the terminal's width, or into a pipe or a file to `$COLUMNS` (120 without it).
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header);
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        let columns = std::env::var("COLUMNS").ok().and_then(|value| value.parse().ok()).unwrap_or(PIPE_COLUMNS);
+        table.set_width(columns);
+    }
     table
 }
 

@@ -78,6 +78,10 @@ pub struct Demo {
     /// Where the HTML analysis report is written.
     #[arg(long, value_name = "PATH", default_value_os_t = std::env::temp_dir().join("acgs-demo-report.html"))]
     pub html: PathBuf,
+
+    /// Where the log lines went when not to stderr (set by the command line, not an argument).
+    #[arg(skip)]
+    pub log_file: Option<PathBuf>,
 }
 
 /// The strategy change the demo makes half-way: this service's rate goes from its seed value
@@ -146,6 +150,9 @@ impl Demo {
 
         let outcome = Outcome { sampling, fired, resolved, elapsed };
         let failed = print_results(&ended, &outcome, &self.html)?;
+        if let Some(log) = &self.log_file {
+            println!("The control plane's log lines are in {} (`--log warn` prints them here instead).", log.display());
+        }
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
     }
 }
