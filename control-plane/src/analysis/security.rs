@@ -2,9 +2,8 @@
 //! span attributes that carry secrets. A secret is reported by service, attribute key and reason,
 //! never by value: the report must be safe to share.
 //!
-//! An attribute is sensitive when its key names a credential (authorization, cookie, token,
-//! secret, password, API key, private key, credential, session id), or its value is a bearer/basic
-//! credential or a JWT, or it is a URL whose query carries one of those names.
+//! Whether an attribute carries a credential is decided by evidence ([`credentials`]): whole
+//! segments of its key, the shape of its value, never a number.
 //!
 //! Findings: `ForgedConstitutionalHash` (critical) per caller that sent mismatched hashes,
 //! `RepeatedAuthFailures` (warning) per (caller, service) with at least the configured number of
@@ -15,30 +14,12 @@ use std::sync::Arc;
 
 use acgs_proto::telemetry::HashStatus;
 
-use super::model::keys;
 use super::report::{
     Analysis, AuthFailures, CallerViolations, Evidence, Finding, SecuritySection, SensitiveAttribute, Severity,
 };
 use super::SpanContext;
 
-/// Words that make an attribute key sensitive (matched in the lower-cased key with `-` and `.`
-/// read as `_`).
-const SENSITIVE_KEY_WORDS: [&str; 11] = [
-    "authorization",
-    "cookie",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "api_key",
-    "apikey",
-    "private_key",
-    "credential",
-    "session_id",
-];
-
-/// Query parameter names that carry secrets in a URL.
-const SENSITIVE_QUERY_WORDS: [&str; 6] = ["token", "secret", "password", "api_key", "apikey", "signature"];
+mod credentials;
 
 #[derive(Debug, Default)]
 struct Counted {
@@ -59,8 +40,6 @@ pub struct SecurityAnalysis {
     auth: HashMap<(Arc<str>, Arc<str>), AuthCounts>,
     forged: HashMap<(Arc<str>, Arc<str>), Counted>,
     secrets: HashMap<(Arc<str>, String, &'static str), Counted>,
-    /// Whether an attribute key is sensitive by name, remembered per key.
-    key_verdicts: HashMap<String, bool>,
 }
 
 impl SecurityAnalysis {
@@ -81,28 +60,11 @@ impl SecurityAnalysis {
             forged.evidence.add(&span.trace_id);
         }
         for attribute in &span.attributes {
-            let Some(reason) = self.sensitivity(&attribute.key, &attribute.value) else { continue };
+            let Some(reason) = credentials::sensitivity(&attribute.key, &attribute.value) else { continue };
             let counted = self.secrets.entry((Arc::clone(&span.service), attribute.key.clone(), reason)).or_default();
             counted.count += 1;
             counted.evidence.add(&span.trace_id);
         }
-    }
-
-    fn sensitivity(&mut self, key: &str, value: &str) -> Option<&'static str> {
-        let by_name = match self.key_verdicts.get(key) {
-            Some(verdict) => *verdict,
-            None => {
-                let verdict = key_is_sensitive(key);
-                if self.key_verdicts.len() < 10_000 {
-                    self.key_verdicts.insert(key.to_owned(), verdict);
-                }
-                verdict
-            }
-        };
-        if by_name {
-            return Some("key name");
-        }
-        value_sensitivity(key, value)
     }
 
     /// The section and findings; `auth_failure_threshold` 401/403s from one caller to one
@@ -198,53 +160,6 @@ impl SecurityAnalysis {
         };
         (section, findings)
     }
-}
-
-/// Whether the key names a credential. The filter's own `constitutional.hash*` attributes are
-/// public by design.
-fn key_is_sensitive(key: &str) -> bool {
-    let normalised: String =
-        key.chars().map(|c| if c == '-' || c == '.' { '_' } else { c.to_ascii_lowercase() }).collect();
-    if normalised.starts_with("constitutional") {
-        return false;
-    }
-    SENSITIVE_KEY_WORDS.iter().any(|word| normalised.contains(word))
-}
-
-/// Whether the value is a credential whatever its key.
-fn value_sensitivity(key: &str, value: &str) -> Option<&'static str> {
-    let trimmed = value.trim_start();
-    let has_scheme = |scheme: &str| {
-        trimmed.len() > scheme.len() && trimmed.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme))
-    };
-    if has_scheme("bearer ") || has_scheme("basic ") {
-        return Some("credential value");
-    }
-    if looks_like_jwt(trimmed) {
-        return Some("JWT");
-    }
-    if keys::URL.contains(&key) || key == "url.query" {
-        let query = value.split_once('?').map_or(value, |(_, q)| q);
-        let secret_param = query.split('&').filter_map(|pair| pair.split_once('=')).any(|(name, v)| {
-            let name = name.to_ascii_lowercase().replace('-', "_");
-            !v.is_empty() && SENSITIVE_QUERY_WORDS.iter().any(|word| name.contains(word))
-        });
-        if secret_param {
-            return Some("secret in URL query");
-        }
-    }
-    None
-}
-
-/// `eyJ…` (base64url of `{"`) with three dot-separated base64url parts.
-fn looks_like_jwt(value: &str) -> bool {
-    if !value.starts_with("eyJ") {
-        return false;
-    }
-    let parts: Vec<&str> = value.split('.').collect();
-    parts.len() == 3
-        && parts[..2].iter().all(|p| p.len() >= 4)
-        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 #[cfg(test)]
