@@ -396,7 +396,12 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains("SECRETCOOKIE"), "secret values are never printed");
     let page = std::fs::read_to_string(&html).expect("the HTML report");
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg") && !page.contains("SECRETCOOKIE"));
-    let tables = acgs_tracing(&["analyze", "--file", export.to_str().unwrap_or_default()]);
+    // Wide enough that no cell wraps (tables wrap at $COLUMNS when stdout is not a terminal).
+    let tables = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["analyze", "--file", export.to_str().unwrap_or_default()])
+        .env("COLUMNS", "400")
+        .output()
+        .expect("the binary runs");
     let text = String::from_utf8_lossy(&tables.stdout);
     assert!(text.contains("ForgedConstitutionalHash") && text.contains("10.0.0.66"), "{text}");
 }

@@ -3,18 +3,27 @@
 //!
 //! A span counts by its hash status: valid and injected are compliant, missing and mismatch are
 //! violations, exempt counts on neither side (the same split as the
-//! `acgs_constitutional_compliance_ratio` metric). Spans without any hash information are
-//! `untracked` (a hop without the filter) and also count on neither side.
+//! `acgs_constitutional_compliance_ratio` metric).
+//!
+//! A span without any hash status is a hop the filter did not check. When it is a server span
+//! (`span.kind` server, or Envoy's inbound span) of a service in scope, and its parent is not
+//! its own sidecar's inbound span (an application's server span right behind its sidecar is the
+//! same request, checked or not there), it counts as `missing`, blamed on its caller: a service
+//! that never sends the hash, or runs without the filter, shows as a violation rather than as
+//! nothing. Client and internal spans, application spans behind their sidecar, and the services
+//! declared out of scope (`--untracked-service`) are `untracked` and count on neither side; the
+//! report shows how many wherever it shows a rate.
 //!
 //! Findings: `ConstitutionalHashViolation` (critical) per service that received forged hashes,
 //! `MissingConstitutionalHash` (warning) per service that received requests without one, and
 //! `ConstitutionalComplianceRate` (warning) per service whose rate is below the target.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use acgs_proto::telemetry::{Compliance, HashStatus};
 
+use super::model::keys;
 use super::report::{
     ratio, Analysis, CallerViolations, CompliancePoint, ComplianceSection, Evidence, Finding, ServiceCompliance,
     Severity,
@@ -35,6 +44,8 @@ struct ServiceCounts {
 /// Accumulates compliance over the analysed spans.
 #[derive(Debug, Default)]
 pub struct ComplianceAnalysis {
+    /// Services out of the hash check's scope.
+    untracked_services: HashSet<String>,
     services: HashMap<Arc<str>, ServiceCounts>,
     by_caller: HashMap<(Arc<str>, Arc<str>, HashStatus), u64>,
     /// (compliant, violations) per second.
@@ -54,6 +65,11 @@ fn status_index(status: HashStatus) -> usize {
 }
 
 impl ComplianceAnalysis {
+    /// An analysis in which `untracked_services` are out of scope.
+    pub fn new(untracked_services: &[String]) -> Self {
+        Self { untracked_services: untracked_services.iter().cloned().collect(), ..Self::default() }
+    }
+
     pub fn observe(&mut self, context: &SpanContext<'_>) {
         let span = context.span;
         let counts = match self.services.get_mut(&span.service) {
@@ -61,9 +77,18 @@ impl ComplianceAnalysis {
             None => self.services.entry(Arc::clone(&span.service)).or_default(),
         };
         counts.spans += 1;
-        let Some(status) = span.hash_status else {
-            counts.untracked += 1;
-            return;
+        let behind_its_sidecar = context.parent.is_some_and(|parent| {
+            parent.attribute(keys::UPSTREAM_CLUSTER).is_some_and(|cluster| cluster.starts_with("inbound|"))
+        });
+        let unchecked_request =
+            span.server && !behind_its_sidecar && !self.untracked_services.contains(span.service.as_ref());
+        let status = match span.hash_status {
+            Some(status) => status,
+            None if unchecked_request => HashStatus::Missing,
+            None => {
+                counts.untracked += 1;
+                return;
+            }
         };
         counts.by_status[status_index(status)] += 1;
         let compliant = match status.compliance() {
@@ -93,6 +118,7 @@ impl ComplianceAnalysis {
             section.compliant += valid + injected;
             section.missing += missing;
             section.mismatch += mismatch;
+            section.untracked += counts.untracked;
             let callers = |kind: HashStatus| {
                 let mut names: Vec<&str> = self
                     .by_caller

@@ -47,6 +47,8 @@ pub struct AnalysisOptions {
     pub compliance_target: f64,
     /// 401/403s from one caller to one service that make a finding.
     pub auth_failure_threshold: u64,
+    /// Services out of the hash check's scope: their unchecked server spans are not violations.
+    pub untracked_services: Vec<String>,
     pub anomaly: AnomalyOptions,
 }
 
@@ -60,6 +62,7 @@ impl Default for AnalysisOptions {
             throughput_target_rps: 100.0,
             compliance_target: 0.95,
             auth_failure_threshold: 5,
+            untracked_services: Vec::new(),
             anomaly: AnomalyOptions::default(),
         }
     }
@@ -103,8 +106,8 @@ impl Analyzer {
     pub fn new(options: AnalysisOptions) -> Self {
         Self {
             anomaly: AnomalyAnalysis::new(options.anomaly),
+            compliance: ComplianceAnalysis::new(&options.untracked_services),
             options,
-            compliance: ComplianceAnalysis::default(),
             performance: PerformanceAnalysis::default(),
             security: SecurityAnalysis::default(),
             dependency: DependencyAnalysis::default(),

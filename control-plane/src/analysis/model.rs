@@ -42,6 +42,9 @@ pub struct Span {
     pub remote: Option<Arc<str>>,
     /// Whether the span is a client (outgoing) call.
     pub client: bool,
+    /// Whether the span is a server's side of a request (`span.kind` server, or Envoy's inbound
+    /// span, whose `upstream_cluster` is `inbound|…`): where a hash check belongs.
+    pub server: bool,
     pub attributes: Vec<Attribute>,
 }
 
@@ -64,6 +67,9 @@ pub mod keys {
     pub const REMOTE: [&str; 4] = ["peer.service", "server.address", "net.peer.name", "http.host"];
     pub const URL: [&str; 2] = ["url.full", "http.url"];
     pub const SPAN_KIND: &str = "span.kind";
+    /// Envoy's tag of the cluster a span's request went to (`inbound|8080||` on a sidecar's
+    /// inbound side).
+    pub const UPSTREAM_CLUSTER: &str = "upstream_cluster";
     pub const ERROR: &str = "error";
 }
 
@@ -84,6 +90,8 @@ pub struct SpanFacts {
     pub error: bool,
     /// The source's own span kind, when it has one (`true` client/producer).
     pub client: bool,
+    /// The source's own span kind, when it has one (`true` server).
+    pub server: bool,
     pub peer: Option<Arc<str>>,
     /// The HTTP status as the source read it typed, if it did.
     pub http_status: Option<u16>,
@@ -100,6 +108,10 @@ impl SpanFacts {
         let hash_status = self.hash_status.or_else(|| get(keys::HASH_STATUS).and_then(|s| s.parse().ok()));
         let error = self.error || get(keys::ERROR) == Some("true") || http_status.is_some_and(|s| s >= 500);
         let client = self.client || matches!(get(keys::SPAN_KIND), Some("client" | "producer"));
+        let server = !client
+            && (self.server
+                || get(keys::SPAN_KIND) == Some("server")
+                || get(keys::UPSTREAM_CLUSTER).is_some_and(|cluster| cluster.starts_with("inbound|")));
         let remote = first(&keys::REMOTE)
             .map(str::to_owned)
             .or_else(|| first(&keys::URL).and_then(url_host))
@@ -120,6 +132,7 @@ impl SpanFacts {
             peer,
             remote,
             client,
+            server,
             attributes,
         }
     }
@@ -181,6 +194,7 @@ mod tests {
             duration_micros: 1,
             error: false,
             client: false,
+            server: false,
             peer: None,
             http_status: None,
             hash_status: None,
@@ -189,6 +203,20 @@ mod tests {
 
     fn attrs(pairs: &[(&str, &str)]) -> Vec<Attribute> {
         pairs.iter().map(|(k, v)| Attribute { key: (*k).to_owned(), value: (*v).to_owned() }).collect()
+    }
+
+    #[test]
+    fn the_server_side_is_span_kind_server_or_envoys_inbound_span() {
+        let kinds = |pairs: &[(&str, &str)]| {
+            let span = facts().into_span(attrs(pairs));
+            (span.client, span.server)
+        };
+        assert_eq!(kinds(&[("span.kind", "server")]), (false, true));
+        assert_eq!(kinds(&[("upstream_cluster", "inbound|8080||")]), (false, true));
+        assert_eq!(kinds(&[("upstream_cluster", "outbound|80||legacy.default.svc.cluster.local")]), (false, false));
+        assert_eq!(kinds(&[("span.kind", "client"), ("upstream_cluster", "inbound|8080||")]), (true, false));
+        assert_eq!(kinds(&[]), (false, false));
+        assert!(SpanFacts { server: true, ..facts() }.into_span(Vec::new()).server, "the source's own kind");
     }
 
     #[test]

@@ -104,6 +104,10 @@ pub struct ComplianceSection {
     pub compliant: u64,
     pub missing: u64,
     pub mismatch: u64,
+    /// Spans on neither side of the rate: client and internal spans, spans behind a checked
+    /// hop, and the services declared out of scope.
+    #[serde(default)]
+    pub untracked: u64,
     pub services: Vec<ServiceCompliance>,
     pub violations_by_caller: Vec<CallerViolations>,
     pub timeline: Vec<CompliancePoint>,

@@ -27,6 +27,7 @@ pub fn span(trace: u128, id: u64, service: &str, operation: &str) -> Span {
         peer: None,
         remote: None,
         client: false,
+        server: false,
         attributes: Vec::new(),
     }
 }
@@ -38,6 +39,7 @@ pub trait SpanExt {
     fn took(self, micros: u64) -> Self;
     fn status(self, status: u16) -> Self;
     fn hash(self, status: Option<HashStatus>) -> Self;
+    fn server(self) -> Self;
     fn peer(self, peer: &str) -> Self;
     fn calls_external(self, remote: &str) -> Self;
     fn attr(self, key: &str, value: &str) -> Self;
@@ -63,6 +65,10 @@ impl SpanExt for Span {
     }
     fn hash(mut self, status: Option<HashStatus>) -> Self {
         self.hash_status = status;
+        self
+    }
+    fn server(mut self) -> Self {
+        self.server = true;
         self
     }
     fn peer(mut self, peer: &str) -> Self {

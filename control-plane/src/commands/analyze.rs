@@ -72,6 +72,11 @@ pub struct Analyze {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
+    /// A service out of the hash check's scope (repeatable): its server spans without a hash are
+    /// untracked, not violations.
+    #[arg(long, value_name = "NAME")]
+    pub untracked_service: Vec<String>,
+
     /// Also write the report as a self-contained HTML page here.
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
@@ -107,6 +112,7 @@ impl Analyze {
             operation: self.operation.clone(),
             since_micros: self.lookback.map(since_micros),
             anomaly: AnomalyOptions { interval_secs: self.interval.as_secs(), baseline_secs: self.baseline.as_secs() },
+            untracked_services: self.untracked_service.clone(),
             ..AnalysisOptions::default()
         }
     }

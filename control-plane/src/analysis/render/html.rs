@@ -53,6 +53,7 @@ pub fn render(report: &Report) -> String {
         ("traces", s.traces_analyzed.to_string()),
         ("spans", s.spans_analyzed.to_string()),
         ("compliance", percent(s.compliance_rate)),
+        ("untracked spans", report.compliance.untracked.to_string()),
         ("issues", s.total_issues.to_string()),
         ("critical", s.critical.to_string()),
     ] {
@@ -270,11 +271,11 @@ fn dependency_graph(page: &mut String, report: &Report) {
 }
 
 fn tables(page: &mut String, report: &Report) {
-    page.push_str("<h2>Compliance per service</h2><table><tr><th>service</th><th>spans</th><th>valid</th><th>injected</th><th>missing</th><th>mismatch</th><th>exempt</th><th>rate</th></tr>");
+    page.push_str("<h2>Compliance per service</h2><table><tr><th>service</th><th>spans</th><th>valid</th><th>injected</th><th>missing</th><th>mismatch</th><th>exempt</th><th>untracked</th><th>rate</th></tr>");
     for s in &report.compliance.services {
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&s.service),
             s.spans,
             s.valid,
@@ -282,6 +283,7 @@ fn tables(page: &mut String, report: &Report) {
             s.missing,
             s.mismatch,
             s.exempt,
+            s.untracked,
             percent(s.compliance_rate)
         );
     }

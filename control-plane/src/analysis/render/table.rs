@@ -30,7 +30,7 @@ pub fn render(report: &Report) -> String {
     let summary = &report.summary;
     let _ = writeln!(
         out,
-        "Trace analysis of {}: {} traces, {} spans{}; compliance {}; {} issues ({} critical, {} warning)",
+        "Trace analysis of {}: {} traces, {} spans{}; compliance {} ({} spans untracked); {} issues ({} critical, {} warning)",
         summary.source,
         summary.traces_analyzed,
         summary.spans_analyzed,
@@ -39,6 +39,7 @@ pub fn render(report: &Report) -> String {
             _ => String::new(),
         },
         percent(summary.compliance_rate),
+        report.compliance.untracked,
         summary.total_issues,
         summary.critical,
         summary.warning

@@ -67,6 +67,8 @@ fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner) -> 
         duration_micros: record.end_unix_nanos.saturating_sub(record.start_unix_nanos) / 1_000,
         error: matches!(value(record, keys::ERROR), Some(Value::BoolValue(true))),
         client: false,
+        // The filter records the inbound side of the requests it checked.
+        server: true,
         peer: (!record.peer.is_empty()).then(|| interner.intern(&record.peer)),
         http_status: http_status(record),
         hash_status: match value(record, keys::HASH_STATUS) {

@@ -190,6 +190,7 @@ impl Feed<'_> {
                 duration_micros: span.duration,
                 error: false,
                 client: false,
+                server: false,
                 peer: None,
                 http_status: None,
                 hash_status: None,

@@ -79,6 +79,7 @@ pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer) -> u64 {
                         duration_micros: span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) / 1_000,
                         error: span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32),
                         client: span.kind == SpanKind::Client as i32 || span.kind == SpanKind::Producer as i32,
+                        server: span.kind == SpanKind::Server as i32,
                         peer: None,
                         http_status: None,
                         hash_status: None,
