@@ -40,8 +40,12 @@ fn render_writes_yaml_and_the_wasm_and_refuses_bad_values_with_exit_64() {
 
 #[test]
 fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
-    let output =
-        binary().args(["deploy", "--dry-run", "--kubernetes-api", "http://127.0.0.1:9"]).output().expect("runs");
+    // Wide enough that no API path wraps (tables wrap at $COLUMNS when stdout is not a terminal).
+    let output = binary()
+        .args(["deploy", "--dry-run", "--kubernetes-api", "http://127.0.0.1:9"])
+        .env("COLUMNS", "400")
+        .output()
+        .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.starts_with("dry run: 38 resources would be applied in this order (nothing is changed)\n"), "{text}");
