@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table};
 
 use super::{percent, utc};
 use crate::analysis::report::Report;
@@ -45,17 +45,23 @@ pub fn render(report: &Report) -> String {
         summary.warning
     );
     section(&mut out, "Findings", report.findings.is_empty(), || {
-        let mut t = table(&["severity", "analysis", "rule", "service", "operation", "what", "evidence trace"]);
+        // Severity and rule never wrap; the evidence trace id stays whole on its own line.
+        let mut t = table(&["severity", "rule", "where", "what (evidence trace)"]);
         for f in &report.findings {
-            t.add_row([
-                f.severity.as_str().to_owned(),
-                format!("{:?}", f.analysis).to_lowercase(),
-                f.rule.clone(),
-                f.service.clone(),
-                f.operation.clone().unwrap_or_default(),
-                f.message.clone(),
-                f.evidence_trace_ids.first().cloned().unwrap_or_default(),
-            ]);
+            let place = match &f.operation {
+                Some(operation) => format!("{} {operation}", f.service),
+                None => f.service.clone(),
+            };
+            let what = match f.evidence_trace_ids.first() {
+                Some(trace) => format!("{}\n{trace}", f.message),
+                None => f.message.clone(),
+            };
+            t.add_row([f.severity.as_str().to_owned(), f.rule.clone(), place, what]);
+        }
+        for index in [0, 1] {
+            if let Some(column) = t.column_mut(index) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
+            }
         }
         t
     });
