@@ -39,6 +39,25 @@ fn render_writes_yaml_and_the_wasm_and_refuses_bad_values_with_exit_64() {
 }
 
 #[test]
+fn deploy_dry_run_prints_the_plan_as_json_for_scripts() {
+    let output = binary()
+        .args(["deploy", "--dry-run", "--format", "json", "--kubernetes-api", "http://127.0.0.1:9"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let steps = plan["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 38);
+    assert_eq!(steps[0]["kind"], "CustomResourceDefinition");
+    assert_eq!(
+        steps[0]["path"],
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/samplingpolicies.tracing.acgs.io"
+    );
+    assert_eq!(plan["crds_to_establish"], 1);
+    assert_eq!(plan["workloads_to_roll_out"].as_array().map(Vec::len), Some(6));
+}
+
+#[test]
 fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
     // Wide enough that no API path wraps (tables wrap at $COLUMNS when stdout is not a terminal).
     let output = binary()

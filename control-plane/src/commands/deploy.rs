@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::args::OutputFormat;
 use super::rollout_args::RolloutArgs;
 use crate::analysis::render::table::table;
 use crate::exit::{Unavailable, UsageError, EXIT_FAILED};
@@ -30,6 +31,33 @@ pub struct Deploy {
     /// Kubernetes API server URL (plain HTTP, e.g. `kubectl proxy`); default: in-cluster or kubeconfig.
     #[arg(long, env = "ACGS_KUBERNETES_API")]
     pub kubernetes_api: Option<String>,
+    /// Output format (json: the plan's steps with `--dry-run`, else what was applied).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// The plan as JSON: the steps in order, then what is waited for.
+fn plan_json(steps: &[Step]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|step| {
+            serde_json::json!({
+                "phase": PHASES[usize::from(step.phase)],
+                "kind": step.kind(),
+                "namespace": step.namespace,
+                "name": step.name,
+                "path": step.path(),
+            })
+        })
+        .collect();
+    let workloads: Vec<String> =
+        steps.iter().filter(|s| s.is_workload()).map(|s| format!("{} {}", s.kind(), s.name)).collect();
+    serde_json::json!({
+        "dry_run": true,
+        "steps": rows,
+        "crds_to_establish": steps.iter().filter(|s| s.phase == 0).count(),
+        "workloads_to_roll_out": workloads,
+    })
 }
 
 fn print_plan(steps: &[Step]) {
@@ -59,9 +87,14 @@ impl Deploy {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let manifests = self.rollout.render()?;
         let steps = plan(manifests).map_err(|error| UsageError(error.to_string()))?;
+        let json = self.format == OutputFormat::Json;
         if self.dry_run {
-            println!("dry run: {} resources would be applied in this order (nothing is changed)", steps.len());
-            print_plan(&steps);
+            if json {
+                println!("{}", plan_json(&steps));
+            } else {
+                println!("dry run: {} resources would be applied in this order (nothing is changed)", steps.len());
+                print_plan(&steps);
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let source = self.kubernetes_api.clone().map_or(KubernetesSource::Infer, KubernetesSource::Url);
@@ -69,12 +102,19 @@ impl Deploy {
         runtime.block_on(async move {
             let client = source.client().await.map_err(|error| Unavailable(format!("{error:#}")))?;
             match deploy(&client, &steps, self.timeout).await {
+                Ok(done) if json => {
+                    println!("{}", serde_json::json!({"applied": done.applied, "workloads": done.workloads}));
+                    Ok(ExitCode::SUCCESS)
+                }
                 Ok(done) => {
                     println!("deployed: {} resources applied, {} workloads rolled out", done.applied, done.workloads);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(error @ DeployError::Unreachable { .. }) => Err(Unavailable(error.to_string()).into()),
                 Err(error) => {
+                    if json {
+                        println!("{}", serde_json::json!({"error": error.to_string()}));
+                    }
                     eprintln!("deploy failed: {error}");
                     Ok(ExitCode::from(EXIT_FAILED))
                 }
