@@ -67,7 +67,7 @@ async fn deploy_applies_in_dependency_order_by_server_side_apply_and_waits() {
     let api = MockApiServer::start().await;
     let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
     let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
-    let done = deploy(&client, &steps, Duration::from_secs(20)).await.expect("deploys");
+    let done = deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
     assert_eq!((done.applied, done.workloads), (38, 6));
 
     let applies: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
@@ -75,7 +75,7 @@ async fn deploy_applies_in_dependency_order_by_server_side_apply_and_waits() {
     for apply in &applies {
         assert_eq!(apply.content_type, "application/apply-patch+yaml", "{}", apply.path);
         assert!(
-            apply.query.contains("fieldManager=acgs-tracing") && apply.query.contains("force=true"),
+            apply.query.contains("fieldManager=acgs-tracing") && !apply.query.contains("force=true"),
             "{}",
             apply.query
         );
@@ -106,13 +106,31 @@ async fn deploy_applies_in_dependency_order_by_server_side_apply_and_waits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_owned_by_another_manager_stops_the_deploy_unless_conflicts_are_forced() {
+    let api = MockApiServer::start().await;
+    // The API server's answer to an apply that would change fields another manager owns.
+    api.refuse_writes("/apis/telemetry.istio.io/v1/telemetries", 409);
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
+    let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
+    let error = deploy(&client, &steps, Duration::from_secs(20), false).await.expect_err("a conflict");
+    assert!(matches!(error, DeployError::Conflict { .. }), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("Telemetry istio-system/acgs-mesh-tracing") && text.contains("--force-conflicts"), "{text}");
+
+    api.accept_writes("/apis/telemetry.istio.io/v1/telemetries");
+    deploy(&client, &steps, Duration::from_secs(20), true).await.expect("forced");
+    let forced = api.requests().into_iter().filter(|r| r.method == "PATCH").last().expect("an apply");
+    assert!(forced.query.contains("force=true"), "{}", forced.query);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_names_what_did_not_roll_out_in_time() {
     let api = MockApiServer::start().await;
     api.set_rollouts_ready(false);
     let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
     let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
     let crds_only: Vec<_> = steps.iter().filter(|s| s.phase == 0).cloned().collect();
-    let error = deploy(&client, &crds_only, Duration::from_millis(600)).await.expect_err("never established");
+    let error = deploy(&client, &crds_only, Duration::from_millis(600), false).await.expect_err("never established");
     assert!(matches!(error, DeployError::Timeout { .. }), "{error}");
     assert!(
         error.to_string().contains("CustomResourceDefinition samplingpolicies.tracing.acgs.io: not established"),
@@ -123,14 +141,14 @@ async fn deploy_names_what_did_not_roll_out_in_time() {
     let mut not_crds: Vec<_> = steps.iter().filter(|s| s.phase > 0).cloned().collect();
     api.set_rollouts_ready(false);
     not_crds.retain(|s| s.kind() != "CustomResourceDefinition");
-    let error = deploy(&client, &not_crds, Duration::from_millis(600)).await.expect_err("never ready");
+    let error = deploy(&client, &not_crds, Duration::from_millis(600), false).await.expect_err("never ready");
     let text = error.to_string();
     assert!(text.contains("Deployment acgs-system/acgs-control-plane: 0/2 ready, 0 updated (kubectl -n acgs-system describe deployment/acgs-control-plane)"), "{text}");
     assert!(text.contains("StatefulSet jaeger-system/elasticsearch: 0/3 ready"), "{text}");
 
     let unreachable =
         kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("URL"))).expect("client");
-    let error = deploy(&unreachable, &steps, Duration::from_secs(2)).await.expect_err("unreachable");
+    let error = deploy(&unreachable, &steps, Duration::from_secs(2), false).await.expect_err("unreachable");
     assert!(matches!(error, DeployError::Unreachable { .. }), "{error}");
 }
 

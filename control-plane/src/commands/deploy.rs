@@ -31,6 +31,10 @@ pub struct Deploy {
     /// Kubernetes API server URL (plain HTTP, e.g. `kubectl proxy`); default: in-cluster or kubeconfig.
     #[arg(long, env = "ACGS_KUBERNETES_API")]
     pub kubernetes_api: Option<String>,
+    /// Take over fields another field manager owns (as `kubectl apply --server-side
+    /// --force-conflicts`); without it such a conflict stops the deploy, naming the object.
+    #[arg(long)]
+    pub force_conflicts: bool,
     /// Output format (json: the plan's steps with `--dry-run`, else what was applied).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -101,7 +105,7 @@ impl Deploy {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async move {
             let client = source.client().await.map_err(|error| Unavailable(format!("{error:#}")))?;
-            match deploy(&client, &steps, self.timeout).await {
+            match deploy(&client, &steps, self.timeout, self.force_conflicts).await {
                 Ok(done) if json => {
                     println!("{}", serde_json::json!({"applied": done.applied, "workloads": done.workloads}));
                     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
-//! `deploy`: server-side apply of a plan through kube (field manager `acgs-tracing`, conflicts
-//! forced, as `kubectl apply --server-side --force-conflicts`), phase by phase; the CRDs must be
+//! `deploy`: server-side apply of a plan through kube (field manager `acgs-tracing`; a field
+//! another manager owns is a conflict that stops the deploy, unless conflicts are forced as
+//! `kubectl apply --server-side --force-conflicts` does), phase by phase; the CRDs must be
 //! established before anything else is applied; then every Deployment, StatefulSet and DaemonSet
 //! is waited for until rolled out (observed generation current, every replica updated and ready),
 //! with a progress bar on a terminal and one line per event otherwise.
@@ -25,6 +26,13 @@ pub enum DeployError {
     /// The API server refused a manifest.
     #[error("applying {step} failed: {error}")]
     Refused { step: String, error: kube::Error },
+    /// Another field manager owns fields the manifest sets: someone else manages the object.
+    #[error(
+        "applying {step}: another field manager owns fields it sets ({error}); check who manages it \
+         (kubectl get -o yaml --show-managed-fields), then `acgs-tracing deploy --force-conflicts` takes \
+         them over, as kubectl apply --server-side --force-conflicts does"
+    )]
+    Conflict { step: String, error: kube::Error },
     /// A manifest is not a Kubernetes object.
     #[error("{step}: {error}")]
     Malformed { step: String, error: serde_json::Error },
@@ -50,15 +58,17 @@ fn api(client: &Client, step: &Step) -> Api<DynamicObject> {
 fn classify(step: &Step, error: kube::Error) -> DeployError {
     let step = label(step);
     match error {
+        kube::Error::Api(ref response) if response.code == 409 => DeployError::Conflict { step, error },
         kube::Error::Api(_) => DeployError::Refused { step, error },
         error => DeployError::Unreachable { step, error },
     }
 }
 
-async fn apply(client: &Client, step: &Step) -> Result<(), DeployError> {
+async fn apply(client: &Client, step: &Step, force_conflicts: bool) -> Result<(), DeployError> {
     let object: DynamicObject = serde_json::from_value(step.manifest.value.clone())
         .map_err(|error| DeployError::Malformed { step: label(step), error })?;
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let params = PatchParams::apply(FIELD_MANAGER);
+    let params = if force_conflicts { params.force() } else { params };
     api(client, step).patch(&step.name, &params, &Patch::Apply(&object)).await.map_err(|e| classify(step, e))?;
     tracing::info!(kind = step.kind(), name = %step.name, namespace = ?step.namespace, "applied");
     Ok(())
@@ -161,7 +171,12 @@ pub struct Deployed {
 }
 
 /// Applies the plan in order and waits for it; `timeout` bounds all the waiting.
-pub async fn deploy(client: &Client, steps: &[Step], timeout: Duration) -> Result<Deployed, DeployError> {
+pub async fn deploy(
+    client: &Client,
+    steps: &[Step],
+    timeout: Duration,
+    force_conflicts: bool,
+) -> Result<Deployed, DeployError> {
     let deadline = Instant::now() + timeout;
     let mut phase = None;
     for (index, step) in steps.iter().enumerate() {
@@ -169,7 +184,7 @@ pub async fn deploy(client: &Client, steps: &[Step], timeout: Duration) -> Resul
             phase = Some(step.phase);
             println!("phase {}: {}", step.phase + 1, PHASES[usize::from(step.phase)]);
         }
-        apply(client, step).await?;
+        apply(client, step, force_conflicts).await?;
         println!("  applied  {} [{}/{}]", label(step), index + 1, steps.len());
         let last_crd = step.phase == 0 && steps.get(index + 1).is_none_or(|next| next.phase != 0);
         if last_crd {

@@ -72,7 +72,7 @@ fn namespaces_hash_images_sampling_and_retention_are_applied_everywhere() {
     assert!(!sampler.contains("sampling_percentage: 100"));
     let cleaner = find(&manifests, "CronJob", "es-index-cleaner-constitutional");
     assert_eq!(cleaner["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0], "90");
-    let telemetry = find(&manifests, "Telemetry", "mesh-default");
+    let telemetry = find(&manifests, "Telemetry", "acgs-mesh-tracing");
     assert_eq!(
         telemetry["spec"]["tracing"][0]["customTags"]["acgs.sampling.decision"]["header"]["name"],
         "x-acgs-sampling-decision"
