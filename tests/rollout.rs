@@ -119,7 +119,7 @@ async fn a_field_owned_by_another_manager_stops_the_deploy_unless_conflicts_are_
 
     api.accept_writes("/apis/telemetry.istio.io/v1/telemetries");
     deploy(&client, &steps, Duration::from_secs(20), true).await.expect("forced");
-    let forced = api.requests().into_iter().filter(|r| r.method == "PATCH").last().expect("an apply");
+    let forced = api.requests().into_iter().rfind(|r| r.method == "PATCH").expect("an apply");
     assert!(forced.query.contains("force=true"), "{}", forced.query);
 }
 
