@@ -9,6 +9,7 @@ pub mod category;
 pub mod config;
 pub mod decision;
 pub mod hash;
+pub mod header_map;
 pub mod operation;
 pub mod poll;
 pub mod request_id;

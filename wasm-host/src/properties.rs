@@ -4,6 +4,8 @@
 //! Strings come back as raw bytes, integers as 8 little-endian bytes, booleans as one byte;
 //! absent values and whole maps (which Envoy serialises as protobuf) are `NotFound` here.
 
+use std::net::SocketAddr;
+
 use crate::headers::Headers;
 use crate::state::VmState;
 use crate::stream::{StreamPhase, StreamState};
@@ -19,13 +21,32 @@ fn text(value: &str) -> Vec<u8> {
     value.as_bytes().to_vec()
 }
 
+/// The text of the last peer address asked for. Envoy formats an address once, when its
+/// connection is accepted (`Address::Ipv4Instance` keeps `friendly_name_`), so `source.address`
+/// costs a filter no formatting per request; the host keeps the text of the address it formatted
+/// last, which is the connection's for every request on it.
+#[derive(Debug, Default)]
+pub(crate) struct AddressText {
+    last: Option<(SocketAddr, Vec<u8>)>,
+}
+
+impl AddressText {
+    fn of(&mut self, address: SocketAddr) -> &[u8] {
+        if self.last.as_ref().is_none_or(|(cached, _)| *cached != address) {
+            self.last = Some((address, address.to_string().into_bytes()));
+        }
+        self.last.as_ref().map_or(&[], |(_, text)| text)
+    }
+}
+
 /// The value at `path` (segments separated by NUL bytes, as the SDK serialises them).
-pub(crate) fn resolve(state: &VmState, raw_path: &[u8]) -> Option<Vec<u8>> {
-    let stream = state.stream.as_ref().filter(|stream| stream.context_id == state.effective_context);
-    if let Some(value) = stream.and_then(|stream| stream.properties.get(raw_path)) {
+pub(crate) fn resolve(state: &mut VmState, raw_path: &[u8]) -> Option<Vec<u8>> {
+    let effective = state.effective_context;
+    let stream = state.stream.as_ref().filter(|stream| stream.context_id == effective);
+    if let Some(value) = stream.filter(|s| !s.properties.is_empty()).and_then(|s| s.properties.get(raw_path)) {
         return Some(value.clone());
     }
-    if let Some(value) = state.root_properties.get(raw_path) {
+    if let Some(value) = Some(&state.root_properties).filter(|p| !p.is_empty()).and_then(|p| p.get(raw_path)) {
         return Some(value.clone());
     }
     // Paths are short: split into a fixed array rather than allocating on every call.
@@ -45,7 +66,10 @@ pub(crate) fn resolve(state: &VmState, raw_path: &[u8]) -> Option<Vec<u8>> {
         ["xds", "cluster_name"] => Some(text(&env.proxy.node.cluster)),
         ["request", rest @ ..] => stream.and_then(|stream| request(stream, rest)),
         ["response", rest @ ..] => stream.and_then(|stream| response(stream, rest)),
-        ["source", "address"] => stream.map(|stream| text(&stream.source_address.to_string())),
+        ["source", "address"] => {
+            let address = stream?.source_address;
+            Some(state.address_text.of(address).to_vec())
+        }
         ["source", "port"] => stream.map(|stream| int(i64::from(stream.source_address.port()))),
         ["destination", "address"] => stream.map(|_| text(&env.proxy.listener_address.to_string())),
         ["destination", "port"] => stream.map(|_| int(i64::from(env.proxy.listener_address.port()))),

@@ -14,6 +14,7 @@ use crate::config::{PluginConfig, ProxyConfig};
 use crate::headers::Headers;
 use crate::logs::LogSink;
 use crate::process::ProcessState;
+use crate::properties::AddressText;
 use crate::stream::StreamState;
 
 /// Immutable facts every VM of a proxy shares.
@@ -83,6 +84,7 @@ pub(crate) struct VmState {
     pub(crate) stdio: StdioLines,
     /// Values the root context stored with `proxy_set_property`.
     pub(crate) root_properties: HashMap<Vec<u8>, Vec<u8>>,
+    pub(crate) address_text: AddressText,
 }
 
 impl VmState {
@@ -105,6 +107,7 @@ impl VmState {
             logs,
             stdio: StdioLines::default(),
             root_properties: HashMap::new(),
+            address_text: AddressText::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! parses and validates the configuration and owns the per-VM engine; each HTTP stream reads the
 //! four headers the decision needs, applies the decision (headers, local reply) and counts it.
 
+mod host;
 mod root;
 mod stats;
 mod stream;

@@ -1,5 +1,5 @@
-//! One HTTP stream: reads `:method`, `:path`, the hash header, `traceparent`, `x-request-id` and
-//! `baggage`, asks the engine, and applies the decision. The metadata headers (hash status,
+//! One HTTP stream: reads the request headers in one host call (`:method`, `:path`, the hash
+//! header, `traceparent`, `x-request-id` and `baggage` are looked up in place), asks the engine, and applies the decision. The metadata headers (hash status,
 //! category, compliance, sampling decision and rule) are set on the request in every case, a
 //! local reply included, because Envoy reads its span's custom tags from the request headers
 //! when the span ends; then either a local 403 with the JSON body, or the request is forwarded
@@ -8,13 +8,16 @@
 //! after local replies too) it records the request in the VM's telemetry buffer, with its span
 //! when sampled.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::host;
 use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
+use crate::header_map::HeaderMap;
 use crate::operation::strip_query;
 use crate::span::{request_record, Finished};
 use crate::span_headers::{
@@ -24,33 +27,59 @@ use crate::span_headers::{
 
 pub(super) struct ConstitutionalStream {
     shared: Rc<StreamShared>,
-    /// What `on_log` reports: when the request arrived, its method and path, the decision.
+    /// What `on_log` reports: when the request arrived, its headers, the decision.
     seen: Option<Seen>,
 }
 
 struct Seen {
     start_nanos: u64,
-    method: Vec<u8>,
-    path: Vec<u8>,
+    /// The request headers as they arrived (method, path, authority and user agent are read
+    /// from them again when the span is written).
+    headers: HeaderMap,
     decision: RequestDecision,
+}
+
+/// `connection.uri_san_peer_certificate` and `source.address`, in the ABI's path form.
+const PEER_PRINCIPAL: &[u8] = b"connection\0uri_san_peer_certificate";
+const SOURCE_ADDRESS: &[u8] = b"source\0address";
+
+/// The caller as the host names it: its mTLS identity when there is one, else its address.
+enum Peer {
+    Principal(Vec<u8>),
+    Address(Vec<u8>),
+}
+
+impl Peer {
+    fn lookup() -> Self {
+        match host::property(PEER_PRINCIPAL) {
+            Some(principal) => Peer::Principal(principal),
+            None => Peer::Address(host::property(SOURCE_ADDRESS).unwrap_or_default()),
+        }
+    }
+
+    /// The identity, or the address without its port (`10.0.3.7`, `::1`).
+    fn name(&self) -> Cow<'_, str> {
+        match self {
+            Peer::Principal(principal) => String::from_utf8_lossy(principal),
+            Peer::Address(address) => match String::from_utf8_lossy(address) {
+                Cow::Borrowed(address) => Cow::Borrowed(address_host(address)),
+                Cow::Owned(address) => Cow::Owned(address_host(&address).to_owned()),
+            },
+        }
+    }
+}
+
+/// `host:port` or `[v6]:port` without the port and brackets; anything else as it is.
+fn address_host(address: &str) -> &str {
+    match address.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.trim_matches(['[', ']']),
+        _ => address,
+    }
 }
 
 impl ConstitutionalStream {
     pub(super) fn new(shared: Rc<StreamShared>) -> Self {
         Self { shared, seen: None }
-    }
-
-    /// The caller: its mTLS identity when there is one, else its IP address.
-    fn peer(&self) -> String {
-        if let Some(principal) = self.get_property(vec!["connection", "uri_san_peer_certificate"]) {
-            return String::from_utf8_lossy(&principal).into_owned();
-        }
-        let address = self.get_property(vec!["source", "address"]).unwrap_or_default();
-        let address = String::from_utf8_lossy(&address);
-        match address.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.trim_matches(['[', ']']).to_owned(),
-            _ => address.into_owned(),
-        }
     }
 }
 
@@ -59,23 +88,17 @@ impl Context for ConstitutionalStream {}
 impl HttpContext for ConstitutionalStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let config = &self.shared.config;
-        let method = self.get_http_request_header_bytes(":method").unwrap_or_default();
-        let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
-        let hash = self.get_http_request_header_bytes(&config.header);
-        let traceparent = self.get_http_request_header_bytes(TRACEPARENT_HEADER);
-        let request_id = self.get_http_request_header_bytes(REQUEST_ID_HEADER);
-        let baggage = self.get_http_request_header_bytes(BAGGAGE_HEADER);
+        let headers = host::request_headers();
         let now = super::now_nanos(self);
         let view = RequestView {
-            method: &method,
-            path: &path,
-            hash: hash.as_deref(),
-            traceparent: traceparent.as_deref(),
-            request_id: request_id.as_deref(),
-            baggage: baggage.as_deref(),
+            method: headers.get(b":method").unwrap_or_default(),
+            path: headers.get(b":path").unwrap_or_default(),
+            hash: headers.get(config.header.as_bytes()),
+            traceparent: headers.get(TRACEPARENT_HEADER.as_bytes()),
+            request_id: headers.get(REQUEST_ID_HEADER.as_bytes()),
+            baggage: headers.get(BAGGAGE_HEADER.as_bytes()),
         };
         let decision = self.shared.engine.borrow_mut().decide(&view, now);
-        let path = strip_query(&path).to_vec();
         let rejected = matches!(decision.verdict, Verdict::Reject { .. });
         if let Some(stats) = &self.shared.stats {
             stats.count(decision.hash_status, rejected);
@@ -96,7 +119,7 @@ impl HttpContext for ConstitutionalStream {
                     ],
                     Some(body),
                 );
-                self.seen = Some(Seen { start_nanos: now, method, path, decision });
+                self.seen = Some(Seen { start_nanos: now, headers, decision });
                 Action::Pause
             }
             Verdict::Forward => {
@@ -109,7 +132,7 @@ impl HttpContext for ConstitutionalStream {
                 if let Some(baggage) = &decision.baggage_out {
                     self.set_http_request_header_bytes(BAGGAGE_HEADER, Some(baggage));
                 }
-                self.seen = Some(Seen { start_nanos: now, method, path, decision });
+                self.seen = Some(Seen { start_nanos: now, headers, decision });
                 Action::Continue
             }
         }
@@ -130,21 +153,18 @@ impl HttpContext for ConstitutionalStream {
             .get_http_response_header_bytes(":status")
             .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u16>().ok()));
         let sampled = seen.decision.sampled;
-        let peer = if sampled || seen.decision.hash_status.is_violation() { self.peer() } else { String::new() };
-        let (authority, user_agent) = if sampled {
-            (self.get_http_request_header_bytes(":authority"), self.get_http_request_header_bytes("user-agent"))
-        } else {
-            (None, None)
-        };
+        let peer = (sampled || seen.decision.hash_status.is_violation()).then(Peer::lookup);
+        let peer = peer.as_ref().map(Peer::name).unwrap_or_default();
+        let headers = &seen.headers;
         let finished = Finished {
             decision: &seen.decision,
             service: &self.shared.service,
             constitutional_hash: &self.shared.config.constitutional_hash,
-            method: &seen.method,
-            path: &seen.path,
+            method: headers.get(b":method").unwrap_or_default(),
+            path: strip_query(headers.get(b":path").unwrap_or_default()),
             status,
-            authority: authority.as_deref(),
-            user_agent: user_agent.as_deref(),
+            authority: headers.get(b":authority"),
+            user_agent: headers.get(b"user-agent"),
             start_nanos: seen.start_nanos,
             end_nanos,
             peer: &peer,

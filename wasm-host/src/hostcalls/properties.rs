@@ -6,7 +6,7 @@ use wasmtime::Caller;
 
 use super::{Registrar, ENV};
 use crate::abi::status;
-use crate::memory::{read, return_bytes};
+use crate::memory::{read, return_bytes, slice, with_guest};
 use crate::state::VmState;
 
 pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
@@ -19,13 +19,13 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
          ret_ptr: i32,
          ret_len: i32|
          -> wasmtime::Result<i32> {
-            let path = match read(&mut caller, path_ptr, path_len) {
-                Ok(path) => path,
-                Err(code) => return Ok(code),
-            };
-            match crate::properties::resolve(caller.data(), &path) {
-                Some(value) => return_bytes(&mut caller, &value, ret_ptr, ret_len),
-                None => Ok(status::NOT_FOUND),
+            let resolved = with_guest(&mut caller, |memory, state| {
+                let path = slice(memory, path_ptr, path_len)?;
+                crate::properties::resolve(state, path).ok_or(status::NOT_FOUND)
+            });
+            match resolved {
+                Ok(value) => return_bytes(&mut caller, &value, ret_ptr, ret_len),
+                Err(code) => Ok(code),
             }
         },
     )?;

@@ -1,0 +1,56 @@
+//! The two host calls the hot path makes without the SDK's wrappers, which allocate per header
+//! (`get_map_bytes` builds a `String` and a `Vec` for each) or per path segment (`get_property`
+//! builds and serialises a `Vec<&str>` on every call). Here a whole header map comes back in one
+//! buffer ([`HeaderMap`]) and a property path is a constant already in the ABI's form. Both take
+//! ownership of the buffer the host allocated through the SDK's `proxy_on_memory_allocate`
+//! (a boxed byte slice of exactly the returned size), as the SDK's own wrappers do. Any status
+//! other than `Ok` reads as "not there": the filter never traps on a host answer.
+
+#![allow(unsafe_code)]
+
+use std::ptr::null_mut;
+
+use crate::header_map::HeaderMap;
+
+/// `MapType::HttpRequestHeaders`.
+const REQUEST_HEADERS: u32 = 0;
+/// `Status::Ok`.
+const OK: u32 = 0;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+}
+
+/// Takes ownership of a buffer the host returned.
+fn owned(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if status != OK || data.is_null() {
+        return None;
+    }
+    // SAFETY: on `Ok` the host wrote a pointer it got from this module's
+    // `proxy_on_memory_allocate(size)`, which leaks a `Box<[u8]>` of exactly `size` bytes
+    // (proxy-wasm 0.2 `allocator.rs`); a Vec with capacity == length == size owns that allocation.
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// The request headers, in one call.
+pub(super) fn request_headers() -> HeaderMap {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: the out-pointers are valid for writes for the duration of the call.
+    let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
+    HeaderMap::new(owned(status, data, size).unwrap_or_default())
+}
+
+/// A property by its path in the ABI's form (segments separated by NUL bytes).
+pub(super) fn property(path: &[u8]) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: `path` is valid for reads of its length, the out-pointers for writes.
+    let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
+    owned(status, data, size)
+}

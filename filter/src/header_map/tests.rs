@@ -1,0 +1,82 @@
+use proptest::prelude::*;
+
+use super::HeaderMap;
+
+/// The ABI's serialisation, written out field by field as the spec states it.
+fn serialised(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut bytes = u32::try_from(pairs.len()).unwrap_or(u32::MAX).to_le_bytes().to_vec();
+    for (name, value) in pairs {
+        bytes.extend_from_slice(&u32::try_from(name.len()).unwrap_or(u32::MAX).to_le_bytes());
+        bytes.extend_from_slice(&u32::try_from(value.len()).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    for (name, value) in pairs {
+        bytes.extend_from_slice(name);
+        bytes.push(0);
+        bytes.extend_from_slice(value);
+        bytes.push(0);
+    }
+    bytes
+}
+
+#[test]
+fn finds_request_headers_by_exact_name() {
+    let map = HeaderMap::new(serialised(&[
+        (b":method", b"POST"),
+        (b":path", b"/v1/constitutional/validate?x=1"),
+        (b"constitutional-hash", b"cdd01ef066bc6cf2"),
+        (b"empty", b""),
+    ]));
+    assert_eq!(map.get(b":method"), Some(&b"POST"[..]));
+    assert_eq!(map.get(b":path"), Some(&b"/v1/constitutional/validate?x=1"[..]));
+    assert_eq!(map.get(b"constitutional-hash"), Some(&b"cdd01ef066bc6cf2"[..]));
+    assert_eq!(map.get(b"empty"), Some(&b""[..]));
+    assert_eq!(map.get(b"traceparent"), None);
+    assert_eq!(map.get(b":method2"), None);
+}
+
+#[test]
+fn a_repeated_header_answers_its_first_value_as_envoy_does() {
+    let map = HeaderMap::new(serialised(&[(b"baggage", b"a=1"), (b"x", b"y"), (b"baggage", b"b=2")]));
+    assert_eq!(map.get(b"baggage"), Some(&b"a=1"[..]));
+}
+
+#[test]
+fn an_empty_or_absent_map_has_no_headers() {
+    assert_eq!(HeaderMap::new(Vec::new()).get(b":path"), None);
+    assert_eq!(HeaderMap::new(serialised(&[])).pairs().count(), 0);
+}
+
+#[test]
+fn a_truncated_map_keeps_the_headers_before_the_cut() {
+    let full = serialised(&[(b":method", b"GET"), (b":path", b"/health")]);
+    // Cut inside the second value: the first header is whole, the second is not there.
+    let cut = HeaderMap::new(full[..full.len() - 4].to_vec());
+    assert_eq!(cut.get(b":method"), Some(&b"GET"[..]));
+    assert_eq!(cut.get(b":path"), None);
+    // A count larger than the sizes table: nothing past the table is invented.
+    let mut lying = full;
+    lying[..4].copy_from_slice(&1_000_000u32.to_le_bytes());
+    assert_eq!(HeaderMap::new(lying).pairs().count(), 0);
+}
+
+proptest! {
+    #[test]
+    fn every_serialised_map_reads_back_in_order(pairs in prop::collection::vec(
+        (prop::collection::vec(any::<u8>(), 0..24), prop::collection::vec(any::<u8>(), 0..64)), 0..24)
+    ) {
+        let borrowed: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+        let map = HeaderMap::new(serialised(&borrowed));
+        prop_assert_eq!(map.pairs().collect::<Vec<_>>(), borrowed.clone());
+        for (name, _) in &borrowed {
+            let first = borrowed.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+            prop_assert_eq!(map.get(name), first);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), name in prop::collection::vec(any::<u8>(), 0..8)) {
+        let map = HeaderMap::new(bytes);
+        let _ = map.get(&name);
+        prop_assert!(map.pairs().count() <= 256 / 8);
+    }
+}
