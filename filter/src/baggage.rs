@@ -82,14 +82,15 @@ fn is_plain(byte: u8) -> bool {
     matches!(byte, 0x21 | 0x23..=0x24 | 0x26..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
-fn percent_encode(bytes: &[u8], out: &mut Vec<u8>) {
+/// Runs of plain bytes are copied whole (a rule is mostly plain: `constitutional@service`).
+fn percent_encode(mut bytes: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for byte in bytes {
-        if is_plain(*byte) {
-            out.push(*byte);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]]);
-        }
+    while !bytes.is_empty() {
+        let plain = bytes.iter().position(|b| !is_plain(*b)).unwrap_or(bytes.len());
+        out.extend_from_slice(&bytes[..plain]);
+        let Some((byte, rest)) = bytes[plain..].split_first() else { break };
+        out.extend_from_slice(&[b'%', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]]);
+        bytes = rest;
     }
 }
 

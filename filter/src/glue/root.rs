@@ -22,6 +22,7 @@ use crate::poll::{
     decode_shared, encode_shared, lease_value, may_take_lease, poll_path, PollSchedule, LEASE_KEY, STRATEGY_KEY,
 };
 use crate::sampling::{Strategy, UnknownFields};
+use crate::span::SpanWriter;
 use crate::telemetry::{BufferLimits, Delivery, TelemetryBuffer};
 
 /// Node-metadata keys Istio sets, in the order the workload name is taken from them.
@@ -49,9 +50,8 @@ pub(super) struct StreamShared {
     pub(super) engine: RefCell<Engine>,
     pub(super) stats: Option<FilterStats>,
     pub(super) telemetry: RefCell<TelemetryBuffer>,
-    /// Where a sampled request's span is encoded before it joins the batch (reused).
-    pub(super) span_buffer: RefCell<Vec<u8>>,
-    pub(super) service: String,
+    /// Encodes a sampled request's span before it joins the batch.
+    pub(super) spans: RefCell<SpanWriter>,
 }
 
 impl Context for FilterRoot {
@@ -125,13 +125,13 @@ impl RootContext for FilterRoot {
         let telemetry =
             TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now)
                 .spans_recorded_by(config.tracer);
+        let spans = RefCell::new(SpanWriter::new(&service, &config.constitutional_hash));
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
             stats: FilterStats::define(),
             telemetry: RefCell::new(telemetry),
-            span_buffer: RefCell::new(Vec::with_capacity(1_024)),
-            service,
+            spans,
         }));
         true
     }

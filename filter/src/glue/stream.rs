@@ -19,7 +19,7 @@ use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::header_map::HeaderMap;
 use crate::operation::strip_query;
-use crate::span::{request_record, Finished};
+use crate::span::Finished;
 use crate::span_headers::{
     decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
     SAMPLING_DECISION_HEADER, SAMPLING_RULE_HEADER, TRACEPARENT_HEADER,
@@ -158,8 +158,6 @@ impl HttpContext for ConstitutionalStream {
         let headers = &seen.headers;
         let finished = Finished {
             decision: &seen.decision,
-            service: &self.shared.service,
-            constitutional_hash: &self.shared.config.constitutional_hash,
             method: headers.get(b":method").unwrap_or_default(),
             path: strip_query(headers.get(b":path").unwrap_or_default()),
             status,
@@ -169,7 +167,7 @@ impl HttpContext for ConstitutionalStream {
             end_nanos,
             peer: &peer,
         };
-        let mut span_buffer = self.shared.span_buffer.borrow_mut();
-        self.shared.telemetry.borrow_mut().record(request_record(&finished, &mut span_buffer));
+        let mut spans = self.shared.spans.borrow_mut();
+        self.shared.telemetry.borrow_mut().record(spans.request_record(&finished));
     }
 }

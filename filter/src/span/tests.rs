@@ -26,8 +26,6 @@ fn decision(hash: Option<&[u8]>, path: &str) -> RequestDecision {
 fn finished<'a>(decision: &'a RequestDecision, status: Option<u16>) -> Finished<'a> {
     Finished {
         decision,
-        service: "groqcloud-policy",
-        constitutional_hash: "cdd01ef066bc6cf2",
         method: b"POST",
         path: b"/v1/constitutional/validate",
         status,
@@ -46,8 +44,8 @@ fn value(span: &SpanRecord, key: &str) -> Option<attribute::Value> {
 #[test]
 fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
     let decision = decision(Some(b"cdd01ef066bc6cf2"), "/v1/constitutional/validate");
-    let mut buffer = Vec::new();
-    let record = request_record(&finished(&decision, Some(200)), &mut buffer);
+    let mut writer = SpanWriter::new("groqcloud-policy", "cdd01ef066bc6cf2");
+    let record = writer.request_record(&finished(&decision, Some(200)));
     assert_eq!((record.status_class, record.latency_micros, record.source.is_none()), (2, 2_500, true));
     let span =
         SpanRecord::decode(record.span.expect("constitutional operations are sampled")).expect("a valid SpanRecord");
@@ -88,17 +86,16 @@ fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
 #[test]
 fn violations_record_their_source_and_odd_statuses_have_no_class() {
     let decision = decision(None, "/v1/policies/7");
-    let mut buffer = Vec::new();
-    let record = request_record(&finished(&decision, Some(403)), &mut buffer);
+    let mut writer = SpanWriter::new("groqcloud-policy", "cdd01ef066bc6cf2");
+    let record = writer.request_record(&finished(&decision, Some(403)));
     assert_eq!(record.status_class, 4);
     assert_eq!(record.source.as_deref(), Some("spiffe://cluster.local/ns/default/sa/client"));
     assert!(record.span.is_some(), "violations are sampled");
     let mut odd = finished(&decision, Some(403));
     odd.path = b"/v1/\xff\xfe";
-    span_record(&odd, &mut buffer);
-    let span = SpanRecord::decode(buffer.as_slice()).expect("invalid UTF-8 is carried lossily");
+    let span = SpanRecord::decode(writer.span_record(&odd)).expect("invalid UTF-8 is carried lossily");
     assert_eq!(value(&span, "url.path"), Some(attribute::Value::StringValue("/v1/\u{fffd}\u{fffd}".into())));
     for status in [None, Some(99), Some(700)] {
-        assert_eq!(request_record(&finished(&decision, status), &mut buffer).status_class, 0, "{status:?}");
+        assert_eq!(writer.request_record(&finished(&decision, status)).status_class, 0, "{status:?}");
     }
 }
