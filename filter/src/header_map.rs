@@ -13,6 +13,8 @@ pub struct HeaderMap {
     bytes: Vec<u8>,
 }
 
+use std::ops::Range;
+
 const WORD: usize = 4;
 
 fn word(bytes: &[u8], at: usize) -> Option<usize> {
@@ -27,28 +29,59 @@ impl HeaderMap {
         Self { bytes }
     }
 
-    /// The first value of `name` (names are lower-case in Envoy's maps, so the comparison is
-    /// exact), as Envoy's `getHeaderMapValue` answers.
-    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        self.pairs().find(|(key, _)| *key == name).map(|(_, value)| value)
-    }
-
     /// (name, value) pairs in the host's order; stops at the first entry out of bounds.
     pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.entries().map(|(name, value)| (&self.bytes[name], &self.bytes[value]))
+    }
+
+    /// Where each entry's name and value are in the buffer (every range checked against it).
+    fn entries(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
         let bytes = self.bytes.as_slice();
         let count = word(bytes, 0).unwrap_or(0);
         let mut data = count.checked_mul(2 * WORD).and_then(|sizes| sizes.checked_add(WORD)).unwrap_or(usize::MAX);
         (0..count).map_while(move |index| {
             let sizes = WORD + index * 2 * WORD;
             let (name_len, value_len) = (word(bytes, sizes)?, word(bytes, sizes + WORD)?);
-            let name_end = data.checked_add(name_len)?;
-            let value_start = name_end.checked_add(1)?;
-            let value_end = value_start.checked_add(value_len)?;
-            let name = bytes.get(data..name_end)?;
-            let value = bytes.get(value_start..value_end)?;
-            data = value_end.checked_add(1)?;
+            let name = data..data.checked_add(name_len)?;
+            let value_start = name.end.checked_add(1)?;
+            let value = value_start..value_start.checked_add(value_len)?;
+            if value.end >= bytes.len() {
+                return None;
+            }
+            data = value.end + 1;
             Some((name, value))
         })
+    }
+
+    /// The first value of each of `names`, as Envoy's `getHeaderMapValue` answers each (names
+    /// are lower-case in Envoy's maps, so the comparison is exact), found in one pass over the
+    /// map: the filter reads eight headers of every request.
+    pub fn select<const N: usize>(self, names: &[&[u8]; N]) -> Selected<N> {
+        let mut ranges = [const { None }; N];
+        for (name, value) in self.entries() {
+            let key = &self.bytes[name];
+            for (slot, wanted) in ranges.iter_mut().zip(names) {
+                if slot.is_none() && key == *wanted {
+                    *slot = Some(value.clone());
+                }
+            }
+        }
+        Selected { map: self, ranges }
+    }
+}
+
+/// The values of a fixed list of headers, by their index in that list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected<const N: usize> {
+    map: HeaderMap,
+    ranges: [Option<Range<usize>>; N],
+}
+
+impl<const N: usize> Selected<N> {
+    /// The value of the `index`th name given to [`HeaderMap::select`].
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let range = self.ranges.get(index)?.clone()?;
+        self.map.bytes.get(range)
     }
 }
 

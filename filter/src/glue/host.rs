@@ -1,6 +1,7 @@
-//! The two host calls the hot path makes without the SDK's wrappers, which allocate per header
+//! The host calls the hot path makes without the SDK's wrappers, which allocate per header
 //! (`get_map_bytes` builds a `String` and a `Vec` for each) or per path segment (`get_property`
-//! builds and serialises a `Vec<&str>` on every call). Here a whole header map comes back in one
+//! builds and serialises a `Vec<&str>` on every call), or turn the clock into a `SystemTime` that
+//! the filter then turns back into nanoseconds through 128-bit arithmetic. Here a whole header map comes back in one
 //! buffer ([`HeaderMap`]) and a property path is a constant already in the ABI's form. Both take
 //! ownership of the buffer the host allocated through the SDK's `proxy_on_memory_allocate`
 //! (a boxed byte slice of exactly the returned size), as the SDK's own wrappers do. Any status
@@ -19,6 +20,7 @@ const OK: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
@@ -37,6 +39,18 @@ fn owned(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
     // `proxy_on_memory_allocate(size)`, which leaks a `Box<[u8]>` of exactly `size` bytes
     // (proxy-wasm 0.2 `allocator.rs`); a Vec with capacity == length == size owns that allocation.
     Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// Wall-clock nanoseconds since the Unix epoch (0 if the host refuses).
+pub(super) fn now_nanos() -> u64 {
+    let mut nanos = 0;
+    // SAFETY: the out-pointer is valid for writes for the duration of the call.
+    let status = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
+    if status == OK {
+        nanos
+    } else {
+        0
+    }
 }
 
 /// The request headers, in one call.

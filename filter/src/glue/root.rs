@@ -14,6 +14,7 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
+use super::host;
 use super::stats::FilterStats;
 use super::stream::ConstitutionalStream;
 use crate::config::FilterConfig;
@@ -76,7 +77,7 @@ impl Context for FilterRoot {
             return;
         }
         self.pending_poll = None;
-        let now = super::now_nanos(self);
+        let now = host::now_nanos();
         let status = self.get_http_call_response_header_bytes(":status");
         let outcome = match status.as_deref() {
             Some(b"200") => self.store_fetched(body_size),
@@ -120,7 +121,7 @@ impl RootContext for FilterRoot {
         self.schedule = Some(PollSchedule::new(control_plane.poll_interval_ms, seed));
         let tick = control_plane.poll_interval_ms.min(control_plane.flush_interval_ms).min(MAX_TICK_MS);
         self.set_tick_period(Duration::from_millis(tick));
-        let now = super::now_nanos(self);
+        let now = host::now_nanos();
         self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
         let telemetry =
             TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now)
@@ -138,7 +139,7 @@ impl RootContext for FilterRoot {
 
     fn on_tick(&mut self) {
         self.apply_shared_strategy();
-        let now = super::now_nanos(self);
+        let now = host::now_nanos();
         if self.pending_poll.is_none() && self.schedule.as_ref().is_some_and(|s| s.is_due(now)) {
             self.poll(now);
         }

@@ -17,7 +17,7 @@ use proxy_wasm::types::Action;
 use super::host;
 use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
-use crate::header_map::HeaderMap;
+use crate::header_map::Selected;
 use crate::operation::strip_query;
 use crate::span::Finished;
 use crate::span_headers::{
@@ -33,10 +33,41 @@ pub(super) struct ConstitutionalStream {
 
 struct Seen {
     start_nanos: u64,
-    /// The request headers as they arrived (method, path, authority and user agent are read
-    /// from them again when the span is written).
-    headers: HeaderMap,
+    /// The request headers the filter reads, as they arrived (method, path, authority and user
+    /// agent are written into the span).
+    headers: Selected<{ RequestHeader::COUNT }>,
     decision: RequestDecision,
+}
+
+/// The request headers the filter reads, by their place in the names `read_request_headers`
+/// selects.
+enum RequestHeader {
+    Method,
+    Path,
+    Hash,
+    TraceParent,
+    RequestId,
+    Baggage,
+    Authority,
+    UserAgent,
+}
+
+impl RequestHeader {
+    const COUNT: usize = 8;
+}
+
+/// The request headers the filter reads, in one host call and one pass over the map.
+fn read_request_headers(hash_header: &str) -> Selected<{ RequestHeader::COUNT }> {
+    host::request_headers().select(&[
+        b":method",
+        b":path",
+        hash_header.as_bytes(),
+        TRACEPARENT_HEADER.as_bytes(),
+        REQUEST_ID_HEADER.as_bytes(),
+        BAGGAGE_HEADER.as_bytes(),
+        b":authority",
+        b"user-agent",
+    ])
 }
 
 /// `connection.uri_san_peer_certificate` and `source.address`, in the ABI's path form.
@@ -88,15 +119,15 @@ impl Context for ConstitutionalStream {}
 impl HttpContext for ConstitutionalStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let config = &self.shared.config;
-        let headers = host::request_headers();
-        let now = super::now_nanos(self);
+        let headers = read_request_headers(&config.header);
+        let now = host::now_nanos();
         let view = RequestView {
-            method: headers.get(b":method").unwrap_or_default(),
-            path: headers.get(b":path").unwrap_or_default(),
-            hash: headers.get(config.header.as_bytes()),
-            traceparent: headers.get(TRACEPARENT_HEADER.as_bytes()),
-            request_id: headers.get(REQUEST_ID_HEADER.as_bytes()),
-            baggage: headers.get(BAGGAGE_HEADER.as_bytes()),
+            method: headers.get(RequestHeader::Method as usize).unwrap_or_default(),
+            path: headers.get(RequestHeader::Path as usize).unwrap_or_default(),
+            hash: headers.get(RequestHeader::Hash as usize),
+            traceparent: headers.get(RequestHeader::TraceParent as usize),
+            request_id: headers.get(RequestHeader::RequestId as usize),
+            baggage: headers.get(RequestHeader::Baggage as usize),
         };
         let decision = self.shared.engine.borrow_mut().decide(&view, now);
         let rejected = matches!(decision.verdict, Verdict::Reject { .. });
@@ -148,7 +179,7 @@ impl HttpContext for ConstitutionalStream {
         let Some(seen) = self.seen.take() else {
             return;
         };
-        let end_nanos = super::now_nanos(self);
+        let end_nanos = host::now_nanos();
         let status = self
             .get_http_response_header_bytes(":status")
             .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u16>().ok()));
@@ -158,11 +189,11 @@ impl HttpContext for ConstitutionalStream {
         let headers = &seen.headers;
         let finished = Finished {
             decision: &seen.decision,
-            method: headers.get(b":method").unwrap_or_default(),
-            path: strip_query(headers.get(b":path").unwrap_or_default()),
+            method: headers.get(RequestHeader::Method as usize).unwrap_or_default(),
+            path: strip_query(headers.get(RequestHeader::Path as usize).unwrap_or_default()),
             status,
-            authority: headers.get(b":authority"),
-            user_agent: headers.get(b"user-agent"),
+            authority: headers.get(RequestHeader::Authority as usize),
+            user_agent: headers.get(RequestHeader::UserAgent as usize),
             start_nanos: seen.start_nanos,
             end_nanos,
             peer: &peer,

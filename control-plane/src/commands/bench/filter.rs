@@ -60,6 +60,13 @@ pub struct FilterBenchReport {
 
 /// Enough requests to pass a telemetry flush, so the buffer is in its steady state.
 const WARM_UP: u64 = 300_000;
+/// After [`WARM_UP`], warm-up goes on in blocks of this many requests until the VM's linear memory
+/// has not grown for [`STEADY_BLOCKS`] blocks in a row: bounded buffers (up to 2,048 spans wait
+/// between flushes, how many depends on how fast requests come) have then reached their size, so
+/// growth measured afterwards is growth without bound. At most [`MAX_WARM_UP`] requests.
+const WARM_UP_BLOCK: u64 = 50_000;
+const STEADY_BLOCKS: u32 = 3;
+const MAX_WARM_UP: u64 = 2_000_000;
 const BLOCK: u64 = 5_000;
 
 impl FilterBench {
@@ -84,8 +91,15 @@ impl FilterBench {
 
         let request = bench_request();
         let response = bench_response();
-        run(ours_worker, &request, &response, WARM_UP);
         run(noop_worker, &request, &response, WARM_UP);
+        run(ours_worker, &request, &response, WARM_UP);
+        let (mut warmed, mut steady) = (WARM_UP, 0);
+        while steady < STEADY_BLOCKS && warmed < MAX_WARM_UP {
+            let before = ours_worker.memory_bytes();
+            run(ours_worker, &request, &response, WARM_UP_BLOCK);
+            warmed += WARM_UP_BLOCK;
+            steady = if ours_worker.memory_bytes() == before { steady + 1 } else { 0 };
+        }
         let memory_after_warm_up = ours_worker.memory_bytes();
 
         let (mut ours_blocks, mut noop_blocks) = (Vec::new(), Vec::new());
