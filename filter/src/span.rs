@@ -1,18 +1,16 @@
-//! What the filter reports for one finished request (docs/contracts.md, filter steps 3 and 5): the telemetry
-//! record that feeds the aggregates and, for a sampled request, its own span (encoded) with the
-//! constitutional attributes and the OTel HTTP semantic-convention attributes. Only the header
-//! values docs/contracts.md names are copied (authority as `server.address`, user agent); never
-//! authorization, cookies or any other header.
+//! What the filter reports for one finished request (docs/contracts.md, filter steps 3 and 5): the
+//! telemetry record that feeds the aggregates and, for a sampled request, its own span record
+//! (encoded), whose facts travel typed (hash status, category, rule, method, path, status,
+//! authority, user agent) and become the span's attributes at the control plane. Only the header
+//! values docs/contracts.md names are copied (authority, user agent); never authorization,
+//! cookies or any other header.
 
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use prost::encoding::{encoded_len_varint, WireType};
+use prost::encoding::WireType;
 
-use crate::category::{Category, Compliance};
 use crate::decision::RequestDecision;
-use crate::hash::HashStatus;
-use crate::span_headers::decision_value;
 use crate::telemetry::RequestRecord;
 
 /// The finished request as the glue saw it.
@@ -32,25 +30,32 @@ pub struct Finished<'a> {
     pub peer: &'a str,
 }
 
-/// Bytes the span buffer starts with (a span of the benchmark's request is 623).
+/// Field numbers of `acgs.telemetry.v1.SpanRecord` (proto/proto/telemetry.proto; the tests decode
+/// what is written here with the generated type, field by field).
+mod field {
+    pub const TRACE_ID: u32 = 1;
+    pub const SPAN_ID: u32 = 2;
+    pub const PARENT_SPAN_ID: u32 = 3;
+    pub const NAME: u32 = 4;
+    pub const START: u32 = 5;
+    pub const END: u32 = 6;
+    pub const PEER: u32 = 8;
+    pub const HASH_STATUS: u32 = 9;
+    pub const CATEGORY: u32 = 10;
+    pub const SAMPLING_RULE: u32 = 11;
+    pub const METHOD: u32 = 12;
+    pub const PATH: u32 = 13;
+    pub const STATUS_CODE: u32 = 14;
+    pub const AUTHORITY: u32 = 15;
+    pub const USER_AGENT: u32 = 16;
+}
+
+/// Bytes the span buffer starts with (a span of the benchmark's request is about 250).
 const SPAN_CAPACITY: usize = 1_024;
 
-/// An attribute value.
-enum Value<'a> {
-    Text(&'a str),
-    Int(i64),
-    Bool(bool),
-}
-
-/// The first byte of a field's key: every field here has a number below 16, so its key is one
-/// byte (`number << 3 | wire type`).
-const fn key(field: u8, wire_type: WireType) -> u8 {
-    (field << 3) | wire_type as u8
-}
-
-/// A length or varint value, written with one copy: prost's `encode_varint` pushes byte by byte
-/// through `BufMut`, each push checking the capacity, and the two nine-byte timestamps of every
-/// span made that a fifth of the span's cost.
+/// A varint, written with one copy: prost's `encode_varint` pushes byte by byte through
+/// `BufMut`, each push checking the capacity, and the two nine-byte timestamps of every span made
+/// that a fifth of the span's cost.
 fn put_varint_value(mut value: u64, buf: &mut Vec<u8>) {
     if value < 0x80 {
         buf.push(value as u8);
@@ -70,44 +75,24 @@ fn put_varint_value(mut value: u64, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&bytes[..len]);
 }
 
-fn len_field(len: usize) -> usize {
-    1 + encoded_len_varint(len as u64) + len
+fn put_key(field: u32, wire_type: WireType, buf: &mut Vec<u8>) {
+    put_varint_value(u64::from(field << 3 | wire_type as u32), buf);
 }
 
-fn put_len_field(field: u8, bytes: &[u8], buf: &mut Vec<u8>) {
-    buf.push(key(field, WireType::LengthDelimited));
-    put_varint_value(bytes.len() as u64, buf);
-    buf.extend_from_slice(bytes);
-}
-
-fn put_varint(field: u8, value: u64, buf: &mut Vec<u8>) {
-    if value != 0 {
-        buf.push(key(field, WireType::Varint));
-        put_varint_value(value, buf);
+/// A bytes or string field; empty values are not written (proto3 defaults).
+fn put_len_field(field: u32, bytes: &[u8], buf: &mut Vec<u8>) {
+    if !bytes.is_empty() {
+        put_key(field, WireType::LengthDelimited, buf);
+        put_varint_value(bytes.len() as u64, buf);
+        buf.extend_from_slice(bytes);
     }
 }
 
-/// `SpanRecord.attributes` (field 7): an `Attribute { key = 1; oneof value { string = 2;
-/// int64 = 3; bool = 4 } }`, written in place.
-fn put_attribute(key_text: &str, value: Value<'_>, buf: &mut Vec<u8>) {
-    let value_len = match &value {
-        Value::Text(text) => len_field(text.len()),
-        Value::Int(n) => 1 + encoded_len_varint(*n as u64),
-        Value::Bool(_) => 2,
-    };
-    buf.push(key(7, WireType::LengthDelimited));
-    put_varint_value((len_field(key_text.len()) + value_len) as u64, buf);
-    put_len_field(1, key_text.as_bytes(), buf);
-    match value {
-        Value::Text(text) => put_len_field(2, text.as_bytes(), buf),
-        Value::Int(n) => {
-            buf.push(key(3, WireType::Varint));
-            put_varint_value(n as u64, buf);
-        }
-        Value::Bool(flag) => {
-            buf.push(key(4, WireType::Varint));
-            buf.push(u8::from(flag));
-        }
+/// A varint field; zero is not written (proto3 default).
+fn put_varint(field: u32, value: u64, buf: &mut Vec<u8>) {
+    if value != 0 {
+        put_key(field, WireType::Varint, buf);
+        put_varint_value(value, buf);
     }
 }
 
@@ -117,94 +102,44 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
     std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
 }
 
-/// Attribute blocks that are the same for many requests, encoded once per VM: the VM's hash and
-/// service, and one block per value of the hash status, compliance, category and sampling
-/// decision. A span copies these whole, so most of its attributes cost one copy instead of five
-/// small writes (each small copy is a call into the runtime in Wasm).
-#[derive(Debug)]
-struct Blocks {
-    hash: Vec<u8>,
-    status: [Vec<u8>; HashStatus::ALL.len()],
-    compliant: [Vec<u8>; 2],
-    category: [Vec<u8>; Category::ALL.len()],
-    service: Vec<u8>,
-    decision: [Vec<u8>; 2],
-}
-
-fn block(key_text: &str, value: Value<'_>) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    put_attribute(key_text, value, &mut bytes);
-    bytes
-}
-
-impl Blocks {
-    fn new(service: &str, constitutional_hash: &str) -> Self {
-        Self {
-            hash: block("constitutional.hash", Value::Text(constitutional_hash)),
-            status: HashStatus::ALL.map(|status| block("constitutional.hash.status", Value::Text(status.as_str()))),
-            compliant: [false, true].map(|flag| block("constitutional.compliant", Value::Bool(flag))),
-            category: Category::ALL.map(|category| block("acgs.category", Value::Text(category.as_str()))),
-            service: block("acgs.service", Value::Text(service)),
-            decision: [false, true].map(|keep| block("acgs.sampling.decision", Value::Text(decision_value(keep)))),
-        }
-    }
-}
-
-/// The block of `value` among `all`'s (every value has one: the arrays are built from `ALL`).
-fn block_of<'a, T: PartialEq>(blocks: &'a [Vec<u8>], all: &[T], value: &T) -> &'a [u8] {
-    all.iter().position(|candidate| candidate == value).and_then(|at| blocks.get(at)).map_or(&[], Vec::as_slice)
-}
-
-/// Writes the VM's span records: one reused buffer and the VM's pre-encoded [`Blocks`].
+/// Writes the VM's span records into one reused buffer.
 #[derive(Debug)]
 pub struct SpanWriter {
-    blocks: Blocks,
     buf: Vec<u8>,
 }
 
-impl SpanWriter {
-    pub fn new(service: &str, constitutional_hash: &str) -> Self {
-        Self { blocks: Blocks::new(service, constitutional_hash), buf: Vec::with_capacity(SPAN_CAPACITY) }
+impl Default for SpanWriter {
+    fn default() -> Self {
+        Self { buf: Vec::with_capacity(SPAN_CAPACITY) }
     }
+}
 
+impl SpanWriter {
     /// The filter's span for a sampled request, as the bytes of an `acgs.telemetry.v1.SpanRecord`
     /// message. Written straight from the request's facts into the reused buffer: a span costs
     /// no allocation and no string per attribute (this runs for every sampled request in every
     /// sidecar). Header values that are not UTF-8 are carried lossily, so a batch always decodes.
     pub fn span_record(&mut self, request: &Finished<'_>) -> &[u8] {
-        let (blocks, buf) = (&self.blocks, &mut self.buf);
+        let buf = &mut self.buf;
         let decision = request.decision;
         buf.clear();
-        put_len_field(1, &decision.trace_id, buf);
-        put_len_field(2, &decision.span_id, buf);
+        put_len_field(field::TRACE_ID, &decision.trace_id, buf);
+        put_len_field(field::SPAN_ID, &decision.span_id, buf);
         if let Some(parent) = &decision.parent_span_id {
-            put_len_field(3, parent, buf);
+            put_len_field(field::PARENT_SPAN_ID, parent, buf);
         }
-        put_len_field(4, decision.operation.as_bytes(), buf);
-        put_varint(5, request.start_nanos, buf);
-        put_varint(6, request.end_nanos.max(request.start_nanos), buf);
-        buf.extend_from_slice(&blocks.hash);
-        buf.extend_from_slice(block_of(&blocks.status, &HashStatus::ALL, &decision.hash_status));
-        buf.extend_from_slice(&blocks.compliant[usize::from(decision.compliance == Compliance::Compliant)]);
-        buf.extend_from_slice(block_of(&blocks.category, &Category::ALL, &decision.category));
-        buf.extend_from_slice(&blocks.service);
-        put_attribute("acgs.operation", Value::Text(&decision.operation), buf);
-        buf.extend_from_slice(&blocks.decision[usize::from(decision.sampled)]);
-        put_attribute("acgs.sampling.rule", Value::Text(&decision.rule), buf);
-        put_attribute("http.request.method", Value::Text(&text(request.method)), buf);
-        put_attribute("url.path", Value::Text(&text(request.path)), buf);
-        if let Some(status) = request.status {
-            put_attribute("http.response.status_code", Value::Int(i64::from(status)), buf);
-        }
-        if let Some(authority) = request.authority {
-            put_attribute("server.address", Value::Text(&text(authority)), buf);
-        }
-        if let Some(agent) = request.user_agent {
-            put_attribute("user_agent.original", Value::Text(&text(agent)), buf);
-        }
-        if !request.peer.is_empty() {
-            put_len_field(8, request.peer.as_bytes(), buf);
-        }
+        put_len_field(field::NAME, decision.operation.as_bytes(), buf);
+        put_varint(field::START, request.start_nanos, buf);
+        put_varint(field::END, request.end_nanos.max(request.start_nanos), buf);
+        put_len_field(field::PEER, request.peer.as_bytes(), buf);
+        put_varint(field::HASH_STATUS, decision.hash_status as u64, buf);
+        put_len_field(field::CATEGORY, decision.category.as_str().as_bytes(), buf);
+        put_len_field(field::SAMPLING_RULE, decision.rule.as_bytes(), buf);
+        put_len_field(field::METHOD, text(request.method).as_bytes(), buf);
+        put_len_field(field::PATH, text(request.path).as_bytes(), buf);
+        put_varint(field::STATUS_CODE, request.status.map_or(0, u64::from), buf);
+        put_len_field(field::AUTHORITY, text(request.authority.unwrap_or_default()).as_bytes(), buf);
+        put_len_field(field::USER_AGENT, text(request.user_agent.unwrap_or_default()).as_bytes(), buf);
         buf
     }
 

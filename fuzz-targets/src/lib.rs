@@ -13,7 +13,8 @@ use acgs_control_plane::policy::merge::{merge, validate_spec, PolicyInput};
 use acgs_control_plane::policy::resource::{PolicyKey, SamplingPolicySpec};
 use acgs_control_plane::sampling::file::{self, Format};
 use acgs_control_plane::telemetry::batch::validate;
-use acgs_control_plane::telemetry::bounds::{cut_batch, MAX_LABEL_BYTES};
+use acgs_control_plane::telemetry::bounds::MAX_LABEL_BYTES;
+use acgs_control_plane::telemetry::prepare;
 use acgs_control_plane::telemetry::store::{StoreLimits, TelemetryStore};
 use acgs_filter::config::FilterConfig;
 use acgs_filter::decision::{Engine, RequestView, Verdict};
@@ -76,14 +77,15 @@ pub fn request_headers(data: &[u8]) -> bool {
     }
 }
 
-/// Telemetry ingest past authentication: decode, validate, cut to the byte bounds, apply to the
-/// store. Whatever is admitted carries no label longer than the bound.
+/// Telemetry ingest past authentication: decode, validate, prepare (span facts written out, cut
+/// to the byte bounds), apply to the store. Whatever is admitted carries no label longer than the
+/// bound.
 pub fn telemetry_batch(data: &[u8]) -> bool {
     let Ok(mut batch) = TelemetryBatch::decode(data) else { return false };
     if validate(&batch).is_err() {
         return false;
     }
-    cut_batch(&mut batch);
+    prepare(&mut batch);
     for entry in &batch.aggregates {
         for label in [&entry.service, &entry.operation, &entry.source] {
             assert!(label.len() <= MAX_LABEL_BYTES, "a label longer than the bound was admitted");

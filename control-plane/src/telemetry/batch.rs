@@ -78,6 +78,9 @@ pub fn validate(batch: &TelemetryBatch) -> Result<(), BatchError> {
         if span.end_unix_nanos < span.start_unix_nanos {
             return Err(invalid(field("end_unix_nanos"), "is before start_unix_nanos"));
         }
+        if span.hash_status != HashStatus::Unspecified as i32 && hash_status(span.hash_status).is_none() {
+            return Err(invalid(field("hash_status"), format!("unknown hash status {}", span.hash_status)));
+        }
     }
     Ok(())
 }

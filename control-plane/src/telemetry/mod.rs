@@ -13,6 +13,7 @@ pub mod exposition;
 pub mod histogram;
 mod ingest;
 pub mod otlp;
+pub mod span_facts;
 pub mod store;
 pub mod window;
 
@@ -31,6 +32,13 @@ use tokio::sync::mpsc;
 
 pub use ingest::PROTOBUF;
 use store::{StoreLimits, TelemetryStore};
+
+/// What happens to an admitted batch before anything reads it: the span records' typed facts
+/// become their attributes, then everything is cut to the byte bounds.
+pub fn prepare(batch: &mut TelemetryBatch) -> bounds::Cuts {
+    span_facts::expand_batch(batch);
+    bounds::cut_batch(batch)
+}
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now_secs() -> u64 {
@@ -331,7 +339,7 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<StoreWork>) {
                         continue;
                     }
                 };
-                let cut = bounds::cut_batch(&mut batch);
+                let cut = prepare(&mut batch);
                 cuts.labels += cut.labels;
                 cuts.spans += cut.spans;
                 if let Some(d) = &batch.dropped {

@@ -126,13 +126,12 @@ impl RootContext for FilterRoot {
         let telemetry =
             TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now)
                 .spans_recorded_by(config.tracer);
-        let spans = RefCell::new(SpanWriter::new(&service, &config.constitutional_hash));
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
             stats: FilterStats::define(),
             telemetry: RefCell::new(telemetry),
-            spans,
+            spans: RefCell::default(),
         }));
         true
     }

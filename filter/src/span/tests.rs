@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::FilterConfig;
 use crate::decision::{Engine, RequestView};
-use acgs_proto::telemetry::{attribute, SpanRecord};
+use acgs_proto::telemetry::{HashStatus, SpanRecord};
 use prost::Message as _;
 
 fn decision(hash: Option<&[u8]>, path: &str) -> RequestDecision {
@@ -37,56 +37,52 @@ fn finished<'a>(decision: &'a RequestDecision, status: Option<u16>) -> Finished<
     }
 }
 
-fn value(span: &SpanRecord, key: &str) -> Option<attribute::Value> {
-    span.attributes.iter().find(|a| a.key == key).and_then(|a| a.value.clone())
-}
-
 #[test]
-fn a_sampled_request_carries_its_span_with_the_named_attributes_only() {
+fn a_sampled_request_carries_its_span_with_its_facts_typed_and_no_other_header() {
     let decision = decision(Some(b"cdd01ef066bc6cf2"), "/v1/constitutional/validate");
-    let mut writer = SpanWriter::new("groqcloud-policy", "cdd01ef066bc6cf2");
+    let mut writer = SpanWriter::default();
     let record = writer.request_record(&finished(&decision, Some(200)));
     assert_eq!((record.status_class, record.latency_micros, record.source.is_none()), (2, 2_500, true));
     let span =
         SpanRecord::decode(record.span.expect("constitutional operations are sampled")).expect("a valid SpanRecord");
-    let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
+    let expected = SpanRecord {
+        trace_id: decision.trace_id.to_vec(),
+        span_id: decision.span_id.to_vec(),
+        parent_span_id: Vec::new(),
+        name: "POST /v1/constitutional/validate".to_owned(),
+        start_unix_nanos: 1_000_000,
+        end_unix_nanos: 3_500_000,
+        attributes: Vec::new(),
+        peer: "spiffe://cluster.local/ns/default/sa/client".to_owned(),
+        hash_status: HashStatus::Valid as i32,
+        category: "constitutional".to_owned(),
+        sampling_rule: "constitutional@groqcloud-policy".to_owned(),
+        method: "POST".to_owned(),
+        path: "/v1/constitutional/validate".to_owned(),
+        status_code: 200,
+        authority: "groqcloud-policy:8080".to_owned(),
+        user_agent: "curl/8".to_owned(),
+    };
+    assert_eq!(span, expected);
+}
+
+#[test]
+fn absent_facts_are_absent_fields() {
+    let decision = decision(Some(b"cdd01ef066bc6cf2"), "/v1/constitutional/validate");
+    let mut writer = SpanWriter::default();
+    let mut request = finished(&decision, None);
+    (request.authority, request.user_agent, request.peer) = (None, None, "");
+    let span = SpanRecord::decode(writer.span_record(&request)).expect("a valid SpanRecord");
     assert_eq!(
-        keys,
-        [
-            "constitutional.hash",
-            "constitutional.hash.status",
-            "constitutional.compliant",
-            "acgs.category",
-            "acgs.service",
-            "acgs.operation",
-            "acgs.sampling.decision",
-            "acgs.sampling.rule",
-            "http.request.method",
-            "url.path",
-            "http.response.status_code",
-            "server.address",
-            "user_agent.original"
-        ]
+        (span.status_code, span.authority.as_str(), span.user_agent.as_str(), span.peer.as_str()),
+        (0, "", "", "")
     );
-    assert_eq!(value(&span, "constitutional.hash.status"), Some(attribute::Value::StringValue("valid".into())));
-    assert_eq!(value(&span, "constitutional.compliant"), Some(attribute::Value::BoolValue(true)));
-    assert_eq!(value(&span, "acgs.sampling.decision"), Some(attribute::Value::StringValue("keep".into())));
-    assert_eq!(
-        value(&span, "acgs.sampling.rule"),
-        Some(attribute::Value::StringValue("constitutional@groqcloud-policy".into()))
-    );
-    assert_eq!(value(&span, "http.response.status_code"), Some(attribute::Value::IntValue(200)));
-    assert_eq!(span.trace_id, decision.trace_id.to_vec());
-    assert_eq!(span.span_id, decision.span_id.to_vec());
-    assert_eq!(span.parent_span_id, Vec::<u8>::new());
-    assert_eq!((span.start_unix_nanos, span.end_unix_nanos), (1_000_000, 3_500_000));
-    assert_eq!(span.peer, "spiffe://cluster.local/ns/default/sa/client");
 }
 
 #[test]
 fn violations_record_their_source_and_odd_statuses_have_no_class() {
     let decision = decision(None, "/v1/policies/7");
-    let mut writer = SpanWriter::new("groqcloud-policy", "cdd01ef066bc6cf2");
+    let mut writer = SpanWriter::default();
     let record = writer.request_record(&finished(&decision, Some(403)));
     assert_eq!(record.status_class, 4);
     assert_eq!(record.source.as_deref(), Some("spiffe://cluster.local/ns/default/sa/client"));
@@ -94,7 +90,8 @@ fn violations_record_their_source_and_odd_statuses_have_no_class() {
     let mut odd = finished(&decision, Some(403));
     odd.path = b"/v1/\xff\xfe";
     let span = SpanRecord::decode(writer.span_record(&odd)).expect("invalid UTF-8 is carried lossily");
-    assert_eq!(value(&span, "url.path"), Some(attribute::Value::StringValue("/v1/\u{fffd}\u{fffd}".into())));
+    assert_eq!(span.path, "/v1/\u{fffd}\u{fffd}");
+    assert_eq!(span.hash_status, HashStatus::Missing as i32);
     for status in [None, Some(99), Some(700)] {
         assert_eq!(writer.request_record(&finished(&decision, status)).status_class, 0, "{status:?}");
     }

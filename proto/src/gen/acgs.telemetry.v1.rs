@@ -70,7 +70,14 @@ pub struct DroppedCounters {
     #[prost(uint64, tag = "3")]
     pub batches: u64,
 }
-/// One sampled request as the filter saw it.
+/// One sampled (kept) request as the filter saw it. The filter sends its facts typed (fields 9-16)
+/// and the control plane writes them out as the span's attributes, in this order:
+/// constitutional.hash (the batch's constitutional_hash), constitutional.hash.status,
+/// constitutional.compliant (valid or injected), acgs.category, acgs.service (the batch's
+/// service), acgs.operation (name), acgs.sampling.decision ("keep": only kept requests have a
+/// record), acgs.sampling.rule, http.request.method, url.path, http.response.status_code (when
+/// not 0), server.address and user_agent.original (when not empty); then `attributes`. A record
+/// with hash_status unset carries its attributes in `attributes` alone (filters before 0.2).
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SpanRecord {
@@ -94,6 +101,27 @@ pub struct SpanRecord {
     /// Who called: the peer's workload identity (mTLS principal) or, failing that, its address.
     #[prost(string, tag = "8")]
     pub peer: ::prost::alloc::string::String,
+    #[prost(enumeration = "HashStatus", tag = "9")]
+    pub hash_status: i32,
+    /// The category label (constitutional, consensus, database, external_api, auth, health, other).
+    #[prost(string, tag = "10")]
+    pub category: ::prost::alloc::string::String,
+    /// The rule that kept the request (acgs.sampling.rule).
+    #[prost(string, tag = "11")]
+    pub sampling_rule: ::prost::alloc::string::String,
+    #[prost(string, tag = "12")]
+    pub method: ::prost::alloc::string::String,
+    /// The path without its query string.
+    #[prost(string, tag = "13")]
+    pub path: ::prost::alloc::string::String,
+    /// The response status; 0 when no response was seen.
+    #[prost(uint32, tag = "14")]
+    pub status_code: u32,
+    /// The :authority header (server.address).
+    #[prost(string, tag = "15")]
+    pub authority: ::prost::alloc::string::String,
+    #[prost(string, tag = "16")]
+    pub user_agent: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -1,8 +1,9 @@
 //! The spans the control plane collected from the filters (its bounded span buffer): grouped by
 //! trace id and converted with the same attribute rules as every other source. The filter's
-//! `peer` field is the caller's identity. The span facts the records carry typed (the HTTP status
-//! as an integer, the error flag as a boolean) are read as such, and the hash status is parsed
-//! once from the filter's label; the attributes' text is for the analyses that scan attributes.
+//! `peer` field is the caller's identity. The span facts the records carry typed (the hash status,
+//! the HTTP status as an integer, the error flag as a boolean) are read as such (the hash status
+//! is parsed from its label only on records of filters that predate the typed field); the
+//! attributes' text is for the analyses that scan attributes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use acgs_proto::telemetry::{HashStatus, SpanRecord};
 use super::Interner;
 use crate::analysis::model::{keys, Attribute, Span, SpanFacts};
 use crate::analysis::Analyzer;
+use crate::telemetry::batch::hash_status;
 use crate::telemetry::store::StoredSpan;
 
 /// Feeds the collected spans to the analyzer; returns the number of traces.
@@ -71,10 +73,11 @@ fn convert(service: &Arc<str>, record: &SpanRecord, interner: &mut Interner) -> 
         server: true,
         peer: (!record.peer.is_empty()).then(|| interner.intern(&record.peer)),
         http_status: http_status(record),
-        hash_status: match value(record, keys::HASH_STATUS) {
+        // Typed on the records of current filters; a label on older ones.
+        hash_status: hash_status(record.hash_status).or_else(|| match value(record, keys::HASH_STATUS) {
             Some(Value::StringValue(label)) => label.parse::<HashStatus>().ok(),
             _ => None,
-        },
+        }),
     };
     Some(facts.into_span(attributes))
 }

@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acgs_proto::telemetry::{
-    attribute, AggregateEntry, Attribute, Category, HashStatus, SpanRecord, SpanSource, TelemetryBatch,
-};
+use acgs_proto::telemetry::{AggregateEntry, Category, HashStatus, SpanRecord, SpanSource, TelemetryBatch};
 use bytes::Bytes;
 use clap::Args;
 use http_body_util::Full;
@@ -121,10 +119,7 @@ pub(super) fn realistic_batch() -> TelemetryBatch {
             }
         })
         .collect();
-    let text = |key: &str, value: &str| Attribute {
-        key: key.to_owned(),
-        value: Some(attribute::Value::StringValue(value.to_owned())),
-    };
+    // As the filter sends them: the facts typed, the control plane writes the attributes.
     let spans = (0..SPANS)
         .map(|i| SpanRecord {
             trace_id: vec![i as u8 + 1; 16],
@@ -133,18 +128,16 @@ pub(super) fn realistic_batch() -> TelemetryBatch {
             name: "GET /v1/policies/{id}".to_owned(),
             start_unix_nanos: 1_700_000_000_000_000_000,
             end_unix_nanos: 1_700_000_000_000_450_000,
-            attributes: vec![
-                text("constitutional.hash", "cdd01ef066bc6cf2"),
-                text("constitutional.hash.status", HashStatus::Valid.as_str()),
-                text("acgs.category", Category::Other.as_str()),
-                text("acgs.service", "groqcloud-policy"),
-                text("acgs.operation", "GET /v1/policies/{id}"),
-                text("http.request.method", "GET"),
-                text("url.path", "/v1/policies/7"),
-                Attribute { key: "http.response.status_code".to_owned(), value: Some(attribute::Value::IntValue(200)) },
-                text("server.address", "groqcloud-policy:8080"),
-            ],
+            attributes: Vec::new(),
             peer: "10.0.0.9".to_owned(),
+            hash_status: HashStatus::Valid as i32,
+            category: Category::Other.as_str().to_owned(),
+            sampling_rule: "probabilistic(0.1)@groqcloud-policy".to_owned(),
+            method: "GET".to_owned(),
+            path: "/v1/policies/7".to_owned(),
+            status_code: 200,
+            authority: "groqcloud-policy:8080".to_owned(),
+            user_agent: "acgs-bench/1.0".to_owned(),
         })
         .collect();
     TelemetryBatch {

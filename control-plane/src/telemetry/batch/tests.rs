@@ -83,6 +83,12 @@ fn each_malformed_field_is_named() {
     let mut b = batch();
     b.spans[0].end_unix_nanos = 5;
     assert_eq!(error_of(b), "spans[0].end_unix_nanos: is before start_unix_nanos");
+    let mut b = batch();
+    b.spans[0].hash_status = 9;
+    assert_eq!(error_of(b), "spans[0].hash_status: unknown hash status 9");
+    let mut b = batch();
+    b.spans[0].hash_status = HashStatus::Injected as i32;
+    assert_eq!(validate(&b), Ok(()), "a span's typed status may be any known one");
 }
 
 #[test]
