@@ -80,7 +80,8 @@ pub trait ExportCounters: Send + Sync + 'static {
 /// now and say so.
 #[derive(Debug)]
 enum SpanWork {
-    Span(StoredSpan),
+    /// Boxed: a span record is some 300 bytes, a flush request one pointer.
+    Span(Box<StoredSpan>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -97,7 +98,7 @@ impl Exporter {
     /// Queues a span; `false` when the queue is full (the span is dropped).
     pub fn offer(&self, span: StoredSpan) -> bool {
         self.pending.fetch_add(1, Ordering::Relaxed);
-        let queued = self.sender.try_send(SpanWork::Span(span)).is_ok();
+        let queued = self.sender.try_send(SpanWork::Span(Box::new(span))).is_ok();
         if !queued {
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
@@ -169,7 +170,7 @@ impl SpanExporter {
             let deadline = tokio::time::Instant::now() + self.config.batch_timeout;
             while let Some(work) = next.take() {
                 match work {
-                    SpanWork::Span(span) => batch.push(span),
+                    SpanWork::Span(span) => batch.push(*span),
                     SpanWork::Flush(done) => flushed.push(done),
                 }
                 if batch.len() >= self.config.max_batch || !flushed.is_empty() {
