@@ -1,5 +1,6 @@
 //! One HTTP stream: reads the request headers in one host call (`:method`, `:path`, the hash
-//! header, `traceparent`, `x-request-id` and `baggage` are looked up in place), asks the engine, and applies the decision. The metadata headers (hash status,
+//! header, `traceparent`, `x-request-id` and `baggage` are looked up in place), asks the engine,
+//! and applies the decision. The metadata headers (hash status,
 //! category, compliance, sampling decision and rule) are set on the request in every case, a
 //! local reply included, because Envoy reads its span's custom tags from the request headers
 //! when the span ends; then either a local 403 with the JSON body, or the request is forwarded
@@ -33,9 +34,10 @@ pub(super) struct ConstitutionalStream {
 
 struct Seen {
     start_nanos: u64,
-    /// The request headers the filter reads, as they arrived (method, path, authority and user
-    /// agent are written into the span).
-    headers: Selected<{ RequestHeader::COUNT }>,
+    /// The request headers the filter reads, as they arrived, kept for a sampled request only
+    /// (method, path, authority and user agent are written into its span): an unsampled stream
+    /// holds no copy of its headers while it is in flight.
+    headers: Option<Selected<{ RequestHeader::COUNT }>>,
     decision: RequestDecision,
 }
 
@@ -150,7 +152,7 @@ impl HttpContext for ConstitutionalStream {
                     ],
                     Some(body),
                 );
-                self.seen = Some(Seen { start_nanos: now, headers, decision });
+                self.seen = Some(Seen { start_nanos: now, headers: decision.sampled.then_some(headers), decision });
                 Action::Pause
             }
             Verdict::Forward => {
@@ -163,7 +165,7 @@ impl HttpContext for ConstitutionalStream {
                 if let Some(baggage) = &decision.baggage_out {
                     self.set_http_request_header_bytes(BAGGAGE_HEADER, Some(baggage));
                 }
-                self.seen = Some(Seen { start_nanos: now, headers, decision });
+                self.seen = Some(Seen { start_nanos: now, headers: decision.sampled.then_some(headers), decision });
                 Action::Continue
             }
         }
@@ -186,14 +188,14 @@ impl HttpContext for ConstitutionalStream {
         let sampled = seen.decision.sampled;
         let peer = (sampled || seen.decision.hash_status.is_violation()).then(Peer::lookup);
         let peer = peer.as_ref().map(Peer::name).unwrap_or_default();
-        let headers = &seen.headers;
+        let header = |name: RequestHeader| seen.headers.as_ref().and_then(|headers| headers.get(name as usize));
         let finished = Finished {
             decision: &seen.decision,
-            method: headers.get(RequestHeader::Method as usize).unwrap_or_default(),
-            path: strip_query(headers.get(RequestHeader::Path as usize).unwrap_or_default()),
+            method: header(RequestHeader::Method).unwrap_or_default(),
+            path: strip_query(header(RequestHeader::Path).unwrap_or_default()),
             status,
-            authority: headers.get(RequestHeader::Authority as usize),
-            user_agent: headers.get(RequestHeader::UserAgent as usize),
+            authority: header(RequestHeader::Authority),
+            user_agent: header(RequestHeader::UserAgent),
             start_nanos: seen.start_nanos,
             end_nanos,
             peer: &peer,
