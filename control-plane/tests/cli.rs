@@ -407,6 +407,33 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
 }
 
 #[test]
+fn analyze_reads_gzip_exports_by_their_magic_bytes() {
+    use std::io::Write as _;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).expect("compress");
+        encoder.finish().expect("compressed")
+    };
+    let compressed = gzip(EXPORT.as_bytes());
+    // Named .json: the content decides, not the name.
+    for name in ["export.json.gz", "compressed-export.json"] {
+        let path = temp_file(name, "");
+        std::fs::write(&path, &compressed).expect("write the export");
+        let output = acgs_tracing(&["analyze", "--file", path.to_str().unwrap_or_default(), "--format", "json"]);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON report");
+        assert_eq!(report["summary"]["traces_analyzed"], 1, "{name}");
+        assert_eq!(report["findings"][0]["evidence_trace_ids"][0], "0af7651916cd43dd8448eb211c80319c", "{name}");
+    }
+    let corrupt = temp_file("corrupt.json.gz", "");
+    std::fs::write(&corrupt, [0x1f, 0x8b, 0x08, 0xff, 0xff, 0xff]).expect("write");
+    let output = acgs_tracing(&["analyze", "--file", corrupt.to_str().unwrap_or_default()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(66), "{stderr}");
+    assert!(stderr.contains("corrupt.json.gz"), "the error names the file: {stderr}");
+}
+
+#[test]
 fn analyze_exit_codes_name_what_went_wrong() {
     let missing = acgs_tracing(&["analyze", "--file", "/nonexistent/traces.json"]);
     assert_eq!(missing.status.code(), Some(66));

@@ -39,7 +39,8 @@ pub struct Analyze {
     #[arg(long, value_name = "URL")]
     pub jaeger: Option<String>,
 
-    /// A Jaeger JSON export (as the Jaeger UI downloads it) or an OTLP/JSON file.
+    /// A Jaeger JSON export (as the Jaeger UI downloads it) or an OTLP/JSON file, either of them
+    /// gzip-compressed or not.
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
@@ -139,10 +140,7 @@ impl Analyze {
         }
         let path = self.file.as_ref().ok_or_else(|| crate::exit::UsageError("no source given".to_owned()))?;
         let what = path.display().to_string();
-        let mut file = File::open(path).map_err(|e| NoInput(format!("{what}: {e}")))?;
-        let mut head = vec![0; 4_096];
-        let read = file.read(&mut head).map_err(|e| NoInput(format!("{what}: {e}")))?;
-        head.truncate(read);
+        let (head, mut file) = open_export(path).map_err(|e| NoInput(format!("{what}: {e}")))?;
         if otlp_json::looks_like_otlp(&head) {
             let mut text = head;
             file.read_to_end(&mut text).map_err(|e| NoInput(format!("{what}: {e}")))?;
@@ -153,6 +151,26 @@ impl Analyze {
         }
         Ok(analyzer.finish(&what))
     }
+}
+
+/// gzip's magic bytes (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The first bytes of the export at `path` (to tell its format) and a reader of what follows them:
+/// decompressed when the file is gzip, by its magic bytes whatever its name (Jaeger's UI and
+/// `curl --compressed` users keep `.json.gz` files; concatenated members are read as one).
+fn open_export(path: &std::path::Path) -> std::io::Result<(Vec<u8>, Box<dyn std::io::Read>)> {
+    fn head_of(mut reader: Box<dyn std::io::Read>) -> std::io::Result<(Vec<u8>, Box<dyn std::io::Read>)> {
+        let mut head = Vec::with_capacity(4_096);
+        (&mut reader).take(4_096).read_to_end(&mut head)?;
+        Ok((head, reader))
+    }
+    let (head, rest) = head_of(Box::new(File::open(path)?))?;
+    if !head.starts_with(&GZIP_MAGIC) {
+        return Ok((head, rest));
+    }
+    let compressed = BufReader::with_capacity(1 << 16, std::io::Cursor::new(head).chain(rest));
+    head_of(Box::new(flate2::read::MultiGzDecoder::new(compressed)))
 }
 
 /// Asks a control plane for its report (`GET /api/v1/analysis`).
