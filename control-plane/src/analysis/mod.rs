@@ -33,6 +33,9 @@ use performance::{PerformanceAnalysis, PerformanceTargets};
 use report::{DataQuality, Report, Severity, Summary};
 use security::SecurityAnalysis;
 
+/// The windows rates are computed over: the control plane's telemetry windows are 10 seconds too.
+const ACTIVE_WINDOW_MICROS: u64 = 10_000_000;
+
 /// What to analyse and what to judge it against.
 #[derive(Debug, Clone)]
 pub struct AnalysisOptions {
@@ -95,6 +98,9 @@ pub struct Analyzer {
     spans: u64,
     first_micros: Option<u64>,
     last_micros: Option<u64>,
+    /// The 10-second windows in which a span started: rates divide by the time that had
+    /// traffic, not by the gaps between bursts (two traces ten days apart are not 0.0 spans/s).
+    active_windows: HashSet<u64>,
     callers: HashMap<Arc<str>, Arc<str>>,
     unknown: Arc<str>,
     index: HashMap<u64, usize>,
@@ -116,6 +122,7 @@ impl Analyzer {
             spans: 0,
             first_micros: None,
             last_micros: None,
+            active_windows: HashSet::new(),
             callers: HashMap::new(),
             unknown: Arc::from("unknown"),
             index: HashMap::new(),
@@ -180,6 +187,7 @@ impl Analyzer {
             let end = span.start_micros.saturating_add(span.duration_micros);
             self.first_micros = Some(self.first_micros.map_or(span.start_micros, |f| f.min(span.start_micros)));
             self.last_micros = Some(self.last_micros.map_or(end, |l| l.max(end)));
+            self.active_windows.insert(span.start_micros / ACTIVE_WINDOW_MICROS);
         }
         self.traces += u64::from(analysed);
     }
@@ -209,10 +217,13 @@ impl Analyzer {
 
     /// The report, `source` naming where the data came from.
     pub fn finish(self, source: &str) -> Report {
-        let covered = match (self.first_micros, self.last_micros) {
+        // The data's time range, without the windows of it that had no traffic.
+        let range = match (self.first_micros, self.last_micros) {
             (Some(first), Some(last)) => last.saturating_sub(first),
             _ => 0,
         };
+        let active = (self.active_windows.len() as u64).saturating_mul(ACTIVE_WINDOW_MICROS);
+        let covered = range.min(active);
         let (compliance, mut findings) = self.compliance.finish(self.options.compliance_target);
         let targets = PerformanceTargets {
             p99_ms: self.options.p99_target_ms,

@@ -2,8 +2,9 @@
 //! (service, operation); latency distributions per service for charts; throughput of the whole
 //! data set against the target.
 //!
-//! Rates divide by the time the data covers (first span start to last span end). A data set
-//! covering less than [`MIN_RATE_WINDOW_MICROS`] has no meaningful rate: throughput is then
+//! Rates divide by the time the data covers: first span start to last span end, but no more than
+//! the 10-second windows in which spans started (a gap without traffic between two bursts does not
+//! dilute the rate). A data set covering less than [`MIN_RATE_WINDOW_MICROS`] has no meaningful rate: throughput is then
 //! `null` and raises no finding. Rates over sampled traces count sampled spans; with sampling
 //! below 1 the request rate is higher (the control plane's `acgs_requests_total` counts every
 //! request).

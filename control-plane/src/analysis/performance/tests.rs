@@ -66,3 +66,17 @@ fn throughput_against_the_target() {
         vec![("LowThroughput".to_owned(), "*".to_owned(), None)]
     );
 }
+
+#[test]
+fn throughput_counts_only_the_windows_with_traffic() {
+    // Two bursts ten days apart, each 1 000 spans over 9.99 s inside one 10-second window: 100/s
+    // while there was traffic, not 2 000 spans over ten days.
+    let window_start = T0 - T0 % 10_000_000;
+    let ten_days = 10 * 86_400 * 1_000_000;
+    let mut traces = steady("constitutional-core", "GET /", 1_000, window_start, 10_000, 1);
+    traces.extend(steady("constitutional-core", "GET /", 1_000, window_start + ten_days, 10_000, 5_000));
+    let report = report(&traces);
+    let rps = report.performance.throughput_rps.unwrap_or_default();
+    assert!((rps - 100.0).abs() < 0.01, "{rps}");
+    assert_eq!(findings_of(&report, Analysis::Performance), vec![]);
+}
