@@ -33,11 +33,10 @@ fn text(key: &str, value: String) -> Attribute {
 fn expand(span: &mut SpanRecord, service: &str, constitutional_hash: &str) {
     let Some(status) = hash_status(span.hash_status) else {
         // Facts without a hash status mean nothing: they are dropped, never stored unbounded.
-        for fact in [&mut span.category, &mut span.sampling_rule, &mut span.method, &mut span.path] {
+        let facts = [&mut span.category, &mut span.sampling_rule, &mut span.method, &mut span.path];
+        for fact in facts.into_iter().chain([&mut span.authority, &mut span.user_agent]) {
             fact.clear();
         }
-        span.authority.clear();
-        span.user_agent.clear();
         span.status_code = 0;
         return;
     };

@@ -1,11 +1,12 @@
 //! The host calls the hot path makes without the SDK's wrappers, which allocate per header
 //! (`get_map_bytes` builds a `String` and a `Vec` for each) or per path segment (`get_property`
 //! builds and serialises a `Vec<&str>` on every call), or turn the clock into a `SystemTime` that
-//! the filter then turns back into nanoseconds through 128-bit arithmetic. Here a whole header map comes back in one
-//! buffer ([`HeaderMap`]) and a property path is a constant already in the ABI's form. Both take
-//! ownership of the buffer the host allocated through the SDK's `proxy_on_memory_allocate`
-//! (a boxed byte slice of exactly the returned size), as the SDK's own wrappers do. Any status
-//! other than `Ok` reads as "not there": the filter never traps on a host answer.
+//! the filter then turns back into nanoseconds through 128-bit arithmetic. Here a whole header
+//! map comes back in one buffer ([`HeaderMap`]), a property path is a constant already in the
+//! ABI's form, and the clock is a `u64`. The buffers are owned as the SDK's own wrappers own them
+//! (allocated by the SDK's `proxy_on_memory_allocate`: a boxed byte slice of exactly the returned
+//! size). Any status other than `Ok` reads as "not there": the filter never traps on a host
+//! answer.
 
 #![allow(unsafe_code)]
 

@@ -1,13 +1,12 @@
 //! One HTTP stream: reads the request headers in one host call (`:method`, `:path`, the hash
 //! header, `traceparent`, `x-request-id` and `baggage` are looked up in place), asks the engine,
-//! and applies the decision. The metadata headers (hash status,
-//! category, compliance, sampling decision and rule) are set on the request in every case, a
-//! local reply included, because Envoy reads its span's custom tags from the request headers
-//! when the span ends; then either a local 403 with the JSON body, or the request is forwarded
-//! (with the injected hash, the rewritten `traceparent` and the new `baggage` where the decision
-//! says so). The hash header is always set on the response. When the stream ends (`on_log`,
-//! after local replies too) it records the request in the VM's telemetry buffer, with its span
-//! when sampled.
+//! and applies the decision. The metadata headers (hash status, category, compliance, sampling
+//! decision and rule) are set on the request in every case, a local reply included, because
+//! Envoy reads its span's custom tags from the request headers when the span ends; then either a
+//! local 403 with the JSON body, or the request is forwarded (with the injected hash, the
+//! rewritten `traceparent` and the new `baggage` where the decision says so). The hash header is
+//! always set on the response. When the stream ends (`on_log`, after local replies too) it
+//! records the request in the VM's telemetry buffer, with its span when sampled.
 
 use std::borrow::Cow;
 use std::rc::Rc;
