@@ -376,6 +376,8 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
         "json",
         "--html",
         html.to_str().unwrap_or_default(),
+        "--jaeger-ui",
+        "http://jaeger.local:16686",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON report");
@@ -396,6 +398,7 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains("SECRETCOOKIE"), "secret values are never printed");
     let page = std::fs::read_to_string(&html).expect("the HTML report");
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg") && !page.contains("SECRETCOOKIE"));
+    assert!(page.contains("<a href=\"http://jaeger.local:16686/trace/0af7651916cd43dd8448eb211c80319c\">"), "{page}");
     // Wide enough that no cell wraps (tables wrap at $COLUMNS when stdout is not a terminal).
     let tables = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
         .args(["analyze", "--file", export.to_str().unwrap_or_default()])
@@ -404,6 +407,16 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
         .expect("the binary runs");
     let text = String::from_utf8_lossy(&tables.stdout);
     assert!(text.contains("ForgedConstitutionalHash") && text.contains("10.0.0.66"), "{text}");
+}
+
+#[test]
+fn analyze_refuses_a_jaeger_ui_that_is_not_a_web_url() {
+    for bad in ["jaeger.local:16686", "ftp://jaeger.local", "https://"] {
+        let output = acgs_tracing(&["analyze", "--file", "x.json", "--jaeger-ui", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--jaeger-ui") && stderr.contains("is not an http:// or https:// URL"), "{stderr}");
+    }
 }
 
 #[test]

@@ -202,15 +202,17 @@ impl ComplianceAnalysis {
         by_caller
             .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.caller, &a.service).cmp(&(&b.caller, &b.service))));
         section.violations_by_caller = by_caller;
-        section.timeline = timeline(&self.per_second);
+        (section.timeline, section.timeline_slice_secs) = timeline(&self.per_second);
+        section.target_rate = Some(target_rate);
         (section, findings)
     }
 }
 
-/// At most [`TIMELINE_POINTS`] equal slices covering the seconds seen.
-fn timeline(per_second: &BTreeMap<u64, (u64, u64)>) -> Vec<CompliancePoint> {
+/// At most [`TIMELINE_POINTS`] equal slices covering the seconds seen (those with spans), and the
+/// slices' width in seconds.
+fn timeline(per_second: &BTreeMap<u64, (u64, u64)>) -> (Vec<CompliancePoint>, u64) {
     let (Some((first, _)), Some((last, _))) = (per_second.first_key_value(), per_second.last_key_value()) else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     let step = ((last - first) / TIMELINE_POINTS + 1).max(1);
     let mut points: BTreeMap<u64, CompliancePoint> = BTreeMap::new();
@@ -221,7 +223,7 @@ fn timeline(per_second: &BTreeMap<u64, (u64, u64)>) -> Vec<CompliancePoint> {
         point.compliant += compliant;
         point.violations += violations;
     }
-    points.into_values().collect()
+    (points.into_values().collect(), step)
 }
 
 #[cfg(test)]

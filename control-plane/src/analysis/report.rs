@@ -110,7 +110,13 @@ pub struct ComplianceSection {
     pub untracked: u64,
     pub services: Vec<ServiceCompliance>,
     pub violations_by_caller: Vec<CallerViolations>,
+    /// Slices of `timeline_slice_secs` seconds that had spans with a hash status.
     pub timeline: Vec<CompliancePoint>,
+    #[serde(default)]
+    pub timeline_slice_secs: u64,
+    /// The rate under which compliance is a finding.
+    #[serde(default)]
+    pub target_rate: Option<f64>,
 }
 
 /// Latency and volume of one service and operation (`operation` = `*` for the whole service).

@@ -82,6 +82,11 @@ pub struct Analyze {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
 
+    /// A Jaeger UI (e.g. https://jaeger.example.com) the HTML page's trace ids link to
+    /// (`<URL>/trace/<id>`).
+    #[arg(long, value_name = "URL", value_parser = web_url)]
+    pub jaeger_ui: Option<String>,
+
     /// How long to wait for a server (`30s`, `2m`).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -101,7 +106,9 @@ impl Analyze {
             OutputFormat::Json => println!("{}", serde_json::to_string(&report)?),
         }
         if let Some(path) = &self.html {
-            std::fs::write(path, html::render(&report)).with_context(|| format!("writing {}", path.display()))?;
+            let links = html::PageLinks { jaeger_ui: self.jaeger_ui.clone() };
+            std::fs::write(path, html::render(&report, &links))
+                .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("HTML report written to {}", path.display());
         }
         Ok(if report.data_quality.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
@@ -150,6 +157,15 @@ impl Analyze {
             jaeger_json::feed(reader, &what, &mut analyzer, None);
         }
         Ok(analyzer.finish(&what))
+    }
+}
+
+/// An http(s) URL, as clap's value parser.
+fn web_url(value: &str) -> Result<String, String> {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(value.to_owned()),
+        _ => Err(format!("{value:?} is not an http:// or https:// URL with a host")),
     }
 }
 

@@ -1,7 +1,8 @@
-//! How a report is shown: terminal tables ([`table`]), a self-contained HTML page ([`html`]);
-//! JSON is the report's serde form.
+//! How a report is shown: terminal tables ([`table`]), a self-contained HTML page ([`html`], its
+//! dependency graph laid out by [`layout`]); JSON is the report's serde form.
 
 pub mod html;
+pub mod layout;
 pub mod table;
 
 use std::time::{Duration, UNIX_EPOCH};

@@ -306,7 +306,8 @@ fn print_results(ended: &Ended, outcome: &Outcome, html_path: &Path) -> anyhow::
     println!("\nAlerts (evaluated every 250 ms over the last 4 s of telemetry):");
     watch.print_table();
     println!("\n{}", table::render(report));
-    std::fs::write(html_path, html::render(report)).with_context(|| format!("writing {}", html_path.display()))?;
+    std::fs::write(html_path, html::render(report, &html::PageLinks::default()))
+        .with_context(|| format!("writing {}", html_path.display()))?;
     println!("HTML report: {}", html_path.display());
     let mut failed = tally::print_checks(tallies, &outcome.sampling, pipeline.counts());
     let dropped = pipeline.dropped();
