@@ -19,6 +19,7 @@ pub mod cli;
 pub mod collector;
 pub mod commands;
 pub mod exit;
+pub mod http_client;
 pub mod mesh;
 pub mod policy;
 pub mod rollout;

@@ -380,6 +380,8 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
         "http://jaeger.local:16686",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    // No progress bar into a pipe: stderr has only the line naming the page.
+    assert_eq!(String::from_utf8_lossy(&output.stderr), format!("HTML report written to {}\n", html.display()));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON report");
     assert_eq!(report["summary"]["traces_analyzed"], 1);
     assert_eq!(report["summary"]["compliance_rate"], 0.0);
@@ -407,6 +409,21 @@ fn analyze_reads_a_jaeger_export_and_writes_json_and_html() {
         .expect("the binary runs");
     let text = String::from_utf8_lossy(&tables.stdout);
     assert!(text.contains("ForgedConstitutionalHash") && text.contains("10.0.0.66"), "{text}");
+}
+
+#[test]
+fn analyze_refuses_a_ca_file_it_cannot_use_naming_it() {
+    let not_pem = temp_file("not-a-ca.pem", "hello");
+    let cases = [
+        ("/nonexistent/ca.pem".to_owned(), "--ca-file /nonexistent/ca.pem: No such file or directory"),
+        (not_pem.display().to_string(), "no certificate in it (expected -----BEGIN CERTIFICATE-----)"),
+    ];
+    for (path, expected) in cases {
+        let output = acgs_tracing(&["analyze", "--jaeger", "https://127.0.0.1:9", "--ca-file", &path]);
+        assert_eq!(output.status.code(), Some(64), "{path}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected) && stderr.contains(&path), "{stderr}");
+    }
 }
 
 #[test]
@@ -458,9 +475,12 @@ fn analyze_exit_codes_name_what_went_wrong() {
     assert!(report["data_quality"]["input_errors"][0]
         .as_str()
         .is_some_and(|e| e.contains("not a valid Jaeger JSON export")));
-    let unreachable = acgs_tracing(&["analyze", "--jaeger", "http://127.0.0.1:1", "--timeout", "2s"]);
-    assert_eq!(unreachable.status.code(), Some(69));
-    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("http://127.0.0.1:1/api/services"));
+    for (api, url) in [("auto", "http://127.0.0.1:1/api/v3/services"), ("ui", "http://127.0.0.1:1/api/services")] {
+        let unreachable =
+            acgs_tracing(&["analyze", "--jaeger", "http://127.0.0.1:1", "--jaeger-api", api, "--timeout", "2s"]);
+        assert_eq!(unreachable.status.code(), Some(69));
+        assert!(String::from_utf8_lossy(&unreachable.stderr).contains(url), "{api}");
+    }
     assert_eq!(acgs_tracing(&["analyze"]).status.code(), Some(2), "a source is required");
     assert_eq!(acgs_tracing(&["analyze", "--file", "x", "--jaeger", "http://h"]).status.code(), Some(2), "one source");
 }

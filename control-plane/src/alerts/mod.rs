@@ -201,11 +201,7 @@ fn postable(config: &AlertConfig, alert: &AlertInstance, now: f64) -> PostableAl
 }
 
 fn push(base: &str, alerts: &[PostableAlert]) -> anyhow::Result<()> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::http_client::agent(Duration::from_secs(5), &crate::http_client::Trust::default());
     let body = serde_json::to_vec(alerts)?;
     let response = agent
         .post(format!("{base}/api/v2/alerts"))

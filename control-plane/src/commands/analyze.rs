@@ -1,7 +1,9 @@
 //! `acgs-tracing analyze`: the trace analysis report from one source — the control plane's
-//! collected telemetry (`--from`), a Jaeger query API (`--jaeger`), or a file (`--file`: a
-//! Jaeger JSON export or OTLP/JSON, told apart by content) — as terminal tables, JSON
-//! (`--format json`) and optionally an HTML page (`--html`).
+//! collected telemetry (`--from`), a Jaeger query service (`--jaeger`, api/v3 or the UI's API),
+//! or a file (`--file`: a Jaeger JSON export or OTLP/JSON, told apart by content) — as terminal
+//! tables, JSON (`--format json`) and optionally an HTML page (`--html`). Servers may be HTTPS
+//! (the platform's roots, or `--ca-file`). Reading shows a progress bar on stderr when stderr is a
+//! terminal.
 //!
 //! Exit codes: 0 the report covers all the input; 1 part of the input could not be read (the
 //! report covers the rest and lists what was skipped); 66 the file cannot be opened; 69 the
@@ -15,17 +17,18 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::alerts::rules::prometheus_duration;
 use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::endpoint::since_micros;
 use crate::analysis::render::{html, table};
 use crate::analysis::report::Report;
-use crate::analysis::source::jaeger_api::{self, JaegerQuery};
+use crate::analysis::source::jaeger_api::{self, JaegerApi, JaegerQuery};
 use crate::analysis::source::{jaeger_json, otlp_json};
 use crate::analysis::{AnalysisOptions, Analyzer};
 use crate::commands::args::OutputFormat;
-use crate::exit::{NoInput, Unavailable, EXIT_FAILED};
+use crate::exit::{NoInput, Unavailable, UsageError, EXIT_FAILED};
+use crate::http_client::{self, Trust};
 
 /// Analyse traces: compliance, performance, security, dependencies, anomalies.
 #[derive(Debug, Args)]
@@ -35,9 +38,19 @@ pub struct Analyze {
     #[arg(long, value_name = "URL")]
     pub from: Option<String>,
 
-    /// A Jaeger query service, e.g. http://localhost:16686.
+    /// A Jaeger query service, e.g. http://localhost:16686 or https://jaeger.example.com.
     #[arg(long, value_name = "URL")]
     pub jaeger: Option<String>,
+
+    /// Which of Jaeger's HTTP APIs to read: the stable api/v3 (OTLP JSON), the UI's internal
+    /// /api/traces, or auto (api/v3 when the server has it).
+    #[arg(long, value_enum, default_value_t = JaegerApi::Auto)]
+    pub jaeger_api: JaegerApi,
+
+    /// Trust only the CA certificates in this PEM file for HTTPS to --from and --jaeger (a
+    /// private CA); without it, the platform's trust store.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 
     /// A Jaeger JSON export (as the Jaeger UI downloads it) or an OTLP/JSON file, either of them
     /// gzip-compressed or not.
@@ -95,10 +108,10 @@ pub struct Analyze {
 impl Analyze {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         if self.timeout.is_zero() {
-            return Err(crate::exit::UsageError("--timeout must be more than 0s".to_owned()).into());
+            return Err(UsageError("--timeout must be more than 0s".to_owned()).into());
         }
         if self.interval.as_secs() == 0 {
-            return Err(crate::exit::UsageError("--interval must be at least 1s".to_owned()).into());
+            return Err(UsageError("--interval must be at least 1s".to_owned()).into());
         }
         let report = self.report()?;
         match self.format {
@@ -127,27 +140,35 @@ impl Analyze {
 
     fn report(&self) -> anyhow::Result<Report> {
         let timeout = self.timeout;
+        let trust = match &self.ca_file {
+            Some(path) => Trust::ca_bundle(path).map_err(|e| UsageError(format!("--ca-file {e}")))?,
+            None => Trust::default(),
+        };
         if let Some(url) = &self.from {
-            return fetch_report(url, self, timeout);
+            return fetch_report(url, self, &http_client::agent(timeout, &trust));
         }
         let options = self.options();
         let mut analyzer = Analyzer::new(options.clone());
         if let Some(url) = &self.jaeger {
             let query = JaegerQuery {
                 base_url: url.clone(),
-                // Jaeger parses lookback as a Go duration: `48h`, `90m`, `30s` (Prometheus' syntax).
-                lookback: prometheus_duration(self.lookback.unwrap_or(Duration::from_secs(3_600))),
+                api: self.jaeger_api,
+                lookback: self.lookback.unwrap_or(Duration::from_secs(3_600)),
                 limit: self.limit,
                 service: self.service.clone(),
                 operation: self.operation.clone(),
                 timeout,
+                trust,
             };
-            jaeger_api::feed(&query, &mut analyzer).map_err(|e| Unavailable(e.to_string()))?;
+            let progress = progress_bar("{spinner} {pos}/{len} services {wide_msg}", 0);
+            jaeger_api::feed(&query, &mut analyzer, &progress).map_err(|e| Unavailable(e.to_string()))?;
             return Ok(analyzer.finish(url));
         }
-        let path = self.file.as_ref().ok_or_else(|| crate::exit::UsageError("no source given".to_owned()))?;
+        let path = self.file.as_ref().ok_or_else(|| UsageError("no source given".to_owned()))?;
         let what = path.display().to_string();
-        let (head, mut file) = open_export(path).map_err(|e| NoInput(format!("{what}: {e}")))?;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let progress = progress_bar("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}", size);
+        let (head, mut file) = open_export(path, &progress).map_err(|e| NoInput(format!("{what}: {e}")))?;
         if otlp_json::looks_like_otlp(&head) {
             let mut text = head;
             file.read_to_end(&mut text).map_err(|e| NoInput(format!("{what}: {e}")))?;
@@ -156,6 +177,7 @@ impl Analyze {
             let reader = BufReader::with_capacity(1 << 20, std::io::Cursor::new(head).chain(file));
             jaeger_json::feed(reader, &what, &mut analyzer, None);
         }
+        progress.finish_and_clear();
         Ok(analyzer.finish(&what))
     }
 }
@@ -172,16 +194,27 @@ fn web_url(value: &str) -> Result<String, String> {
 /// gzip's magic bytes (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// A progress bar on stderr, drawn only when stderr is a terminal (indicatif's stderr target
+/// draws nothing into a pipe or a file).
+fn progress_bar(template: &str, length: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// The first bytes of the export at `path` (to tell its format) and a reader of what follows them:
 /// decompressed when the file is gzip, by its magic bytes whatever its name (Jaeger's UI and
 /// `curl --compressed` users keep `.json.gz` files; concatenated members are read as one).
-fn open_export(path: &std::path::Path) -> std::io::Result<(Vec<u8>, Box<dyn std::io::Read>)> {
+/// `progress` counts the file's bytes as they are read.
+fn open_export(path: &std::path::Path, progress: &ProgressBar) -> std::io::Result<(Vec<u8>, Box<dyn std::io::Read>)> {
     fn head_of(mut reader: Box<dyn std::io::Read>) -> std::io::Result<(Vec<u8>, Box<dyn std::io::Read>)> {
         let mut head = Vec::with_capacity(4_096);
         (&mut reader).take(4_096).read_to_end(&mut head)?;
         Ok((head, reader))
     }
-    let (head, rest) = head_of(Box::new(File::open(path)?))?;
+    let (head, rest) = head_of(Box::new(progress.wrap_read(File::open(path)?)))?;
     if !head.starts_with(&GZIP_MAGIC) {
         return Ok((head, rest));
     }
@@ -190,10 +223,8 @@ fn open_export(path: &std::path::Path) -> std::io::Result<(Vec<u8>, Box<dyn std:
 }
 
 /// Asks a control plane for its report (`GET /api/v1/analysis`).
-fn fetch_report(base: &str, command: &Analyze, timeout: Duration) -> anyhow::Result<Report> {
+fn fetch_report(base: &str, command: &Analyze, agent: &ureq::Agent) -> anyhow::Result<Report> {
     let url = format!("{}/api/v1/analysis", base.trim_end_matches('/'));
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
     let mut request = agent.get(&url);
     let durations =
         [("interval", Some(command.interval)), ("baseline", Some(command.baseline)), ("lookback", command.lookback)];

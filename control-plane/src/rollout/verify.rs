@@ -99,11 +99,7 @@ fn trim(url: &str) -> &str {
 
 /// Runs every check, in order.
 pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(endpoints.timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::http_client::agent(endpoints.timeout, &crate::http_client::Trust::default());
     let control_plane = trim(&endpoints.control_plane);
     let mut checks = Vec::new();
 

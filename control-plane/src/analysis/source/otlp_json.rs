@@ -4,9 +4,10 @@
 //! with its serde support).
 //!
 //! OTLP groups spans by resource, not by trace, so a trace's spans may be anywhere in the file:
-//! the spans are grouped by trace id in memory before analysis.
+//! the spans are grouped by trace id in memory before analysis. [`feed_documents`] also serves
+//! Jaeger's api/v3, which answers the same `TracesData`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -50,6 +51,19 @@ pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer) -> u64 {
                 .collect()
         }
     };
+    feed_documents(documents, what, errors, analyzer, None)
+}
+
+/// Analyses the traces in `documents`, each once: a trace whose id is in `seen` is skipped, and
+/// the ids analysed are added to it. `errors` are the input's errors so far. Returns the number of
+/// traces in the documents (skipped ones included).
+pub fn feed_documents(
+    documents: Vec<TracesData>,
+    what: &str,
+    mut errors: InputErrors,
+    analyzer: &mut Analyzer,
+    mut seen: Option<&mut HashSet<Arc<str>>>,
+) -> u64 {
     let mut interner = Interner::default();
     let mut traces: HashMap<Arc<str>, Vec<Span>> = HashMap::new();
     let mut order: Vec<Arc<str>> = Vec::new();
@@ -100,6 +114,9 @@ pub fn feed(text: &[u8], what: &str, analyzer: &mut Analyzer) -> u64 {
     }
     errors.report_to(analyzer);
     for trace_id in &order {
+        if seen.as_mut().is_some_and(|seen| !seen.insert(Arc::clone(trace_id))) {
+            continue;
+        }
         if let Some(spans) = traces.get(trace_id) {
             analyzer.add_trace(spans);
         }
