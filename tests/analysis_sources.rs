@@ -335,3 +335,62 @@ fn the_control_plane_serves_the_analysis_of_its_collected_spans() {
     assert!(message.starts_with("query parameter `lookback`: \"yesterday\" is not a duration"), "{message}");
     runtime.block_on(server.shutdown());
 }
+
+/// Posts three spans of `service` that carry no hash information at all.
+fn post_unchecked_spans(http_addr: SocketAddr, service: &str) {
+    let spans = (0..3u8)
+        .map(|i| SpanRecord {
+            trace_id: vec![i + 1; 16],
+            span_id: vec![2; 8],
+            name: "POST /v1/batch".to_owned(),
+            start_unix_nanos: 1_700_000_000_000_000_000,
+            end_unix_nanos: 1_700_000_000_000_500_000,
+            peer: "spiffe://cluster.local/ns/default/sa/gateway".to_owned(),
+            ..SpanRecord::default()
+        })
+        .collect();
+    let batch = TelemetryBatch {
+        vm_id: "vm".to_owned(),
+        seq: 1,
+        service: service.to_owned(),
+        spans,
+        ..TelemetryBatch::default()
+    };
+    let posted = ureq::post(&format!("http://{http_addr}/v1/telemetry"))
+        .header("content-type", "application/x-protobuf")
+        .send(&batch.encode_to_vec()[..])
+        .expect("post");
+    assert_eq!(posted.status().as_u16(), 200);
+}
+
+/// `(missing, untracked)` of the control plane's report for `query`, once its 3 spans are in.
+fn missing_and_untracked(http_addr: SocketAddr, query: &str) -> (Value, Value) {
+    let url = format!("http://{http_addr}/api/v1/analysis?{query}");
+    for _ in 0..100 {
+        let body = ureq::get(&url).call().expect("analysis").body_mut().read_to_string().expect("body");
+        let report: Value = serde_json::from_str(&body).expect("JSON report");
+        if report["summary"]["spans_analyzed"] == 3 {
+            return (report["compliance"]["missing"].clone(), report["compliance"]["untracked"].clone());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{url}: the 3 spans never arrived");
+}
+
+#[test]
+fn services_out_of_scope_come_from_the_servers_configuration_and_the_query() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let declared = ServerConfig { untracked_services: vec!["legacy-batch".to_owned()], ..ServerConfig::loopback(None) };
+    let server = runtime.block_on(start(declared)).expect("control plane");
+    post_unchecked_spans(server.http_addr, "legacy-batch");
+    assert_eq!(missing_and_untracked(server.http_addr, "service=legacy-batch"), (0.into(), 3.into()));
+    runtime.block_on(server.shutdown());
+
+    let plain = runtime.block_on(start(ServerConfig::loopback(None))).expect("control plane");
+    post_unchecked_spans(plain.http_addr, "legacy-batch");
+    // In scope: an unchecked server span is a missing hash, blamed on its caller.
+    assert_eq!(missing_and_untracked(plain.http_addr, "service=legacy-batch"), (3.into(), 0.into()));
+    let query = "service=legacy-batch&untracked_service=other,legacy-batch";
+    assert_eq!(missing_and_untracked(plain.http_addr, query), (0.into(), 3.into()));
+    runtime.block_on(plain.shutdown());
+}

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub alertmanager: Option<String>,
     /// Where `SamplingPolicy` resources are watched; `None`: they are not.
     pub kubernetes: Option<KubernetesSource>,
+    /// Services out of the hash check's scope in `GET /api/v1/analysis` (as `analyze
+    /// --untracked-service`).
+    pub untracked_services: Vec<String>,
 }
 
 /// How the Kubernetes API server is found.
@@ -84,6 +87,7 @@ impl ServerConfig {
             alerts: AlertConfig::default(),
             alertmanager: None,
             kubernetes: None,
+            untracked_services: Vec::new(),
         }
     }
 }
@@ -161,7 +165,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = Router::new()
         .merge(sampling_router(SamplingState { store: Arc::clone(&store), metrics: metrics.clone() }))
         .merge(telemetry.router())
-        .merge(crate::analysis::endpoint::router(telemetry.store()))
+        .merge(crate::analysis::endpoint::router(telemetry.store(), config.untracked_services.clone()))
         .merge(alerts.router())
         .route("/v1/filter/acgs_filter.wasm", get(filter_wasm))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -1,8 +1,9 @@
 //! `GET /api/v1/analysis`: the analysis report over the spans the control plane collected from
 //! the filters, as JSON (the same model `analyze --format json` prints). Query parameters:
 //! `service`, `operation`, `lookback` (`15m`, `1h`: spans that started within it),
-//! `interval` and `baseline` (the anomaly intervals, e.g. `10s`, `5m`). A bad parameter is a
-//! 400 naming it.
+//! `interval` and `baseline` (the anomaly intervals, e.g. `10s`, `5m`), `untracked_service`
+//! (comma-separated services out of the hash check's scope, added to those `serve
+//! --untracked-service` declares). A bad parameter is a 400 naming it.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,11 +26,20 @@ struct AnalysisQuery {
     lookback: Option<String>,
     interval: Option<String>,
     baseline: Option<String>,
+    untracked_service: Option<String>,
 }
 
-/// The route, reading `store`.
-pub fn router(store: Arc<RwLock<TelemetryStore>>) -> Router {
-    Router::new().route("/api/v1/analysis", get(analysis)).with_state(store)
+/// What the route reads: the collected spans, and the services declared out of scope.
+#[derive(Clone)]
+struct AnalysisState {
+    store: Arc<RwLock<TelemetryStore>>,
+    untracked_services: Arc<[String]>,
+}
+
+/// The route, reading `store`; `untracked_services` are out of the hash check's scope.
+pub fn router(store: Arc<RwLock<TelemetryStore>>, untracked_services: Vec<String>) -> Router {
+    let state = AnalysisState { store, untracked_services: untracked_services.into() };
+    Router::new().route("/api/v1/analysis", get(analysis)).with_state(state)
 }
 
 fn duration(name: &str, value: Option<&str>) -> Result<Option<Duration>, String> {
@@ -41,8 +51,8 @@ fn duration(name: &str, value: Option<&str>) -> Result<Option<Duration>, String>
         .transpose()
 }
 
-/// The options a query asks for.
-fn options(query: &AnalysisQuery) -> Result<AnalysisOptions, String> {
+/// The options a query asks for, over the services the server declares out of scope.
+fn options(query: &AnalysisQuery, untracked_services: &[String]) -> Result<AnalysisOptions, String> {
     let lookback = duration("lookback", query.lookback.as_deref())?;
     let defaults = AnomalyOptions::default();
     let interval = duration("interval", query.interval.as_deref())?.map_or(defaults.interval_secs, |d| d.as_secs());
@@ -55,6 +65,19 @@ fn options(query: &AnalysisQuery) -> Result<AnalysisOptions, String> {
         operation: query.operation.clone().filter(|s| !s.is_empty()),
         since_micros: lookback.map(since_micros),
         anomaly: AnomalyOptions { interval_secs: interval, baseline_secs: baseline },
+        untracked_services: untracked_services
+            .iter()
+            .cloned()
+            .chain(
+                query
+                    .untracked_service
+                    .iter()
+                    .flat_map(|list| list.split(','))
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            )
+            .collect(),
         ..AnalysisOptions::default()
     })
 }
@@ -66,14 +89,14 @@ pub fn since_micros(lookback: Duration) -> u64 {
 }
 
 async fn analysis(
-    State(store): State<Arc<RwLock<TelemetryStore>>>,
+    State(AnalysisState { store, untracked_services }): State<AnalysisState>,
     query: Result<Query<AnalysisQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let query = match query {
         Ok(Query(query)) => query,
         Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
     };
-    let options = match options(&query) {
+    let options = match options(&query, &untracked_services) {
         Ok(options) => options,
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     };

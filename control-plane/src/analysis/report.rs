@@ -168,7 +168,8 @@ pub struct AuthFailures {
 pub struct SensitiveAttribute {
     pub service: String,
     pub key: String,
-    /// Why it counts as sensitive (`key name`, `bearer credential`, `JWT`, `secret in URL query`).
+    /// Why it counts as sensitive: `key name`, `credential value` (bearer or basic), `JWT`,
+    /// `private key`, `cloud API key`, `password in URL`, `secret in URL query`.
     pub reason: String,
     pub spans: u64,
 }

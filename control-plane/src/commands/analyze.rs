@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::endpoint::since_micros;
@@ -27,6 +27,7 @@ use crate::analysis::source::jaeger_api::{self, JaegerApi, JaegerQuery};
 use crate::analysis::source::{jaeger_json, otlp_json};
 use crate::analysis::{AnalysisOptions, Analyzer};
 use crate::commands::args::OutputFormat;
+use crate::commands::progress;
 use crate::exit::{NoInput, Unavailable, UsageError, EXIT_FAILED};
 use crate::http_client::{self, Trust};
 
@@ -160,14 +161,14 @@ impl Analyze {
                 timeout,
                 trust,
             };
-            let progress = progress_bar("{spinner} {pos}/{len} services {wide_msg}", 0);
+            let progress = progress::bar("{spinner} {pos}/{len} services {wide_msg}", 0);
             jaeger_api::feed(&query, &mut analyzer, &progress).map_err(|e| Unavailable(e.to_string()))?;
             return Ok(analyzer.finish(url));
         }
         let path = self.file.as_ref().ok_or_else(|| UsageError("no source given".to_owned()))?;
         let what = path.display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let progress = progress_bar("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}", size);
+        let progress = progress::bar("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}", size);
         let (head, mut file) = open_export(path, &progress).map_err(|e| NoInput(format!("{what}: {e}")))?;
         if otlp_json::looks_like_otlp(&head) {
             let mut text = head;
@@ -193,16 +194,6 @@ fn web_url(value: &str) -> Result<String, String> {
 
 /// gzip's magic bytes (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// A progress bar on stderr, drawn only when stderr is a terminal (indicatif's stderr target
-/// draws nothing into a pipe or a file).
-fn progress_bar(template: &str, length: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
-}
 
 /// The first bytes of the export at `path` (to tell its format) and a reader of what follows them:
 /// decompressed when the file is gzip, by its magic bytes whatever its name (Jaeger's UI and
@@ -237,6 +228,9 @@ fn fetch_report(base: &str, command: &Analyze, agent: &ureq::Agent) -> anyhow::R
         if let Some(value) = value {
             request = request.query(name, value);
         }
+    }
+    if !command.untracked_service.is_empty() {
+        request = request.query("untracked_service", command.untracked_service.join(","));
     }
     let mut response = request.call().map_err(|e| Unavailable(format!("{url}: {e}")))?;
     let status = response.status();

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod demo;
 pub mod deploy;
 pub mod dry_run;
+pub mod progress;
 pub mod render;
 pub mod rollout_args;
 pub mod serve;

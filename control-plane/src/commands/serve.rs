@@ -55,6 +55,12 @@ pub struct Serve {
     #[command(flatten)]
     pub alerts: AlertArgs,
 
+    /// A service out of the hash check's scope (repeatable, or comma-separated in the
+    /// environment): in GET /api/v1/analysis its server spans without a hash are untracked, not
+    /// violations.
+    #[arg(long, env = "ACGS_UNTRACKED_SERVICES", value_name = "NAME", value_delimiter = ',')]
+    pub untracked_service: Vec<String>,
+
     /// Seconds after SIGTERM for in-flight requests to finish and queued telemetry to reach the
     /// collector (keep it below the pod's terminationGracePeriodSeconds).
     #[arg(long, env = "ACGS_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
@@ -83,6 +89,7 @@ impl Serve {
                     (true, Some(url)) => Some(KubernetesSource::Url(url)),
                     (true, None) => Some(KubernetesSource::Infer),
                 },
+                untracked_services: self.untracked_service,
             };
             let server = start(config).await?;
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());

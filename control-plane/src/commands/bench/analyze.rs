@@ -66,7 +66,10 @@ impl AnalyzeBench {
     }
 
     fn run(&self, path: &Path) -> anyhow::Result<AnalyzeBenchReport> {
+        let progress = crate::commands::progress::spinner();
+        progress.set_message(format!("writing a Jaeger export of {} spans", self.spans));
         write_export(path, self.spans)?;
+        progress.set_message("analysing it");
         let file_mb = std::fs::metadata(path)?.len() as f64 / 1_048_576.0;
         let started = Instant::now();
         let mut analyzer = Analyzer::new(AnalysisOptions::default());
@@ -81,10 +84,12 @@ impl AnalyzeBench {
             report.data_quality.input_errors
         );
         let peak_rss_mb = super::memory_mb("VmHWM").unwrap_or(0.0);
+        progress.set_message("parsing it with serde_json (the baseline)");
         let started = Instant::now();
         let value: serde_json::Value = serde_json::from_reader(BufReader::with_capacity(1 << 20, File::open(path)?))?;
         let parse_s = started.elapsed().as_secs_f64();
         drop(std::hint::black_box(value));
+        progress.finish_and_clear();
         Ok(AnalyzeBenchReport {
             spans: self.spans,
             file_mb,

@@ -152,3 +152,17 @@ fn keys_split_at_punctuation_and_camel_case() {
     assert_eq!(segments("gen_ai.usage.input_tokens"), ["gen", "ai", "usage", "input", "tokens"]);
     assert_eq!(segments("HTTPHeader"), ["httpheader"]);
 }
+
+/// The examples docs/analysis.md gives, as written there.
+#[test]
+fn the_documented_examples_hold() {
+    let examples = [
+        ("http.request.header.authorization", "Basic dXNlcjpwYXNz", Some("key name")),
+        ("gen_ai.usage.input_tokens", "1234", None),
+        ("url.full", "https://api.example.com/v1?api_key=abc123", Some("secret in URL query")),
+        ("app.note", "Bearer eyJhbGciOi", Some("credential value")),
+    ];
+    for (key, value, expected) in examples {
+        assert_eq!(sensitivity(key, value), expected, "{key} = {value}");
+    }
+}
