@@ -213,3 +213,39 @@ fn a_full_queue_answers_503_with_retry_after_and_takes_the_same_batch_once_drain
     wait_for_count(&server, 4);
     assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_batches_total{result=\"overloaded\"}"), 1);
 }
+
+/// While the telemetry store is locked (a long write), the periodic alert evaluation and the
+/// exports wait on tokio's blocking pool: on a runtime with a single worker, the control plane
+/// still answers health and sampling requests. (Waiting on the worker itself stalled every task
+/// queued behind the evaluator, HTTP requests included.)
+#[test]
+fn a_locked_telemetry_store_never_stalls_the_http_answers() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let mut config = ServerConfig::loopback(None);
+    config.alerts.eval_interval = std::time::Duration::from_millis(10);
+    let server = runtime.block_on(start(config)).expect("control plane starts");
+    let store = server.telemetry.store();
+    let held = store.write().expect("the test holds the store");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(3)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    // Long enough for the evaluator to have ticked (every 10 ms) many times over.
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < std::time::Duration::from_millis(300) {
+        for path in ["/healthz", "/sampling?service=constitutional-core"] {
+            let status = agent
+                .get(&format!("http://{}{path}", server.http_addr))
+                .call()
+                .map(|response| response.status().as_u16())
+                .unwrap_or_else(|error| panic!("{path} while the store is locked: {error}"));
+            assert_eq!(status, 200, "{path}");
+            answered += 1;
+        }
+    }
+    drop(held);
+    assert!(answered >= 2, "{answered}");
+    runtime.block_on(server.shutdown());
+}

@@ -187,9 +187,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             get(move || {
                 let registry = Arc::clone(&registry);
                 async move {
-                    let mut text = String::new();
-                    match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+                    // Encoding reads the telemetry store under its std lock: on the blocking pool.
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        let mut text = String::new();
+                        prometheus_client::encoding::text::encode(&mut text, &registry).map(|()| text)
+                    })
+                    .await;
+                    match encoded {
+                        Ok(Ok(text)) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+                        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
                         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
                     }
                 }

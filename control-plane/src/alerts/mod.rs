@@ -101,10 +101,18 @@ async fn evaluate_forever(shared: Arc<AlertsShared>, store: Arc<RwLock<Telemetry
     loop {
         ticker.tick().await;
         let now = now_secs();
-        let active = match store.read() {
-            Ok(store) => rules::evaluate(store.windows(), now, !store.totals().is_empty(), &shared.config),
-            Err(_) => continue,
+        // The store's lock is a std lock: it is waited for on the blocking pool, never on a
+        // runtime worker, where a long write (or a test holding it) would stall the tasks queued
+        // behind this one, HTTP requests included.
+        let evaluated = {
+            let (store, shared) = (Arc::clone(&store), Arc::clone(&shared));
+            tokio::task::spawn_blocking(move || {
+                let store = store.read().ok()?;
+                Some(rules::evaluate(store.windows(), now, !store.totals().is_empty(), &shared.config))
+            })
+            .await
         };
+        let Ok(Some(active)) = evaluated else { continue };
         let (changes, firing) = match shared.book.lock() {
             Ok(mut book) => {
                 let changes = book.update(now, active, &shared.config);

@@ -19,6 +19,7 @@ fn empty_sections() -> Report {
     report.performance.throughput_target_rps = 100.0;
     report.anomalies.interval_secs = 10;
     report.anomalies.baseline_secs = 300;
+    report.compliance.target_rate = Some(0.95);
     report
 }
 

@@ -235,10 +235,14 @@ impl MetricsExporter {
     }
 
     async fn export(&self) {
-        let request = match self.store.read() {
-            Ok(store) => metrics_request(&store, self.started, unix_nanos(SystemTime::now())),
-            Err(_) => return,
-        };
+        // The store's std lock is waited for on the blocking pool, not on a runtime worker.
+        let (store, started) = (Arc::clone(&self.store), self.started);
+        let built = tokio::task::spawn_blocking(move || {
+            let store = store.read().ok()?;
+            Some(metrics_request(&store, started, unix_nanos(SystemTime::now())))
+        })
+        .await;
+        let Ok(Some(request)) = built else { return };
         if request.resource_metrics.is_empty() {
             return;
         }
