@@ -37,8 +37,10 @@ pub enum Command {
     /// Analyse traces (control plane, Jaeger query API, Jaeger JSON export or OTLP/JSON file).
     Analyze(commands::analyze::Analyze),
     /// Run the real filter .wasm over requests from a JSONL file (or stdin) and show its decisions.
+    #[cfg(feature = "wasm-runtime")]
     DryRun(commands::dry_run::DryRun),
     /// The whole product on embedded defaults: control plane, filters, seed services, traffic.
+    #[cfg(feature = "wasm-runtime")]
     Demo(commands::demo::Demo),
     /// Serve sampling strategies over the Jaeger protocol (HTTP and gRPC), metrics and health.
     Serve(commands::serve::Serve),
@@ -63,9 +65,10 @@ pub enum Command {
 /// Runs the parsed command line and maps its outcome to an exit code.
 pub fn run(mut cli: Cli) -> ExitCode {
     let filter = cli.log.as_deref().unwrap_or(DEFAULT_LOG_FILTER);
-    let log_file = match (&mut cli.command, &cli.log) {
+    let log_file: Option<std::path::PathBuf> = match (&mut cli.command, &cli.log) {
         // The demo tells a story on stdout; its control plane's log lines (alerts firing, ...)
         // would cut through it on a terminal.
+        #[cfg(feature = "wasm-runtime")]
         (Command::Demo(demo), None) => {
             let path = std::env::temp_dir().join("acgs-demo.log");
             demo.log_file = Some(path.clone());
@@ -79,7 +82,9 @@ pub fn run(mut cli: Cli) -> ExitCode {
     }
     let result = match cli.command {
         Command::Analyze(cmd) => cmd.execute(),
+        #[cfg(feature = "wasm-runtime")]
         Command::DryRun(cmd) => cmd.execute(),
+        #[cfg(feature = "wasm-runtime")]
         Command::Demo(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Validate(cmd) => cmd.execute(),

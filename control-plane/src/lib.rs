@@ -9,7 +9,9 @@
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
 //! - [`policy`]: `SamplingPolicy` custom resources, their merge with the file, their controller.
 //! - [`rollout`]: `render`, `deploy` and `verify` of the deploy/ manifests.
-//! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic).
+//! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic);
+//!   with the `wasm-runtime` feature (default), as `demo`, `dry-run`, `bench filter` and
+//!   `bench pipeline`, which run the filter in the embedded wasmtime host. `serve` needs none of it.
 //! - [`collector`]: the rendered OpenTelemetry Collector tiers as a model (routing by trace id,
 //!   tail sampling), what the demo and the tests pass Envoy's spans through.
 
@@ -20,6 +22,7 @@ pub mod collector;
 pub mod commands;
 pub mod exit;
 pub mod http_client;
+#[cfg(feature = "wasm-runtime")]
 pub mod mesh;
 pub mod policy;
 pub mod rollout;

@@ -147,6 +147,7 @@ impl<S: SpanView + Clone> CollectorStandIn<S> {
     }
 }
 
+#[cfg(feature = "wasm-runtime")]
 /// A span of Envoy's as its OpenTelemetry tracer exports it (OTLP): ids, name, kind, times, string
 /// attributes, ERROR status.
 pub fn otlp_span(span: &acgs_wasm_host::RecordedSpan) -> opentelemetry_proto::tonic::trace::v1::Span {
@@ -170,6 +171,7 @@ pub fn otlp_span(span: &acgs_wasm_host::RecordedSpan) -> opentelemetry_proto::to
 }
 
 /// Envoy's spans, as the sampler sees them.
+#[cfg(feature = "wasm-runtime")]
 impl SpanView for acgs_wasm_host::RecordedSpan {
     fn trace_id(&self) -> [u8; 16] {
         self.trace_id

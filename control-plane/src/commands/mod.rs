@@ -3,8 +3,10 @@
 pub mod analyze;
 pub mod args;
 pub mod bench;
+#[cfg(feature = "wasm-runtime")]
 pub mod demo;
 pub mod deploy;
+#[cfg(feature = "wasm-runtime")]
 pub mod dry_run;
 pub mod progress;
 pub mod render;

@@ -7,9 +7,11 @@ use clap::Subcommand;
 
 pub mod analyze;
 mod child_server;
+#[cfg(feature = "wasm-runtime")]
 pub mod filter;
 pub mod ingest;
 mod load;
+#[cfg(feature = "wasm-runtime")]
 pub mod pipeline;
 pub mod sampling;
 pub mod soak;
@@ -19,12 +21,14 @@ pub enum Bench {
     /// The full trace analysis of a generated Jaeger export vs a plain serde_json parse of it.
     Analyze(analyze::AnalyzeBench),
     /// Full request/response cycles through our filter vs a no-op filter in the same host.
+    #[cfg(feature = "wasm-runtime")]
     Filter(filter::FilterBench),
     /// Load on /api/sampling vs a bare axum handler; strategy lookup cost with 10 and 10k services.
     Sampling(sampling::SamplingBench),
     /// Telemetry batches through POST /v1/telemetry vs a plain protobuf decode of the same batches.
     Ingest(ingest::IngestBench),
     /// Spans and bytes to the Collector recording every hop vs head sampling at the gateway.
+    #[cfg(feature = "wasm-runtime")]
     Pipeline(pipeline::PipelineBench),
     /// Mixed sampling and telemetry load for a while: errors, p99 and the RSS slope.
     Soak(soak::SoakBench),
@@ -34,9 +38,11 @@ impl Bench {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         match self {
             Bench::Analyze(bench) => bench.execute(),
+            #[cfg(feature = "wasm-runtime")]
             Bench::Filter(bench) => bench.execute(),
             Bench::Sampling(bench) => bench.execute(),
             Bench::Ingest(bench) => bench.execute(),
+            #[cfg(feature = "wasm-runtime")]
             Bench::Pipeline(bench) => bench.execute(),
             Bench::Soak(bench) => bench.execute(),
         }
