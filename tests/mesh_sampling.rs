@@ -75,10 +75,13 @@ fn wait_for_strategy(chain: &mut Chain, service: Entry, rule: &str) {
     }
 }
 
+/// A strategies file of the caller's own: the tests run in parallel, and a control plane reading a
+/// file another test is rewriting would see it empty.
 fn strategies_file() -> std::path::PathBuf {
+    static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("acgs-mesh-sampling-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("strategies.json");
+    let file = dir.join(format!("strategies-{}.json", FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let strategies = json!({
         "default_strategy": {"type": "probabilistic", "param": 1.0},
         "service_strategies": [
