@@ -163,6 +163,11 @@ fn fired_and_ended(pushes: &[(f64, Value)]) -> (BTreeSet<String>, BTreeSet<Strin
         for alert in body.as_array().expect("an array of postable alerts") {
             let name = alert["labels"]["alertname"].as_str().unwrap_or_default().to_owned();
             assert!(alert["startsAt"].is_string() && alert["annotations"]["summary"].is_string(), "{alert}");
+            let runbook =
+                format!("https://github.com/acgs/acgs-tracing/blob/main/docs/alerts.md#{}", name.to_lowercase());
+            assert_eq!(alert["annotations"]["runbook_url"], runbook.as_str(), "{alert}");
+            let description = alert["annotations"]["description"].as_str().unwrap_or_default();
+            assert!(!description.contains("{{") && description.len() > 40, "filled in: {alert}");
             let ends = humantime::parse_rfc3339(alert["endsAt"].as_str().unwrap_or_default()).expect("endsAt");
             let ends = ends.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
             if ends <= *pushed_at + 0.01 {

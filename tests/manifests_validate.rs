@@ -222,6 +222,9 @@ fn broken_collector_configs_dashboards_and_promql_fail() {
     let mut wide = dashboard.clone();
     wide["panels"][1]["gridPos"]["w"] = json!(13);
     assert_fails(check_grafana_dashboard("d", &wide), "x + w <= 24");
+    let mut misspelt = dashboard.clone();
+    misspelt["panels"][0]["targets"][0]["expr"] = json!("sum(rate(acgs_requests_total{service=~\"$servce\"}[5m]))");
+    assert_fails(check_grafana_dashboard("d", &misspelt), "template variable $servce is not in templating");
     let mut bad_query = dashboard;
     bad_query["panels"][0]["targets"][0]["expr"] = json!("sum(rate(acgs_requests_total[5m])");
     assert_fails(check_grafana_dashboard("d", &bad_query), "PromQL");

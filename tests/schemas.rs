@@ -457,8 +457,18 @@ pub fn check_otel_config(label: &str, config: &Value) -> Vec<String> {
     failures
 }
 
+/// The `$name` template variables an expression uses (Grafana's built-in `$__…` excluded).
+fn template_variables(expr: &str) -> Vec<&str> {
+    expr.split('$')
+        .skip(1)
+        .map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or(""))
+        .filter(|name| !name.is_empty() && !name.starts_with("__"))
+        .collect()
+}
+
 /// A Grafana dashboard: title, schemaVersion, panels with unique integer ids inside the 24-column
-/// grid, unique refIds per panel, datasource variables that exist, PromQL that parses.
+/// grid, unique refIds per panel, datasource and template variables that exist, PromQL that
+/// parses.
 pub fn check_grafana_dashboard(label: &str, dashboard: &Value) -> Vec<String> {
     let mut failures = Vec::new();
     if dashboard["title"].as_str().is_none_or(str::is_empty) {
@@ -503,6 +513,11 @@ pub fn check_grafana_dashboard(label: &str, dashboard: &Value) -> Vec<String> {
             }
             if let Some(expr) = target["expr"].as_str() {
                 failures.extend(check_promql(&at, expr));
+                for variable in template_variables(expr) {
+                    if !variables.contains(variable) {
+                        failures.push(format!("{at}: template variable ${variable} is not in templating"));
+                    }
+                }
             }
         }
     }

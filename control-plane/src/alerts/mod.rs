@@ -189,10 +189,8 @@ fn labels(alert: &AlertInstance) -> BTreeMap<String, String> {
 fn annotations(config: &AlertConfig, alert: &AlertInstance) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("summary".to_owned(), config.summary_for(alert.rule, alert.service.as_deref())),
-        (
-            "description".to_owned(),
-            format!("{} is {} (expr: {})", alert.rule.name(), alert.value, config.expression(alert.rule)),
-        ),
+        ("description".to_owned(), config.description_for(alert.rule, alert.service.as_deref(), alert.value)),
+        ("runbook_url".to_owned(), alert.rule.runbook_url()),
     ])
 }
 

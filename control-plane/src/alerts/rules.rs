@@ -46,6 +46,11 @@ impl Rule {
         }
     }
 
+    /// The alert's runbook: its section of docs/alerts.md.
+    pub fn runbook_url(self) -> String {
+        format!("{RUNBOOKS}#{}", self.name().to_lowercase())
+    }
+
     pub fn severity(self) -> &'static str {
         match self {
             Rule::ConstitutionalHashViolation => "critical",
@@ -116,6 +121,39 @@ impl AlertConfig {
             ),
             Rule::LowTraceThroughput => format!("sum(rate(acgs_requests_total[{range}])) < {}", self.min_rps),
         }
+    }
+
+    /// What the alert means and where to look first, in Prometheus' template language (`$value`
+    /// is the expression's value; the pushed alerts fill it in with [`Self::description_for`]).
+    fn description(&self, rule: Rule) -> String {
+        let range = prometheus_duration(self.range);
+        match rule {
+            Rule::ConstitutionalHashViolation => format!(
+                "{{{{ $value }}}} requests to {{{{ $labels.service }}}} in the last {range} carried a constitutional hash \
+                 other than the expected one. The filter rejected them in strict mode; violations by caller name who sent them."
+            ),
+            Rule::ConstitutionalComplianceRate => format!(
+                "{{{{ $value }}}} of the checked requests to {{{{ $labels.service }}}} in the last {range} carried a valid or \
+                 injected hash (target {}). Look for callers without the filter or with a stale hash.",
+                self.min_compliance
+            ),
+            Rule::HighTraceLatency => format!(
+                "The p99 latency of {{{{ $labels.service }}}} over the last {range} is {{{{ $value }}}} s (target {} s).",
+                self.max_p99_ms / 1_000.0
+            ),
+            Rule::LowTraceThroughput => format!(
+                "The mesh handled {{{{ $value }}}} requests/s over the last {range} (target {}): traffic dropped, or \
+                 filters stopped reporting.",
+                self.min_rps
+            ),
+        }
+    }
+
+    /// The description with the service and the value filled in.
+    pub fn description_for(&self, rule: Rule, service: Option<&str>, value: f64) -> String {
+        self.description(rule)
+            .replace("{{ $labels.service }}", service.unwrap_or("the mesh"))
+            .replace("{{ $value }}", &format!("{value}"))
     }
 
     fn summary(&self, rule: Rule) -> String {
@@ -243,16 +281,22 @@ pub fn evaluate(windows: &WindowStore, now_secs: f64, ever_counted: bool, config
 }
 
 /// The PrometheusRule (monitoring.coreos.com/v1) with the four alerts over the exported metrics.
+/// Where the runbooks are published: docs/alerts.md of the project's repository (a kustomize patch
+/// of the PrometheusRule's annotations points them at an internal copy).
+pub const RUNBOOKS: &str = "https://github.com/acgs/acgs-tracing/blob/main/docs/alerts.md";
+
 pub fn prometheus_rule_yaml(config: &AlertConfig, namespace: &str) -> String {
     let mut rules = String::new();
     for rule in Rule::ALL {
         let expr: String = config.expression(rule).lines().map(|line| format!("\n            {line}")).collect();
         rules.push_str(&format!(
-            "        - alert: {name}\n          expr: >-{expr}\n          for: {for_}\n          labels:\n            severity: {severity}\n          annotations:\n            summary: \"{summary}\"\n",
+            "        - alert: {name}\n          expr: >-{expr}\n          for: {for_}\n          labels:\n            severity: {severity}\n          annotations:\n            summary: \"{summary}\"\n            description: \"{description}\"\n            runbook_url: {runbook}\n",
             name = rule.name(),
             for_ = for_text(config.for_duration(rule)),
             severity = rule.severity(),
             summary = config.summary(rule).replace('"', "\\\""),
+            description = config.description(rule).replace('"', "\\\""),
+            runbook = rule.runbook_url(),
         ));
     }
     format!(

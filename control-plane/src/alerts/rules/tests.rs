@@ -97,7 +97,25 @@ fn the_prometheus_rule_names_the_exported_metrics() {
         "sum(rate(acgs_requests_total[5m])) < 100",
         "for: 0s",
         "for: 1m",
+        "runbook_url: https://github.com/acgs/acgs-tracing/blob/main/docs/alerts.md#hightracelatency",
     ] {
         assert!(yaml.contains(needle), "{needle} missing in\n{yaml}");
     }
+}
+
+#[test]
+fn pushed_descriptions_fill_in_the_service_and_the_value() {
+    let config = AlertConfig::default();
+    assert_eq!(
+        config.description_for(Rule::HighTraceLatency, Some("auth-service"), 0.0093),
+        "The p99 latency of auth-service over the last 5m is 0.0093 s (target 0.005 s)."
+    );
+    assert_eq!(
+        config.description_for(Rule::LowTraceThroughput, None, 55.75),
+        "The mesh handled 55.75 requests/s over the last 5m (target 100): traffic dropped, or filters stopped reporting."
+    );
+    assert_eq!(
+        Rule::ConstitutionalComplianceRate.runbook_url(),
+        "https://github.com/acgs/acgs-tracing/blob/main/docs/alerts.md#constitutionalcompliancerate"
+    );
 }
