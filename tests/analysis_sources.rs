@@ -297,34 +297,9 @@ fn the_control_plane_serves_the_analysis_of_its_collected_spans() {
             ..SpanRecord::default()
         })
         .collect();
-    let batch = TelemetryBatch {
-        vm_id: "vm".to_owned(),
-        seq: 1,
-        service: "constitutional-core".to_owned(),
-        spans,
-        ..TelemetryBatch::default()
-    };
-    let posted = ureq::post(&format!("http://{}/v1/telemetry", server.http_addr))
-        .header("content-type", "application/x-protobuf")
-        .send(&batch.encode_to_vec()[..])
-        .expect("post");
-    assert_eq!(posted.status().as_u16(), 200);
+    post_spans(server.http_addr, "constitutional-core", spans);
     let url = format!("http://{}", server.http_addr);
-    let mut report = Value::Null;
-    for _ in 0..100 {
-        let body = ureq::get(&format!("{url}/api/v1/analysis?service=constitutional-core"))
-            .call()
-            .expect("analysis")
-            .body_mut()
-            .read_to_string()
-            .expect("body");
-        report = serde_json::from_str(&body).expect("JSON report");
-        if report["summary"]["spans_analyzed"] == 10 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(report["summary"]["spans_analyzed"], 10);
+    let report = report_once_in(server.http_addr, "service=constitutional-core", 10);
     assert_eq!(report["compliance"]["violations_by_caller"][0]["caller"], "gateway.default");
     assert_eq!(report["performance"]["operations"][0]["p99_ms"], 9.0);
     let bad = ureq::get(&format!("{url}/api/v1/analysis?lookback=yesterday"))
@@ -352,6 +327,11 @@ fn post_unchecked_spans(http_addr: SocketAddr, service: &str) {
             ..SpanRecord::default()
         })
         .collect();
+    post_spans(http_addr, service, spans);
+}
+
+/// Posts `spans` of `service` as one telemetry batch, as a filter VM does.
+fn post_spans(http_addr: SocketAddr, service: &str, spans: Vec<SpanRecord>) {
     let batch = TelemetryBatch {
         vm_id: "vm".to_owned(),
         seq: 1,
@@ -366,18 +346,26 @@ fn post_unchecked_spans(http_addr: SocketAddr, service: &str) {
     assert_eq!(posted.status().as_u16(), 200);
 }
 
-/// `(missing, untracked)` of the control plane's report for `query`, once its 3 spans are in.
-fn missing_and_untracked(http_addr: SocketAddr, query: &str) -> (Value, Value) {
+/// The control plane's report for `query` once it covers `spans` spans (batches are applied
+/// asynchronously after the 200): asked again until then, for at most 10 s.
+fn report_once_in(http_addr: SocketAddr, query: &str, spans: u64) -> Value {
     let url = format!("http://{http_addr}/api/v1/analysis?{query}");
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let body = ureq::get(&url).call().expect("analysis").body_mut().read_to_string().expect("body");
         let report: Value = serde_json::from_str(&body).expect("JSON report");
-        if report["summary"]["spans_analyzed"] == 3 {
-            return (report["compliance"]["missing"].clone(), report["compliance"]["untracked"].clone());
+        if report["summary"]["spans_analyzed"] == spans {
+            return report;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(std::time::Instant::now() < deadline, "{url}: {spans} spans never arrived: {report}");
+        std::thread::yield_now();
     }
-    panic!("{url}: the 3 spans never arrived");
+}
+
+/// `(missing, untracked)` of the control plane's report for `query`, once its 3 spans are in.
+fn missing_and_untracked(http_addr: SocketAddr, query: &str) -> (Value, Value) {
+    let report = report_once_in(http_addr, query, 3);
+    (report["compliance"]["missing"].clone(), report["compliance"]["untracked"].clone())
 }
 
 #[test]
