@@ -16,7 +16,7 @@ use std::time::Duration;
 use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use acgs_proto::jaeger::api_v2::SamplingStrategyParameters;
 use acgs_wasm_host::{
-    FilterModule, Headers, HttpRequest, HttpResponse, PluginConfig, Proxy, ProxyConfig, StreamOutcome,
+    Cluster, FilterModule, Headers, HttpRequest, HttpResponse, PluginConfig, Proxy, ProxyConfig, StreamOutcome,
 };
 use prost::Message as _;
 
@@ -35,8 +35,8 @@ fn sidecar(configuration: &str, clusters: &[(&str, SocketAddr)]) -> Proxy {
     let module =
         FilterModule::from_bytes(acgs_filter_artifacts::GRPC_CALLOUT_FILTER_WASM).expect("the test filter loads");
     let plugin = PluginConfig { configuration: configuration.as_bytes().to_vec(), ..PluginConfig::default() };
-    let clusters: BTreeMap<String, SocketAddr> =
-        clusters.iter().map(|(name, addr)| ((*name).to_owned(), *addr)).collect();
+    let clusters: BTreeMap<String, Cluster> =
+        clusters.iter().map(|(name, addr)| ((*name).to_owned(), Cluster::from(*addr))).collect();
     let config = ProxyConfig { clusters, stream_timeout: Duration::from_secs(10), ..ProxyConfig::default() };
     Proxy::start(&module, plugin, config).expect("the sidecar starts")
 }

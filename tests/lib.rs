@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: a sidecar running the real filter .wasm in the
 //! embedded host, and requests/responses built the way Envoy hands them to the filter.
 
+pub mod faulty_link;
 pub mod kube_api;
 pub mod schemas;
 
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use acgs_wasm_host::{
-    FilterModule, Headers, HostError, HttpRequest, HttpResponse, NodeInfo, PluginConfig, Proxy, ProxyConfig,
+    Cluster, FilterModule, Headers, HostError, HttpRequest, HttpResponse, NodeInfo, PluginConfig, Proxy, ProxyConfig,
     StreamOutcome, TracingConfig,
 };
 
@@ -39,7 +40,7 @@ pub fn start_sidecar(workload: &str, config: &serde_json::Value, workers: usize)
 
 /// Starts a sidecar whose plugin configuration is the given raw bytes.
 pub fn start_sidecar_raw(workload: &str, configuration: &[u8], workers: usize) -> Result<Proxy, HostError> {
-    start_sidecar_with_clusters(workload, configuration, workers, BTreeMap::new())
+    start_sidecar_with_clusters(workload, configuration, workers, BTreeMap::<String, Cluster>::new())
 }
 
 /// Starts a sidecar that can reach the given clusters (name → loopback address).
@@ -47,7 +48,7 @@ pub fn start_sidecar_with_clusters(
     workload: &str,
     configuration: &[u8],
     workers: usize,
-    clusters: BTreeMap<String, SocketAddr>,
+    clusters: BTreeMap<String, impl Into<Cluster>>,
 ) -> Result<Proxy, HostError> {
     start_sidecar_traced(workload, configuration, workers, clusters, None)
 }
@@ -57,7 +58,7 @@ pub fn start_sidecar_traced(
     workload: &str,
     configuration: &[u8],
     workers: usize,
-    clusters: BTreeMap<String, SocketAddr>,
+    clusters: BTreeMap<String, impl Into<Cluster>>,
     tracing: Option<TracingConfig>,
 ) -> Result<Proxy, HostError> {
     start_proxy(&filter_module(), workload, configuration, workers, clusters, tracing)
@@ -69,7 +70,7 @@ pub fn start_proxy(
     workload: &str,
     configuration: &[u8],
     workers: usize,
-    clusters: BTreeMap<String, SocketAddr>,
+    clusters: BTreeMap<String, impl Into<Cluster>>,
     tracing: Option<TracingConfig>,
 ) -> Result<Proxy, HostError> {
     let mut metadata = BTreeMap::new();
@@ -83,7 +84,7 @@ pub fn start_proxy(
     let proxy = ProxyConfig {
         workers,
         node: NodeInfo { id: format!("sidecar~10.0.0.1~{workload}"), cluster: workload.to_owned(), metadata },
-        clusters,
+        clusters: clusters.into_iter().map(|(name, cluster)| (name, cluster.into())).collect(),
         tracing,
         ..ProxyConfig::default()
     };

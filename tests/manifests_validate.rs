@@ -134,6 +134,20 @@ fn a_misspelled_field_fails_for_every_kind_of_manifest() {
         ("deploy/base/mesh/telemetry.yaml", "Telemetry", &["spec", "tracing", "0"], "customTags", "customtags"),
         ("deploy/base/mesh/peerauthentication.yaml", "PeerAuthentication", &["spec", "mtls"], "mode", "mod"),
         ("deploy/base/monitoring/prometheusrule.yaml", "PrometheusRule", &["spec"], "groups", "group"),
+        (
+            "deploy/base/monitoring/podmonitor.yaml",
+            "PodMonitor",
+            &["spec", "podMetricsEndpoints", "0"],
+            "relabelings",
+            "relabelling",
+        ),
+        (
+            "deploy/base/control-plane/destinationrule.yaml",
+            "DestinationRule",
+            &["spec", "trafficPolicy", "loadBalancer"],
+            "consistentHash",
+            "consistenthash",
+        ),
         ("deploy/base/control-plane/samplingpolicy-seed.yaml", "SamplingPolicy", &["spec"], "services", "service"),
         ("deploy/base/crds/samplingpolicy.yaml", "CustomResourceDefinition", &["spec"], "scope", "scop"),
     ];

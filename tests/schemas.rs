@@ -88,7 +88,9 @@ const CRD_SCHEMAS: &[(&str, &str, &str)] = &[
     ("networking.istio.io/v1alpha3", "EnvoyFilter", "istio/istio-envoyfilter.schema.json"),
     ("telemetry.istio.io/v1", "Telemetry", "istio/istio-telemetry.schema.json"),
     ("security.istio.io/v1", "PeerAuthentication", "istio/istio-peerauthentication.schema.json"),
+    ("networking.istio.io/v1", "DestinationRule", "istio/istio-destinationrule.schema.json"),
     ("monitoring.coreos.com/v1", "PrometheusRule", "prometheus/prometheusrule.schema.json"),
+    ("monitoring.coreos.com/v1", "PodMonitor", "prometheus/podmonitor.schema.json"),
 ];
 
 /// EnvoyFilter `applyTo` values and the Envoy message a patch value of each is.

@@ -1,4 +1,5 @@
-//! `proxy_http_call`: a callout to a named cluster. Each cluster maps to a loopback endpoint;
+//! `proxy_http_call`: a callout to a named cluster, sent to the endpoint its load balancer picks
+//! ([`crate::cluster`]); a cluster without endpoints answers the router's 503 "no healthy upstream";
 //! the request runs on its own thread (Envoy's async client runs on the worker's event loop)
 //! and its result comes back to the VM that made it, which delivers it as
 //! `proxy_on_http_call_response` the next time the worker runs events. A failure (refused,
@@ -20,7 +21,8 @@ const MAX_RESPONSE_BODY: u64 = 16 * 1024 * 1024;
 /// A validated callout request.
 #[derive(Debug)]
 pub(crate) struct CalloutRequest {
-    pub(crate) endpoint: SocketAddr,
+    /// `None`: the cluster has no endpoint.
+    pub(crate) endpoint: Option<SocketAddr>,
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) authority: String,
@@ -75,7 +77,7 @@ impl Callouts {
         let spawned = std::thread::Builder::new().name(format!("wasm-callout-{token}")).spawn(move || {
             let response = perform(&request)
                 .map_err(|error| {
-                    tracing::debug!(token, endpoint = %request.endpoint, path = %request.path, "callout failed: {error}");
+                    tracing::debug!(token, endpoint = ?request.endpoint, path = %request.path, "callout failed: {error}");
                 })
                 .ok();
             // The VM may be gone; then nobody waits for the answer.
@@ -110,6 +112,12 @@ impl Callouts {
 }
 
 fn perform(request: &CalloutRequest) -> Result<HttpResponse, ureq::Error> {
+    let Some(endpoint) = request.endpoint else {
+        let mut headers = Headers::new();
+        headers.push("content-type", "text/plain");
+        let body = crate::grpc::NO_HEALTHY_UPSTREAM.as_bytes().to_vec();
+        return Ok(HttpResponse { status: 503, headers, body, trailers: Headers::new() });
+    };
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(request.timeout))
         .http_status_as_error(false)
@@ -118,7 +126,7 @@ fn perform(request: &CalloutRequest) -> Result<HttpResponse, ureq::Error> {
     let agent = ureq::Agent::new_with_config(config);
     let mut builder = ureq::http::Request::builder()
         .method(request.method.as_str())
-        .uri(format!("http://{}{}", request.endpoint, request.path))
+        .uri(format!("http://{endpoint}{}", request.path))
         .header("host", request.authority.as_str());
     for (name, value) in request.headers.iter() {
         if !name.starts_with(b":") && name != b"host" {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::cluster::Cluster;
 use crate::envoy_tracing::TracingConfig;
 use crate::logs::LogLevel;
 
@@ -79,8 +80,9 @@ pub struct ProxyConfig {
     pub workers: usize,
     /// The node identity and metadata.
     pub node: NodeInfo,
-    /// Cluster name → loopback endpoint, for `proxy_http_call` and the gRPC callouts.
-    pub clusters: BTreeMap<String, SocketAddr>,
+    /// Cluster name → its loopback endpoints and load balancing, for `proxy_http_call` and the
+    /// gRPC callouts.
+    pub clusters: BTreeMap<String, Cluster>,
     /// The Wasm log level (`--component-log-level wasm:…`): lower guest logs are dropped.
     pub log_level: LogLevel,
     /// How long a paused stream may wait for `proxy_continue_stream` before the host answers

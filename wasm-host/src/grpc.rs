@@ -40,6 +40,8 @@ const KIND_GRPC_STREAM: u32 = 2;
 const CALLOUT_INCREMENT: u32 = 4;
 /// The message Envoy's `AsyncStreamImpl::initialize` reports for a cluster it cannot find.
 const CLUSTER_NOT_AVAILABLE: &str = "Cluster not available";
+/// The router's local reply when the cluster has no endpoint (`Filter::sendNoHealthyHosts`).
+pub(crate) const NO_HEALTHY_UPSTREAM: &str = "no healthy upstream";
 
 pub(crate) fn is_call(token: u32) -> bool {
     token & CALLOUT_TYPE_MASK == KIND_GRPC_CALL
@@ -198,6 +200,16 @@ impl GrpcCallouts {
         let close = GrpcEventKind::Close { status: wire::UNAVAILABLE, message: CLUSTER_NOT_AVAILABLE.to_owned() };
         let _ = self.events.send(CalloutEvent::Grpc(GrpcEvent { token, kind: close }));
         status::INTERNAL_FAILURE
+    }
+
+    /// A known cluster without endpoints: the call starts (the guest gets its token) and the
+    /// router closes it with Unavailable "no healthy upstream".
+    pub(crate) fn no_healthy_upstream(&mut self, token: u32) {
+        let active =
+            Active { commands: None, task: None, last_message: None, local_closed: false, remote_closed: false };
+        self.active.insert(token, active);
+        let close = GrpcEventKind::Close { status: wire::UNAVAILABLE, message: NO_HEALTHY_UPSTREAM.to_owned() };
+        let _ = self.events.send(CalloutEvent::Grpc(GrpcEvent { token, kind: close }));
     }
 
     /// `Context::grpcSend`: streams only.

@@ -3,7 +3,7 @@
 //!
 //! A [`Proxy`] is one Envoy process with one HTTP Wasm plugin: it owns one VM per worker thread
 //! ([`Worker`]), each with its own root context and tick timer, and the process-wide state the
-//! VMs share (shared data with CAS, shared queues, metrics, the cluster map for callouts). A
+//! VMs share (shared data with CAS, shared queues, metrics, the clusters callouts reach: [`Cluster`]). A
 //! [`Worker`] handles one HTTP stream at a time through the filter's callbacks in Envoy's order,
 //! with Envoy's status codes for every host call (each host-call module cites the Envoy source it follows).
 //!
@@ -20,6 +20,7 @@
 
 mod abi;
 mod callout;
+mod cluster;
 mod codec_limits;
 mod config;
 mod envoy_tracing;
@@ -38,6 +39,7 @@ mod state;
 mod stream;
 mod worker;
 
+pub use cluster::{Cluster, LoadBalancing};
 pub use config::{
     FailurePolicy, NodeInfo, PluginConfig, ProxyConfig, DEFAULT_MAX_HEADERS_COUNT, DEFAULT_MAX_REQUEST_HEADERS_KB,
     MAX_REQUEST_HEADERS_KB_LIMIT,

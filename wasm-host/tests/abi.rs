@@ -88,6 +88,7 @@ fn pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
 
 fn start(module: &FilterModule, policy: FailurePolicy, clusters: BTreeMap<String, SocketAddr>) -> Proxy {
     let plugin = PluginConfig { name: "test".to_owned(), failure_policy: policy, ..PluginConfig::default() };
+    let clusters = clusters.into_iter().map(|(name, addr)| (name, addr.into())).collect();
     let config = ProxyConfig { clusters, stream_timeout: Duration::from_secs(2), ..ProxyConfig::default() };
     Proxy::start(module, plugin, config).expect("proxy starts")
 }

@@ -1,5 +1,6 @@
 //! Alerts: the four rules of docs/contracts.md ([`rules`]) evaluated every `eval_interval` over the
-//! telemetry windows, with Prometheus-style state ([`book`]), served at `GET /api/v1/alerts`
+//! telemetry windows of this process (unless `builtin` is off: with several replicas the
+//! PrometheusRule is the alerting path, docs/scale-out.md), with Prometheus-style state ([`book`]), served at `GET /api/v1/alerts`
 //! (Prometheus' response shape, plus recently resolved alerts with `state: "resolved"`) and, when
 //! an Alertmanager URL is configured, pushed to its `POST /api/v2/alerts`: on every change, and
 //! firing alerts again every `resend_interval` with `endsAt` ahead so Alertmanager keeps them
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -69,7 +71,9 @@ impl Alerts {
             book: Mutex::new(AlertBook::default()),
             notifications: Family::default(),
         });
-        tokio::spawn(evaluate_forever(Arc::clone(&shared), store));
+        if shared.config.builtin {
+            tokio::spawn(evaluate_forever(Arc::clone(&shared), store));
+        }
         Self { shared }
     }
 
@@ -232,7 +236,16 @@ struct AlertView {
     value: String,
 }
 
-async fn list(State(shared): State<Arc<AlertsShared>>) -> Json<serde_json::Value> {
+async fn list(State(shared): State<Arc<AlertsShared>>) -> (StatusCode, Json<serde_json::Value>) {
+    if !shared.config.builtin {
+        let error = "built-in alert evaluation is off on this replica (--builtin-alerts off): with several \
+                     replicas each sees part of the mesh, so the alerts come from Prometheus with the \
+                     PrometheusRule; ask Prometheus or Alertmanager";
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "status": "error", "errorType": "unavailable", "error": error })),
+        );
+    }
     let alerts: Vec<AlertView> = shared
         .book
         .lock()
@@ -250,5 +263,5 @@ async fn list(State(shared): State<Arc<AlertsShared>>) -> Json<serde_json::Value
                 .collect()
         })
         .unwrap_or_default();
-    Json(serde_json::json!({ "status": "success", "data": { "alerts": alerts } }))
+    (StatusCode::OK, Json(serde_json::json!({ "status": "success", "data": { "alerts": alerts } })))
 }

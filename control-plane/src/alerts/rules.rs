@@ -62,6 +62,9 @@ impl Rule {
 /// Thresholds, evaluation range and `for` durations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertConfig {
+    /// Whether this process evaluates the rules itself (a single process: `serve` alone,
+    /// `demo`); off when the deployment runs several replicas.
+    pub builtin: bool,
     /// Telemetry looked back over per evaluation.
     pub range: Duration,
     /// How often the rules are evaluated.
@@ -82,6 +85,7 @@ pub struct AlertConfig {
 impl Default for AlertConfig {
     fn default() -> Self {
         Self {
+            builtin: true,
             range: Duration::from_secs(300),
             eval_interval: Duration::from_secs(15),
             for_violation: Duration::ZERO,

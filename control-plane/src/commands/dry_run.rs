@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use acgs_wasm_host::{Headers, HttpResponse};
+use acgs_wasm_host::{Cluster, Headers, HttpResponse};
 use anyhow::Context as _;
 use clap::Args;
 
@@ -103,7 +103,8 @@ impl DryRun {
         let module = load_filter(self.wasm.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
         let spec = SidecarSpec::new(&self.service, plugin_config);
         let metadata: BTreeMap<String, String> = self.node_metadata.iter().cloned().collect();
-        let clusters: BTreeMap<String, SocketAddr> = self.clusters.iter().cloned().collect();
+        let clusters: BTreeMap<String, Cluster> =
+            self.clusters.iter().map(|(name, addr)| (name.clone(), Cluster::from(*addr))).collect();
         let mut proxy = spec
             .start_with(&module, |plugin, config| {
                 if let Some(raw) = raw_configuration {

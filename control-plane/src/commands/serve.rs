@@ -158,9 +158,22 @@ async fn wait_for_signal() {
     }
 }
 
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 /// Alert thresholds and timing (the four rules of docs/contracts.md).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AlertArgs {
+    /// Evaluate the four alert rules in this process. Turn it off when more than one replica
+    /// runs (each sees only the VMs that report to it): Prometheus evaluates the PrometheusRule
+    /// over all replicas instead. The shipped Deployment (2 replicas) sets it off.
+    #[arg(long, env = "ACGS_BUILTIN_ALERTS", value_enum, default_value_t = Switch::On)]
+    pub builtin_alerts: Switch,
+
     /// Telemetry each evaluation looks back over.
     #[arg(long, env = "ACGS_ALERT_RANGE", default_value = "5m", value_parser = humantime::parse_duration)]
     pub alert_range: Duration,
@@ -197,6 +210,7 @@ pub struct AlertArgs {
 impl AlertArgs {
     pub fn config(&self) -> AlertConfig {
         AlertConfig {
+            builtin: self.builtin_alerts == Switch::On,
             range: self.alert_range,
             eval_interval: self.alert_eval_interval,
             for_violation: self.alert_for_violation,

@@ -63,7 +63,7 @@ impl SidecarSpec {
         metadata.insert("CLUSTER_ID".to_owned(), "Kubernetes".to_owned());
         let mut clusters = BTreeMap::new();
         if let Some(addr) = self.control_plane {
-            clusters.insert(CONTROL_PLANE_CLUSTER.to_owned(), addr);
+            clusters.insert(CONTROL_PLANE_CLUSTER.to_owned(), addr.into());
         }
         let mut plugin = PluginConfig {
             name: PLUGIN_NAME.to_owned(),

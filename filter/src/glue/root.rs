@@ -37,6 +37,10 @@ pub(super) struct FilterRoot {
     shared: Option<Rc<StreamShared>>,
     /// This VM's identity in the polling lease.
     vm_id: String,
+    /// `:authority` of the telemetry posts: `<vm_id>.<authority>`. Envoy hashes a Wasm
+    /// callout on its `:authority`, so with consistent hashing on the control plane's cluster
+    /// every batch of this VM, retries included, reaches the same replica (docs/scale-out.md).
+    telemetry_authority: String,
     schedule: Option<PollSchedule>,
     pending_poll: Option<u32>,
     applied_etag: Vec<u8>,
@@ -118,6 +122,7 @@ impl RootContext for FilterRoot {
         let seed = random_seed();
         self.vm_id = format!("{seed:016x}");
         let control_plane = &config.control_plane;
+        self.telemetry_authority = format!("{}.{}", self.vm_id, control_plane.authority);
         self.schedule = Some(PollSchedule::new(control_plane.poll_interval_ms, seed));
         let tick = control_plane.poll_interval_ms.min(control_plane.flush_interval_ms).min(MAX_TICK_MS);
         self.set_tick_period(Duration::from_millis(tick));
@@ -244,7 +249,7 @@ impl FilterRoot {
         let mut headers = vec![
             (":method", "POST"),
             (":path", "/v1/telemetry"),
-            (":authority", control_plane.authority.as_str()),
+            (":authority", self.telemetry_authority.as_str()),
             ("content-type", "application/x-protobuf"),
         ];
         if let Some(authorization) = authorization.as_deref() {

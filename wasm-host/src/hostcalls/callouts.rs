@@ -44,7 +44,7 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             };
             let cluster = String::from_utf8_lossy(&cluster).into_owned();
             let state = caller.data_mut();
-            let Some(endpoint) = state.env.proxy.clusters.get(&cluster).copied() else {
+            let Some(upstream) = state.env.proxy.clusters.get(&cluster) else {
                 state.logs.log(crate::logs::LogLevel::Debug, format!("http_call: unknown cluster {cluster:?}"));
                 return status::BAD_ARGUMENT;
             };
@@ -54,6 +54,7 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
             else {
                 return status::BAD_ARGUMENT;
             };
+            let endpoint = upstream.pick(&authority);
             let timeout = Duration::from_millis(u64::from(timeout_ms as u32).max(1));
             let token =
                 state.callouts.dispatch(CalloutRequest { endpoint, method, path, authority, headers, body, timeout });

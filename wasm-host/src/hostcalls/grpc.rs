@@ -20,6 +20,8 @@ use crate::state::VmState;
 /// Where the first argument points: (endpoint, authority), or the status to answer.
 enum Resolved {
     Endpoint(std::net::SocketAddr, String),
+    /// A known cluster without endpoints.
+    NoHealthyUpstream,
     /// A `GrpcService` naming a cluster this proxy does not have.
     UnknownCluster,
     Refused(i32),
@@ -29,14 +31,23 @@ fn resolve(state: &VmState, target: &[u8]) -> Resolved {
     let clusters = &state.env.proxy.clusters;
     match parse_target(target) {
         Target::ClusterName(name) => match clusters.get(&name) {
-            Some(endpoint) => Resolved::Endpoint(*endpoint, name),
+            Some(upstream) => endpoint_of(upstream, name),
             None => Resolved::Refused(status::PARSE_FAILURE),
         },
         Target::EnvoyGrpc { cluster, authority } => match clusters.get(&cluster) {
-            Some(endpoint) => Resolved::Endpoint(*endpoint, authority.unwrap_or(cluster)),
+            Some(upstream) => endpoint_of(upstream, authority.unwrap_or(cluster)),
             None => Resolved::UnknownCluster,
         },
         Target::OtherService => Resolved::Refused(status::BAD_ARGUMENT),
+    }
+}
+
+/// The endpoint the cluster's load balancer picks for `authority` (Envoy's gRPC callouts hash on
+/// `:authority` too, see [`crate::cluster`]).
+fn endpoint_of(upstream: &crate::cluster::Cluster, authority: String) -> Resolved {
+    match upstream.pick(&authority) {
+        Some(endpoint) => Resolved::Endpoint(endpoint, authority),
+        None => Resolved::NoHealthyUpstream,
     }
 }
 
@@ -70,9 +81,16 @@ fn open(caller: &mut Caller<'_, VmState>, opening: Opening, unary: Option<(Vec<u
     let grpc = &mut state.callouts.grpc;
     let token = if unary.is_some() { grpc.next_call_token() } else { grpc.next_stream_token() };
     let (endpoint, authority) = match resolved {
-        Resolved::Endpoint(endpoint, authority) => (endpoint, authority),
+        Resolved::Endpoint(endpoint, authority) => (Some(endpoint), authority),
         Resolved::UnknownCluster => return grpc.cluster_not_available(token),
+        Resolved::NoHealthyUpstream => {
+            grpc.no_healthy_upstream(token);
+            (None, String::new())
+        }
         Resolved::Refused(code) => return code,
+    };
+    let Some(endpoint) = endpoint else {
+        return to_status(write_u32(caller, ret_token, token));
     };
     let outgoing = Outgoing {
         endpoint,

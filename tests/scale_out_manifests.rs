@@ -1,0 +1,81 @@
+//! The deploy follows docs/scale-out.md: with more than one control-plane replica the built-in
+//! alert evaluator is off, the control plane's cluster balances by consistent hash (so each
+//! filter VM reports to one replica), and a PodMonitor scrapes every replica where the pod's
+//! Prometheus annotations point.
+
+use acgs_e2e::schemas::{parse_documents, workspace, Document};
+use serde_json::Value;
+
+fn document(path: &str, kind: &str) -> Value {
+    let full = workspace().join(path);
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()));
+    let documents: Vec<Document> = parse_documents(path, &text).unwrap_or_else(|e| panic!("{e}"));
+    documents.into_iter().find(|d| d.value["kind"] == kind).unwrap_or_else(|| panic!("{path} has no {kind}")).value
+}
+
+fn deployment() -> Value {
+    document("deploy/base/control-plane/deployment.yaml", "Deployment")
+}
+
+fn container_env(deployment: &Value, name: &str) -> Option<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn several_replicas_run_with_the_built_in_alert_evaluator_off() {
+    let deployment = deployment();
+    let replicas = deployment["spec"]["replicas"].as_u64().expect("replicas");
+    assert!(replicas > 1, "the shipped control plane runs {replicas} replicas");
+    assert_eq!(container_env(&deployment, "ACGS_BUILTIN_ALERTS").as_deref(), Some("off"));
+}
+
+#[test]
+fn the_control_plane_cluster_balances_by_consistent_hash_on_the_service_the_filter_calls() {
+    let rule = document("deploy/base/control-plane/destinationrule.yaml", "DestinationRule");
+    let service = document("deploy/base/control-plane/service.yaml", "Service");
+    let fqdn = format!(
+        "{}.{}.svc.cluster.local",
+        service["metadata"]["name"].as_str().expect("name"),
+        service["metadata"]["namespace"].as_str().expect("namespace")
+    );
+    assert_eq!(rule["spec"]["host"], fqdn.as_str());
+    assert_eq!(rule["metadata"]["namespace"], service["metadata"]["namespace"]);
+    assert!(rule["spec"]["exportTo"].is_null(), "visible to every namespace's sidecars");
+    assert!(rule["spec"]["trafficPolicy"]["loadBalancer"]["consistentHash"].is_object(), "{rule}");
+    assert_eq!(
+        acgs_filter::config::DEFAULT_CONTROL_PLANE_CLUSTER,
+        format!("outbound|5778||{fqdn}"),
+        "the filter's default cluster is the one the rule shapes"
+    );
+}
+
+#[test]
+fn the_pod_monitor_scrapes_every_replica_where_its_annotations_point() {
+    let monitor = document("deploy/base/monitoring/podmonitor.yaml", "PodMonitor");
+    let deployment = deployment();
+    let pod = &deployment["spec"]["template"];
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("matchLabels") {
+        assert_eq!(&pod["metadata"]["labels"][key], value, "the selector matches the pods on {key}");
+    }
+    assert_eq!(monitor["spec"]["namespaceSelector"]["matchNames"][0], deployment["metadata"]["namespace"]);
+    let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
+    let port = endpoint["port"].as_str().expect("port");
+    let ports = pod["spec"]["containers"][0]["ports"].as_array().expect("ports");
+    assert!(ports.iter().any(|p| p["name"] == port), "the pod declares port {port}");
+    let annotations = &pod["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    let relabeled: Vec<&str> = endpoint["relabelings"]
+        .as_array()
+        .expect("relabelings")
+        .iter()
+        .filter_map(|r| r["targetLabel"].as_str())
+        .collect();
+    assert_eq!(relabeled, ["__metrics_path__", "__address__", "pod"]);
+    let path_from = &endpoint["relabelings"][0]["sourceLabels"][0];
+    assert_eq!(path_from, "__meta_kubernetes_pod_annotation_prometheus_io_path");
+    assert_eq!(annotations["prometheus.io/path"], "/metrics", "without Istio the app's own page is scraped");
+}
