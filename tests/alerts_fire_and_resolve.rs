@@ -265,9 +265,43 @@ fn firing_alerts_are_resent_and_what_resolved_while_alertmanager_was_down_reache
     runtime.block_on(server.shutdown());
 }
 
+#[test]
+fn a_replica_with_the_built_in_alerts_off_neither_lists_nor_pushes_and_says_where_alerts_come_from() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sink = AlertmanagerSink::start(&runtime);
+    let mut config = server_config(&sink, Duration::from_millis(600));
+    config.alerts.builtin = false;
+    let server = runtime.block_on(start(config)).expect("control plane");
+    let mut seq = 0;
+    // Faults that fire all four alerts within a second when the evaluator runs.
+    for _ in 0..15 {
+        seq += 1;
+        post(&server, &batch(seq, &FAULTY));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut response = ureq::get(&format!("http://{}/api/v1/alerts", server.http_addr))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("GET /api/v1/alerts");
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).expect("JSON");
+    assert_eq!(body["status"], "error");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("--builtin-alerts off") && error.contains("PrometheusRule"), "{error}");
+    assert_eq!(sink.pushes().len(), 0, "nothing pushed to Alertmanager");
+    assert_eq!(metric_sum(server.http_addr, "acgs_requests_total{"), 15 * FAULTY.iter().map(|e| e.2).sum::<u64>());
+    runtime.block_on(server.shutdown());
+}
+
 /// The control plane on loopback with second-scale alerting, pushing to `sink`.
 fn control_plane(runtime: &tokio::runtime::Runtime, sink: &AlertmanagerSink, resend: Duration) -> RunningServer {
-    let config = ServerConfig {
+    runtime.block_on(start(server_config(sink, resend))).expect("control plane")
+}
+
+fn server_config(sink: &AlertmanagerSink, resend: Duration) -> ServerConfig {
+    ServerConfig {
         telemetry: TelemetryConfig {
             token: Some(TOKEN.to_owned()),
             limits: StoreLimits { window: Duration::from_secs(1), ..StoreLimits::default() },
@@ -282,6 +316,5 @@ fn control_plane(runtime: &tokio::runtime::Runtime, sink: &AlertmanagerSink, res
         },
         alertmanager: Some(format!("http://{}", sink.addr)),
         ..ServerConfig::loopback(None)
-    };
-    runtime.block_on(start(config)).expect("control plane")
+    }
 }
