@@ -60,8 +60,14 @@ fn a_local_reply_carries_the_span_metadata_on_the_request_for_envoys_custom_tags
         ],
         ..TracingConfig::inbound("groqcloud-policy.default", 100.0)
     };
-    let mut proxy =
-        start_sidecar_traced("groqcloud-policy", b"{}", 1, Default::default(), Some(tracing)).expect("sidecar starts");
+    let mut proxy = start_sidecar_traced(
+        "groqcloud-policy",
+        b"{}",
+        1,
+        std::collections::BTreeMap::<String, acgs_wasm_host::Cluster>::new(),
+        Some(tracing),
+    )
+    .expect("sidecar starts");
     let forged = [("x-acgs-hash-status", "valid"), ("x-acgs-sampling-decision", "drop")];
     let outcome = send(&mut proxy, request("GET", "/v1/policies/7", &forged));
     assert_eq!(outcome.response.status, 403);

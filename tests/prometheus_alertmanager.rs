@@ -213,8 +213,8 @@ impl Mesh {
 
     fn send(&mut self, service: usize, faulty: bool, n: u64) {
         let hash = match service {
-            MISSING_HASHES if faulty && n % 5 == 0 => None,
-            FORGED_HASHES if faulty && n % 50 == 0 => Some("ffffffffffffffff"),
+            MISSING_HASHES if faulty && n.is_multiple_of(5) => None,
+            FORGED_HASHES if faulty && n.is_multiple_of(50) => Some("ffffffffffffffff"),
             _ => Some(HASH),
         };
         let delay = if faulty && service == SLOW { Duration::from_millis(8) } else { Duration::ZERO };

@@ -170,8 +170,14 @@ fn traced_mesh() -> SharedMesh {
     let tracing = tracing_for(&manifests, ProxyRole::SidecarInbound, "constitutional-core", "acgs-system", host, 8080)
         .expect("tracing");
     let config = json!({"mode": "strict"}).to_string();
-    let proxy = start_sidecar_traced("constitutional-core", config.as_bytes(), 1, BTreeMap::new(), Some(tracing))
-        .expect("sidecar");
+    let proxy = start_sidecar_traced(
+        "constitutional-core",
+        config.as_bytes(),
+        1,
+        BTreeMap::<String, acgs_wasm_host::Cluster>::new(),
+        Some(tracing),
+    )
+    .expect("sidecar");
     let collector = CollectorStandIn::from_render(&manifests).expect("collector tiers");
     Arc::new(Mutex::new(TracedMesh { proxy, collector, clock: Duration::ZERO }))
 }

@@ -3,6 +3,13 @@
 //! plane on loopback by concurrent clients, authenticated and deduplicated (every post carries a
 //! new (vm_id, seq)), against a plain prost decode of the same batches in the same process on one
 //! core. Records are aggregate entries plus span records.
+//!
+//! With `--replicas N` a paced load (each client one batch every [`PACE`], as filter VMs flush on
+//! a timer: below one replica's capacity, so nothing is shed) goes through one replica and then
+//! through N replicas in the same process, each client (a filter VM) to one of them as
+//! consistent hashing pins a VM (docs/scale-out.md); the report compares the process CPU seconds
+//! per million records of both runs: what running N replicas costs over one for the same
+//! telemetry. The load generator runs in the process in both runs, so its share is in both.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +19,7 @@ use std::time::{Duration, Instant};
 use acgs_proto::telemetry::{AggregateEntry, Category, HashStatus, SpanRecord, SpanSource, TelemetryBatch};
 use bytes::Bytes;
 use clap::Args;
+use cpu_time::ProcessTime;
 use http_body_util::Full;
 use prost::Message as _;
 use serde::Serialize;
@@ -24,6 +32,8 @@ use crate::telemetry::TelemetryConfig;
 pub(super) const TOKEN: &str = "bench-token";
 const AGGREGATES: usize = 180;
 const SPANS: usize = 20;
+/// Each client's batch interval in the CPU comparison.
+const PACE: Duration = Duration::from_millis(5);
 
 /// Telemetry ingest vs plain decoding.
 #[derive(Debug, Args)]
@@ -35,6 +45,10 @@ const SPANS: usize = 20;
 pub struct IngestBench {
     #[command(flatten)]
     pub load: LoadArgs,
+
+    /// Also run the load through this many replicas and compare with one.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub replicas: u64,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -53,6 +67,81 @@ pub struct IngestBenchReport {
     pub overloaded_batches: u64,
     /// Batches refused otherwise (401, 400, 413...): none when the benchmark is right.
     pub refused_batches: u64,
+    /// Process CPU seconds per million records ingested by one replica at full load (503s
+    /// included in the CPU, not in the records).
+    pub cpu_seconds_per_million: f64,
+    /// The run through `--replicas` replicas, when more than one.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub replicated: Option<ReplicatedRun>,
+}
+
+/// The same load through several replicas.
+#[derive(Debug, Serialize)]
+pub struct ReplicatedRun {
+    pub replicas: u64,
+    /// The paced load through one replica.
+    pub paced_records_per_s: f64,
+    pub paced_cpu_seconds_per_million: f64,
+    /// The same paced load through the replicas.
+    pub replicas_records_per_s: f64,
+    pub replicas_cpu_seconds_per_million: f64,
+    /// Batches shed in either paced run (none when the pace is below capacity, as intended).
+    pub replicas_overloaded_batches: u64,
+    /// CPU per million records through the replicas over through one (goal ≤ 1.2).
+    pub cpu_per_million_ratio: f64,
+}
+
+/// What one measured run through `replicas` servers gave.
+struct Measured {
+    records_per_s: f64,
+    cpu_seconds_per_million: f64,
+    overloaded: u64,
+    refused: u64,
+}
+
+/// Starts `replicas` control planes, warms them up, then loads them for `duration`, client `i`
+/// on replica `i % replicas`.
+async fn measure(
+    template: &TelemetryBatch,
+    replicas: usize,
+    connections: usize,
+    duration: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<Measured> {
+    let records = (template.aggregates.len() + template.spans.len()) as f64;
+    let mut servers = Vec::with_capacity(replicas);
+    for _ in 0..replicas {
+        let config = ServerConfig {
+            telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
+            ..ServerConfig::loopback(None)
+        };
+        servers.push(start(config).await?);
+    }
+    let make = batch_requests(template);
+    let per_replica = |i: usize| connections / replicas + usize::from(i < connections % replicas);
+    let load_all =
+        |period: Duration| {
+            futures::future::try_join_all(
+                servers.iter().enumerate().filter(|(i, _)| per_replica(*i) > 0).map(|(i, server)| {
+                    load::run_paced(server.http_addr, per_replica(i), period, pace, Arc::clone(&make))
+                }),
+            )
+        };
+    load_all(Duration::from_millis(300)).await?;
+    let cpu = ProcessTime::now();
+    let results = load_all(duration).await?;
+    let cpu_seconds = cpu.elapsed().as_secs_f64();
+    for server in servers {
+        server.shutdown().await;
+    }
+    let ok: u64 = results.iter().map(|r| r.ok).sum();
+    let ingested = ok as f64 * records;
+    Ok(Measured {
+        records_per_s: results.iter().map(|r| r.ok_per_s).sum::<f64>() * records,
+        cpu_seconds_per_million: cpu_seconds / ingested.max(1.0) * 1e6,
+        overloaded: results.iter().map(|r| r.overloaded).sum(),
+        refused: results.iter().map(|r| r.other).sum(),
+    })
 }
 
 impl IngestBench {
@@ -62,27 +151,38 @@ impl IngestBench {
         let encoded = template.encode_to_vec();
         let decode_records_per_s = decode_rate(&encoded, records);
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let connections = self.load.clients()?;
+        let duration = self.load.duration();
+        let replicas = usize::try_from(self.replicas)?;
         let report = runtime.block_on(async {
-            let config = ServerConfig {
-                telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
-                ..ServerConfig::loopback(None)
+            let one = measure(&template, 1, connections, duration, None).await?;
+            let replicated = if replicas > 1 {
+                let paced_one = measure(&template, 1, connections, duration, Some(PACE)).await?;
+                let many = measure(&template, replicas, connections, duration, Some(PACE)).await?;
+                Some(ReplicatedRun {
+                    replicas: self.replicas,
+                    paced_records_per_s: paced_one.records_per_s,
+                    paced_cpu_seconds_per_million: paced_one.cpu_seconds_per_million,
+                    replicas_records_per_s: many.records_per_s,
+                    replicas_cpu_seconds_per_million: many.cpu_seconds_per_million,
+                    replicas_overloaded_batches: paced_one.overloaded + many.overloaded,
+                    cpu_per_million_ratio: many.cpu_seconds_per_million
+                        / paced_one.cpu_seconds_per_million.max(f64::MIN_POSITIVE),
+                })
+            } else {
+                None
             };
-            let server = start(config).await?;
-            let make = batch_requests(&template);
-            let connections = self.load.clients()?;
-            load::run(server.http_addr, connections, Duration::from_millis(300), Arc::clone(&make)).await?;
-            let result = load::run(server.http_addr, connections, self.load.duration(), make).await?;
-            server.shutdown().await;
-            let records_per_s = result.ok_per_s * records as f64;
             anyhow::Ok(IngestBenchReport {
                 connections: self.load.connections,
                 records_per_batch: records,
                 batch_bytes: encoded.len(),
-                records_per_s,
+                records_per_s: one.records_per_s,
                 decode_records_per_s,
-                ratio: records_per_s / decode_records_per_s.max(f64::MIN_POSITIVE),
-                overloaded_batches: result.overloaded,
-                refused_batches: result.other,
+                ratio: one.records_per_s / decode_records_per_s.max(f64::MIN_POSITIVE),
+                overloaded_batches: one.overloaded,
+                refused_batches: one.refused,
+                cpu_seconds_per_million: one.cpu_seconds_per_million,
+                replicated,
             })
         })?;
         match self.format {
@@ -203,4 +303,17 @@ fn print_text(report: &IngestBenchReport) {
     println!("  ratio                          {:>12.2}", report.ratio);
     println!("  batches shed (503, retried)    {:>12}", report.overloaded_batches);
     println!("  batches refused (4xx)          {:>12}", report.refused_batches);
+    println!("  CPU s per million records      {:>12.3}", report.cpu_seconds_per_million);
+    if let Some(run) = &report.replicated {
+        println!(
+            "  paced ({PACE:?} per client), one replica {:>12.0} records/s, {:.3} CPU s per million",
+            run.paced_records_per_s, run.paced_cpu_seconds_per_million
+        );
+        println!(
+            "  paced, {} replicas               {:>12.0} records/s, {:.3} CPU s per million",
+            run.replicas, run.replicas_records_per_s, run.replicas_cpu_seconds_per_million
+        );
+        println!("  batches shed while paced       {:>12}", run.replicas_overloaded_batches);
+        println!("  cpu_per_million_ratio          {:>12.2}", run.cpu_per_million_ratio);
+    }
 }
