@@ -152,6 +152,8 @@ fn replica(runtime: &tokio::runtime::Runtime) -> Replica {
 struct Mesh {
     sidecars: Vec<Proxy>,
     sent: u64,
+    /// Requests sent to each service so far.
+    per_service: [u64; SERVICES.len()],
 }
 
 impl Mesh {
@@ -170,7 +172,7 @@ impl Mesh {
                     .expect("sidecar starts")
             })
             .collect();
-        Self { sidecars, sent: 0 }
+        Self { sidecars, sent: 0, per_service: [0; SERVICES.len()] }
     }
 
     fn give_time(&mut self) {
@@ -196,7 +198,7 @@ impl Mesh {
         let mut next_check = Instant::now();
         loop {
             let service = usize::try_from(self.sent % SERVICES.len() as u64).unwrap_or(0);
-            self.send(service, faulty, sent_here);
+            self.send(service, faulty);
             sent_here += 1;
             while started.elapsed() < Duration::from_secs_f64(sent_here as f64 / rps) {
                 self.give_time();
@@ -211,7 +213,13 @@ impl Mesh {
         }
     }
 
-    fn send(&mut self, service: usize, faulty: bool, n: u64) {
+    /// Sends the next request to `service`: with the faults, every 5th to the missing-hashes
+    /// service lacks the hash (compliance 80 %), every 50th to the forged-hashes one carries a
+    /// forged hash (compliance 98 %: a violation, not a compliance alert), and the slow one
+    /// answers after 8 ms.
+    fn send(&mut self, service: usize, faulty: bool) {
+        let n = self.per_service[service];
+        self.per_service[service] += 1;
         let hash = match service {
             MISSING_HASHES if faulty && n.is_multiple_of(5) => None,
             FORGED_HASHES if faulty && n.is_multiple_of(50) => Some("ffffffffffffffff"),

@@ -34,6 +34,20 @@ fn several_replicas_run_with_the_built_in_alert_evaluator_off() {
 }
 
 #[test]
+fn a_stopping_replica_waits_for_one_more_scrape_within_its_termination_grace() {
+    let deployment = deployment();
+    let wait = container_env(&deployment, "ACGS_FINAL_SCRAPE_WAIT").expect("ACGS_FINAL_SCRAPE_WAIT");
+    let wait = humantime::parse_duration(&wait).expect("a duration").as_secs();
+    let monitor = document("deploy/base/monitoring/podmonitor.yaml", "PodMonitor");
+    let interval = monitor["spec"]["podMetricsEndpoints"][0]["interval"].as_str().expect("interval");
+    let interval = humantime::parse_duration(interval).expect("a duration").as_secs();
+    assert!(wait > interval, "the wait ({wait}s) covers a scrape interval ({interval}s)");
+    let grace = container_env(&deployment, "ACGS_SHUTDOWN_GRACE_SECONDS").map_or(10, |g| g.parse().expect("seconds"));
+    let termination = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().expect("set");
+    assert!(wait + grace < termination, "{wait}s + {grace}s fit in terminationGracePeriodSeconds {termination}");
+}
+
+#[test]
 fn the_control_plane_cluster_balances_by_consistent_hash_on_the_service_the_filter_calls() {
     let rule = document("deploy/base/control-plane/destinationrule.yaml", "DestinationRule");
     let service = document("deploy/base/control-plane/service.yaml", "Service");

@@ -141,3 +141,57 @@ fn a_batch_cut_off_by_a_dying_replica_is_counted_once_by_the_replica_that_takes_
     );
     runtime.block_on(b.server.shutdown());
 }
+
+#[test]
+fn a_draining_replica_hands_its_vms_over_and_its_last_scrape_has_everything_it_counted() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, b) = (replica(&runtime), replica(&runtime));
+    let cluster = Cluster::new(vec![a.link.addr, b.link.addr], LoadBalancing::ConsistentHash);
+    let mut sidecars = sidecars(&cluster);
+    send_to_all(&mut sidecars);
+    let first = PER_SIDECAR * WORKLOADS.len() as u64;
+    let total = || metric_sum(a.server.http_addr, COUNTED) + metric_sum(b.server.http_addr, COUNTED);
+    run_until(&mut sidecars, "the first round is counted", || total() >= first);
+
+    // SIGTERM to A, as `serve` handles it: refuse telemetry, apply what was admitted, wait for a scrape.
+    a.server.drain.begin();
+    let last_scrape = runtime.spawn({
+        let (drain, telemetry) = (a.server.drain.clone(), a.server.telemetry.clone());
+        async move {
+            telemetry.apply_admitted().await;
+            drain.wait_for_next_scrape().await;
+        }
+    });
+    send_to_all(&mut sidecars);
+    let refused = "acgs_telemetry_batches_total{result=\"draining\"";
+    run_until(&mut sidecars, "A refused a batch while draining", || metric_sum(a.server.http_addr, refused) >= 1);
+    let readyz = ureq::get(&format!("http://{}/readyz", a.server.http_addr))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .map(|r| r.status().as_u16());
+    assert_eq!(readyz.ok(), Some(503), "A reports not ready while draining");
+
+    // Prometheus scrapes A once more (metric_sum reads /metrics): that ends A's wait.
+    let last_scrape_of_a = metric_sum(a.server.http_addr, COUNTED);
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), last_scrape).await })
+        .expect("the scrape ended the wait")
+        .expect("task");
+    runtime.block_on(a.server.shutdown());
+    cluster.set_endpoints(vec![b.link.addr]);
+
+    let sent = 2 * first;
+    run_until(&mut sidecars, "B took over A's VMs", || {
+        last_scrape_of_a + metric_sum(b.server.http_addr, COUNTED) >= sent
+    });
+    run_for(&mut sidecars, Duration::from_millis(500));
+    let on_b = metric_sum(b.server.http_addr, COUNTED);
+    assert_eq!(
+        last_scrape_of_a + on_b,
+        sent,
+        "A's last scrape {last_scrape_of_a} + B {on_b}: nothing lost, nothing twice"
+    );
+    runtime.block_on(b.server.shutdown());
+}

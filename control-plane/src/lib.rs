@@ -7,6 +7,7 @@
 //! - [`commands`]: `serve`, `validate`, `dry-run`, `demo`, `bench`.
 //! - [`sampling`]: strategies (Jaeger file format and resolution) and the endpoints serving them.
 //! - [`server`]: the HTTP and gRPC servers `serve`, `demo` and the tests run.
+//! - [`drain`]: a replica stopping without losing what it counted (telemetry refused, a last scrape).
 //! - [`policy`]: `SamplingPolicy` custom resources, their merge with the file, their controller.
 //! - [`rollout`]: `render`, `deploy` and `verify` of the deploy/ manifests.
 //! - [`mesh`]: the simulated mesh of the demo and benchmarks (seed services, sidecars, traffic);
@@ -20,6 +21,7 @@ pub mod analysis;
 pub mod cli;
 pub mod collector;
 pub mod commands;
+pub mod drain;
 pub mod exit;
 pub mod http_client;
 #[cfg(feature = "wasm-runtime")]

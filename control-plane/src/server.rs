@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::rules::AlertConfig;
 use crate::alerts::Alerts;
+use crate::drain::Drain;
 use crate::exit::{NoInput, UsageError};
 use crate::sampling::grpc::SamplingGrpc;
 use crate::sampling::http::{router as sampling_router, SamplingState};
@@ -101,6 +102,8 @@ pub struct RunningServer {
     pub metrics: SamplingMetrics,
     pub telemetry: Telemetry,
     pub alerts: Alerts,
+    /// Draining before a stop: `serve` begins it on SIGTERM.
+    pub drain: Drain,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     policies: Option<JoinHandle<()>>,
@@ -155,13 +158,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         }
         None => None,
     };
-    let telemetry = Telemetry::start(config.telemetry.clone()).context("starting telemetry export")?;
+    let drain = Drain::default();
+    let telemetry = Telemetry::start(config.telemetry.clone(), drain.clone()).context("starting telemetry export")?;
     telemetry.register(&mut registry);
     let alerts = Alerts::start(config.alerts.clone(), config.alertmanager.clone(), telemetry.store());
     alerts.register(&mut registry);
     let registry = Arc::new(registry);
     let (shutdown, stopped) = watch::channel(false);
     let ready_store = Arc::clone(&store);
+    let (ready_drain, scrape_drain) = (drain.clone(), drain.clone());
     let app = Router::new()
         .merge(sampling_router(SamplingState { store: Arc::clone(&store), metrics: metrics.clone() }))
         .merge(telemetry.router())
@@ -172,9 +177,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .route(
             "/readyz",
             get(move || {
-                let ready = ready_store.is_ready();
+                let (ready, draining) = (ready_store.is_ready(), ready_drain.is_draining());
                 async move {
-                    if ready {
+                    if draining {
+                        (StatusCode::SERVICE_UNAVAILABLE, "draining: this replica is stopping\n")
+                    } else if ready {
                         (StatusCode::OK, "ready\n")
                     } else {
                         (StatusCode::SERVICE_UNAVAILABLE, "no valid sampling strategies loaded yet\n")
@@ -185,8 +192,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .route(
             "/metrics",
             get(move || {
-                let registry = Arc::clone(&registry);
+                let (registry, drain) = (Arc::clone(&registry), scrape_drain.clone());
                 async move {
+                    let scrape = drain.scrape_begins();
                     // Encoding reads the telemetry store under its std lock: on the blocking pool.
                     let encoded = tokio::task::spawn_blocking(move || {
                         let mut text = String::new();
@@ -194,7 +202,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                     })
                     .await;
                     match encoded {
-                        Ok(Ok(text)) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+                        Ok(Ok(text)) => {
+                            drain.scrape_answered(scrape);
+                            ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response()
+                        }
                         Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
                         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
                     }
@@ -247,6 +258,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         metrics,
         telemetry,
         alerts,
+        drain,
         shutdown,
         tasks,
         policies,

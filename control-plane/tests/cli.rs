@@ -630,6 +630,44 @@ fn a_shutdown_cut_short_by_a_stalled_collector_exits_0_and_says_how_many_spans_w
     drop(stalled);
 }
 
+/// The raw HTTP/1.1 answer to `GET path`.
+fn http_get(http: &str, path: &str) -> String {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(http).expect("HTTP port open");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+}
+
+#[test]
+fn on_sigterm_serve_refuses_telemetry_and_stops_right_after_the_next_scrape() {
+    let (mut child, _stderr, http) = serve(&["--final-scrape-wait", "60s"]);
+    assert!(post_spans(&http, 2).starts_with("HTTP/1.1 200"));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !http_get(&http, "/readyz").starts_with("HTTP/1.1 503") {
+        assert!(std::time::Instant::now() < deadline, "/readyz never said draining");
+    }
+    let refused = post_spans(&http, 1);
+    assert!(refused.starts_with("HTTP/1.1 503") && refused.contains("draining"), "{refused}");
+    assert!(child.try_wait().expect("status").is_none(), "still up: waiting for a scrape");
+    let scraped = http_get(&http, "/metrics");
+    assert!(scraped.contains("acgs_telemetry_batches_total{result=\"accepted\"} 1"), "{scraped}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("status") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve still runs 20 s after the scrape (the wait is 60 s)");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
 /// `serve` on loopback ports (no telemetry token) with `args` added, once it says where it
 /// listens: the child, the rest of its log, and its HTTP address.
 fn serve(args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>, String) {

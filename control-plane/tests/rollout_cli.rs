@@ -47,7 +47,7 @@ fn deploy_dry_run_prints_the_plan_as_json_for_scripts() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     let steps = plan["steps"].as_array().expect("steps");
-    assert_eq!(steps.len(), 38);
+    assert_eq!(steps.len(), 40);
     assert_eq!(steps[0]["kind"], "CustomResourceDefinition");
     assert_eq!(
         steps[0]["path"],
@@ -67,7 +67,7 @@ fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
         .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.starts_with("dry run: 38 resources would be applied in this order (nothing is changed)\n"), "{text}");
+    assert!(text.starts_with("dry run: 40 resources would be applied in this order (nothing is changed)\n"), "{text}");
     let crd = text
         .find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/samplingpolicies.tracing.acgs.io")
         .expect("CRD");

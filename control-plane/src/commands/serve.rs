@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::alerts::rules::AlertConfig;
-use crate::server::{start, KubernetesSource, ServerConfig};
+use crate::server::{start, KubernetesSource, RunningServer, ServerConfig};
 use crate::telemetry::otlp::OtlpConfig;
 use crate::telemetry::TelemetryConfig;
 
@@ -61,8 +61,16 @@ pub struct Serve {
     #[arg(long, env = "ACGS_UNTRACKED_SERVICES", value_name = "NAME", value_delimiter = ',')]
     pub untracked_service: Vec<String>,
 
-    /// Seconds after SIGTERM for in-flight requests to finish and queued telemetry to reach the
-    /// collector (keep it below the pod's terminationGracePeriodSeconds).
+    /// After SIGTERM, how long to wait for Prometheus to scrape once more (telemetry is refused
+    /// meanwhile, so the filters send it to another replica) before stopping, so that what this
+    /// replica counted is not lost with it; 0s: stop at once. The shipped Deployment sets 20s
+    /// (its PodMonitor scrapes every 15s). Keep it plus the grace below under the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, env = "ACGS_FINAL_SCRAPE_WAIT", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub final_scrape_wait: Duration,
+
+    /// Seconds after SIGTERM (and the final scrape) for in-flight requests to finish and queued
+    /// telemetry to reach the collector (keep it below the pod's terminationGracePeriodSeconds).
     #[arg(long, env = "ACGS_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
 }
@@ -95,6 +103,9 @@ impl Serve {
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
             eprintln!("acgs-tracing serving: HTTP {} gRPC {grpc}", server.http_addr);
             wait_for_signal().await;
+            if !self.final_scrape_wait.is_zero() {
+                drain_until_scraped(&server, self.final_scrape_wait).await;
+            }
             tracing::info!("shutting down");
             let grace = Duration::from_secs(self.shutdown_grace_seconds);
             let telemetry = server.telemetry.clone();
@@ -108,6 +119,26 @@ impl Serve {
             }
             Ok(ExitCode::SUCCESS)
         })
+    }
+}
+
+/// Refuses telemetry from now on, applies what was admitted, and waits (at most `wait`) until
+/// `/metrics` has been scraped with all of it.
+async fn drain_until_scraped(server: &RunningServer, wait: Duration) {
+    server.drain.begin();
+    tracing::info!(?wait, "draining: telemetry refused (503), waiting for a last scrape of /metrics");
+    let scraped = tokio::time::timeout(wait, async {
+        server.telemetry.apply_admitted().await;
+        server.drain.wait_for_next_scrape().await;
+    })
+    .await;
+    match scraped {
+        Ok(()) => tracing::info!("the last scrape has every counted request"),
+        Err(_) => tracing::warn!(
+            ?wait,
+            "no scrape of /metrics within the final scrape wait: the requests counted since the last scrape are lost \
+             to Prometheus"
+        ),
     }
 }
 

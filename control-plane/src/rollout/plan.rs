@@ -1,7 +1,7 @@
 //! The order `deploy` applies manifests in, and where each kind lives in the Kubernetes API.
 //! Phases follow what depends on what: CRDs first (and established before their resources),
 //! namespaces, identities and RBAC, configuration, services, workloads, then the custom resources
-//! the workloads and the mesh read (Istio's, the PrometheusRule, SamplingPolicies). Within a phase
+//! the workloads and the mesh read (Istio's, the PrometheusRule and PodMonitor, SamplingPolicies). Within a phase
 //! the rendered order is kept. Kinds are known in advance, so no discovery call is needed and an
 //! unknown kind fails the plan before anything is touched.
 
@@ -30,7 +30,9 @@ const KINDS: &[(&str, &str, &str, bool, u8)] = &[
     ("telemetry.istio.io/v1", "Telemetry", "telemetries", true, 6),
     ("extensions.istio.io/v1alpha1", "WasmPlugin", "wasmplugins", true, 6),
     ("networking.istio.io/v1alpha3", "EnvoyFilter", "envoyfilters", true, 6),
+    ("networking.istio.io/v1", "DestinationRule", "destinationrules", true, 6),
     ("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules", true, 7),
+    ("monitoring.coreos.com/v1", "PodMonitor", "podmonitors", true, 7),
     ("tracing.acgs.io/v1alpha1", "SamplingPolicy", "samplingpolicies", true, 7),
 ];
 

@@ -1,5 +1,6 @@
 //! `POST /v1/telemetry`: where the filters' batches come in (`application/x-protobuf`
-//! `acgs.telemetry.v1.TelemetryBatch`). In order: bearer token (401), media type (415), body size
+//! `acgs.telemetry.v1.TelemetryBatch`). In order: a draining replica (503 with `Retry-After`),
+//! bearer token (401), media type (415), body size
 //! (413), protobuf decoding (400), the batch's own consistency (400, naming the field), then
 //! exactly-once admission on (vm_id, seq) and a hand-off to the store bounded by batches and by
 //! body bytes (503 with `Retry-After` when full, so the filter retries the same seq later). Every outcome is counted
@@ -32,6 +33,14 @@ pub(super) async fn post_telemetry(
 }
 
 async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (BatchResult, Response) {
+    if shared.drain.is_draining() {
+        let mut response = reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining: this replica is stopping; retry (another replica takes over)",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return (BatchResult::Draining, response);
+    }
     if !shared.authorized(headers.get(header::AUTHORIZATION)) {
         let mut response = reply(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         response

@@ -30,6 +30,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
+use crate::drain::Drain;
 pub use ingest::PROTOBUF;
 use store::{StoreLimits, TelemetryStore};
 
@@ -90,6 +91,8 @@ pub enum BatchResult {
     Malformed,
     Invalid,
     Overloaded,
+    /// Refused because the replica is stopping (docs/scale-out.md).
+    Draining,
 }
 
 impl BatchResult {
@@ -103,6 +106,7 @@ impl BatchResult {
             BatchResult::Malformed => "malformed",
             BatchResult::Invalid => "invalid",
             BatchResult::Overloaded => "overloaded",
+            BatchResult::Draining => "draining",
         }
     }
 }
@@ -137,6 +141,7 @@ struct TelemetryShared {
     records: Counter,
     exported_spans: Counter,
     export: std::sync::OnceLock<otlp::Exporter>,
+    drain: Drain,
 }
 
 impl TelemetryShared {
@@ -210,7 +215,8 @@ pub struct Telemetry {
 impl Telemetry {
     /// Starts the store's consumer thread and, when configured, the OTLP exporter (on the
     /// current tokio runtime); fails only on an unusable export endpoint.
-    pub fn start(config: TelemetryConfig) -> Result<Self, tonic::transport::Error> {
+    /// Starts the store's thread (and the OTLP export); ingest refuses batches once `drain` has begun.
+    pub fn start(config: TelemetryConfig, drain: Drain) -> Result<Self, tonic::transport::Error> {
         let (queue, receiver) = mpsc::channel(config.queue_batches.max(1));
         let queue_budget = Arc::new(tokio::sync::Semaphore::new(
             config.queue_bytes.max(config.max_body_bytes).min(tokio::sync::Semaphore::MAX_PERMITS),
@@ -228,6 +234,7 @@ impl Telemetry {
             records: Counter::default(),
             exported_spans: Counter::default(),
             export: std::sync::OnceLock::new(),
+            drain,
         });
         if let Some(export) = shared.config.export.clone() {
             let counters: Arc<dyn otlp::ExportCounters> = Arc::clone(&shared) as Arc<dyn otlp::ExportCounters>;
@@ -285,14 +292,19 @@ impl Telemetry {
         Arc::clone(&self.shared.store)
     }
 
-    /// For shutdown, once ingest has stopped: applies every admitted batch to the store, then
-    /// exports every queued span and the request metrics as they are now. The caller bounds the
-    /// wait; [`Telemetry::unexported_spans`] then says what did not make it.
-    pub async fn flush(&self) {
+    /// Returns once every batch admitted so far is in the store.
+    pub async fn apply_admitted(&self) {
         let (done, applied) = tokio::sync::oneshot::channel();
         if self.shared.queue.send(StoreWork::Flush(done)).await.is_ok() {
             let _ = applied.await;
         }
+    }
+
+    /// For shutdown, once ingest has stopped: applies every admitted batch to the store, then
+    /// exports every queued span and the request metrics as they are now. The caller bounds the
+    /// wait; [`Telemetry::unexported_spans`] then says what did not make it.
+    pub async fn flush(&self) {
+        self.apply_admitted().await;
         if let Some(exporter) = self.shared.export.get() {
             exporter.flush().await;
         }
