@@ -12,9 +12,11 @@
 //! names no series or span uses any more are freed. Together these bound the store's heap
 //! ([`StoreLimits::heap_bound`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+
+use foldhash::{HashMap, HashSet};
 
 use acgs_proto::telemetry::attribute::Value;
 use acgs_proto::telemetry::{Attribute, HashStatus, SpanRecord, TelemetryBatch};
@@ -205,12 +207,12 @@ impl TelemetryStore {
                 limits.window_history_series,
             ),
             limits,
-            names: HashSet::new(),
+            names: HashSet::default(),
             names_sweep_at: FIRST_SWEEP,
-            totals: HashMap::new(),
-            operations: HashSet::new(),
+            totals: HashMap::default(),
+            operations: HashSet::default(),
             metrics_bytes: 0,
-            mismatches: HashMap::new(),
+            mismatches: HashMap::default(),
             filter_drops: FilterDrops::default(),
             spans: VecDeque::new(),
             span_bytes: 0,

@@ -8,9 +8,11 @@
 //! window stays complete); what still does not fit is refused. The caller counts both.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use acgs_proto::telemetry::HashStatus;
 
@@ -149,7 +151,7 @@ impl WindowStore {
             return;
         }
         let insert_at = self.windows.partition_point(|w| w.start_unix_secs < start);
-        self.windows.insert(insert_at, Window { start_unix_secs: start, series: HashMap::new() });
+        self.windows.insert(insert_at, Window { start_unix_secs: start, series: HashMap::default() });
         while self.windows.len() > self.retain {
             self.evict_oldest();
         }
