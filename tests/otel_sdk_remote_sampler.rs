@@ -104,3 +104,62 @@ fn the_otel_sdk_jaeger_remote_sampler_applies_and_follows_our_strategies() {
     runtime.block_on(server.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Strategy requests the control plane at `addr` counted for `service`.
+fn strategy_requests(addr: std::net::SocketAddr, service: &str) -> u64 {
+    acgs_e2e::metric_sum(addr, &format!("acgs_sampling_requests_total{{service=\"{service}\"}}"))
+}
+
+#[test]
+fn the_rust_sdk_reads_a_rate_limiting_strategy_only_with_the_compat_spelling() {
+    let dir = std::env::temp_dir().join(format!("acgs-otel-ratelimiting-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("strategies.json");
+    write(&file, json!({"service_strategies": [{"service": "auth-service", "type": "ratelimiting", "param": 2}]}));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _guard = runtime.enter();
+    let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
+    // The SDK's bucket holds 100 traces unless told; one second's worth makes a burst show the rate.
+    let sampler = |endpoint: String| {
+        Sampler::jaeger_remote(opentelemetry_sdk::runtime::Tokio, UreqClient, Sampler::AlwaysOn, "auth-service")
+            .with_endpoint(endpoint)
+            .with_leaky_bucket_size(2.0)
+            .with_update_interval(Duration::from_millis(100))
+            .build()
+            .expect("sampler builds")
+    };
+
+    // Jaeger's spelling: the SDK fetches it, cannot parse RATE_LIMITING, and stays on AlwaysOn.
+    let plain = sampler(format!("http://{}/sampling", server.http_addr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while strategy_requests(server.http_addr, "auth-service") < 3 {
+        assert!(Instant::now() < deadline, "the SDK never asked for its strategy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(kept(&plain, "POST /v1/auth/token"), 200, "the upstream bug: the strategy is not applied");
+
+    // The opt-in spelling: the SDK applies the rate limit (2 per second: a burst of 200 keeps the
+    // bucket's 2, plus 2 per whole second since it was filled).
+    let compat = sampler(format!("http://{}/sampling?compat=opentelemetry-rust", server.http_addr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut count = kept(&compat, "POST /v1/auth/token");
+    while count == 200 {
+        assert!(Instant::now() < deadline, "the SDK never applied the rate-limiting strategy");
+        std::thread::sleep(Duration::from_millis(50));
+        count = kept(&compat, "POST /v1/auth/token");
+    }
+    assert!((2..=4).contains(&count), "a burst of 200 under 2 traces/s keeps 2 to 4, kept {count}");
+
+    let refused = ureq::get(&format!("http://{}/sampling?service=auth-service&compat=zipkin", server.http_addr))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .map(|mut r| (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()));
+    assert_eq!(
+        refused.ok(),
+        Some((400, "'compat' parameter \"zipkin\" is not known; the one value is opentelemetry-rust\n".to_owned()))
+    );
+    runtime.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}

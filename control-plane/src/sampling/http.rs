@@ -2,6 +2,8 @@
 //! endpoints (agent and collector spellings), serving the resolved JSON with a strong `ETag`;
 //! `If-None-Match` with the current tag answers `304`. A missing, repeated or empty `service`
 //! is `400` with Jaeger's message; before the first valid strategies load, `503`.
+//! `&compat=opentelemetry-rust` spells a rate-limiting type `RATELIMITING`, the one spelling
+//! the Rust OpenTelemetry SDK reads (an upstream bug: docs/sampling.md).
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use super::json::{self, TypeSpelling};
 use super::metrics::SamplingMetrics;
 use super::store::StrategyStore;
 
@@ -23,6 +26,24 @@ pub struct SamplingState {
 
 pub fn router(state: SamplingState) -> Router {
     Router::new().route("/sampling", get(strategy)).route("/api/sampling", get(strategy)).with_state(state)
+}
+
+/// The `compat` query parameter: how the strategy type is spelled (Jaeger's unless asked).
+pub fn compat_param(query: Option<&str>) -> Result<TypeSpelling, String> {
+    let mut spelling = TypeSpelling::Jaeger;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key == "compat" {
+            spelling = match value.as_ref() {
+                "opentelemetry-rust" => TypeSpelling::OpenTelemetryRust,
+                other => {
+                    return Err(format!(
+                        "'compat' parameter {other:?} is not known; the one value is opentelemetry-rust"
+                    ))
+                }
+            };
+        }
+    }
+    Ok(spelling)
 }
 
 /// The one `service` query parameter.
@@ -46,27 +67,35 @@ fn text(status: StatusCode, message: &str) -> Response {
 }
 
 async fn strategy(State(state): State<SamplingState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let service = match service_param(query.as_deref()) {
-        Ok(service) => service,
-        Err(message) => return text(StatusCode::BAD_REQUEST, &message),
+    let (service, spelling) = match (service_param(query.as_deref()), compat_param(query.as_deref())) {
+        (Ok(service), Ok(spelling)) => (service, spelling),
+        (Err(message), _) | (_, Err(message)) => return text(StatusCode::BAD_REQUEST, &message),
     };
     let Some(set) = state.store.current() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "no valid sampling strategies loaded yet");
     };
     state.metrics.request(&service, set.knows(&service));
     let served = set.lookup(&service);
-    let etag = HeaderValue::from_str(&served.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    // The Rust SDK's spelling: its own body, and an entity tag of its own.
+    let (body, served_etag) = match spelling {
+        TypeSpelling::Jaeger => (served.json.clone(), served.etag.clone()),
+        TypeSpelling::OpenTelemetryRust => (
+            bytes::Bytes::from(json::encode_spelled(&served.response, spelling)),
+            format!("{}-otel-rust\"", served.etag.trim_end_matches('"')),
+        ),
+    };
+    let etag = HeaderValue::from_str(&served_etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     let not_modified = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == served.etag || tag == "*");
+        .any(|tag| tag == served_etag || tag == "*");
     if not_modified {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let mut response = Response::new(Body::from(served.json.clone()));
+    let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::ETAG, etag);

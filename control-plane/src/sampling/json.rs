@@ -60,10 +60,27 @@ fn go_float<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error
     }
 }
 
-/// The JSON body for `response`.
+/// How the rate-limiting strategy type is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeSpelling {
+    /// `RATE_LIMITING`, the proto enum name: Jaeger and every client written against it.
+    Jaeger,
+    /// `RATELIMITING`, the only spelling the Rust `opentelemetry_sdk` (0.33) Jaeger remote
+    /// sampler reads (its enum is `rename_all = "UPPERCASE"`); asked for with
+    /// `?compat=opentelemetry-rust` (docs/sampling.md).
+    OpenTelemetryRust,
+}
+
+/// The JSON body for `response`, Jaeger's spelling.
 pub fn encode(response: &SamplingStrategyResponse) -> Vec<u8> {
-    let strategy_type = match SamplingStrategyType::try_from(response.strategy_type) {
-        Ok(SamplingStrategyType::RateLimiting) => "RATE_LIMITING",
+    encode_spelled(response, TypeSpelling::Jaeger)
+}
+
+/// The JSON body for `response` with the strategy type spelled as `spelling` says.
+pub fn encode_spelled(response: &SamplingStrategyResponse, spelling: TypeSpelling) -> Vec<u8> {
+    let strategy_type = match (SamplingStrategyType::try_from(response.strategy_type), spelling) {
+        (Ok(SamplingStrategyType::RateLimiting), TypeSpelling::Jaeger) => "RATE_LIMITING",
+        (Ok(SamplingStrategyType::RateLimiting), TypeSpelling::OpenTelemetryRust) => "RATELIMITING",
         _ => "PROBABILISTIC",
     };
     let body = Response {
