@@ -1,0 +1,169 @@
+//! An application on OpenTelemetry JS follows the control plane's strategies: the example app of
+//! docs/sdk.md (`examples/sdk/node`, the seed's constitutional, consensus, database and external
+//! API spans) with the unmodified `@opentelemetry/sampler-jaeger-remote`, pointed at the real
+//! control plane on loopback, keeps what the per-service and per-operation strategies say and
+//! follows an edit of the strategies file. Its sampler does not implement rate limiting (it keeps
+//! its previous sampler and logs "not supported"): the test pins that, as docs/sdk.md tells users.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use acgs_control_plane::server::{start, ServerConfig};
+use acgs_e2e::schemas::workspace;
+use serde_json::{json, Value};
+
+const INSTALL: &str = "apt-get install nodejs npm (scripts/test installs them)";
+
+fn example_dir() -> PathBuf {
+    workspace().join("examples/sdk/node")
+}
+
+/// `npm ci` once per run of this test binary (the lock file pins every package).
+fn install_example() {
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+        assert!(found, "{tool} is not installed; install it with: {INSTALL}");
+    }
+    let output = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(example_dir())
+        .output()
+        .expect("npm runs");
+    assert!(output.status.success(), "npm ci failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The app for `service`; its JSON lines arrive on the receiver.
+struct App {
+    child: Child,
+    lines: Receiver<Value>,
+}
+
+impl App {
+    fn start(service: &str, sampler_url: &str) -> Self {
+        let mut child = Command::new("node")
+            .arg("app.mjs")
+            .current_dir(example_dir())
+            .env("ACGS_SAMPLER_URL", sampler_url)
+            .env("OTEL_SERVICE_NAME", service)
+            .env("ACGS_POLL_MS", "100")
+            .env("ACGS_ROUND_MS", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node ({e}); install it with: {INSTALL}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    if sender.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The first round whose counts satisfy `wanted` (panics with the last one after 20 s).
+    fn round_where(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Ok(round) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                if wanted(&round["kept"]) {
+                    return round;
+                }
+                last = round;
+            }
+        }
+        panic!("the app never showed {what}; last round: {last}");
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(path: &Path, value: &Value) {
+    let staging = path.with_extension("tmp");
+    std::fs::write(&staging, value.to_string()).expect("write");
+    std::fs::rename(&staging, path).expect("rename");
+}
+
+fn kept(kept: &Value, operation: &str) -> u64 {
+    kept[operation].as_u64().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit() {
+    install_example();
+    let dir = std::env::temp_dir().join(format!("acgs-js-sdk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("strategies.json");
+    write(
+        &file,
+        &json!({
+            "default_strategy": {"type": "probabilistic", "param": 1.0},
+            "service_strategies": [
+                {"service": "groqcloud-policy", "type": "probabilistic", "param": 0.0,
+                 "operation_strategies": [
+                     {"operation": "external.groq.completions", "type": "probabilistic", "param": 1.0},
+                     {"operation": "db.query", "type": "probabilistic", "param": 0.5}]},
+                {"service": "constitutional-core", "type": "probabilistic", "param": 0.25},
+                {"service": "auth-service", "type": "ratelimiting", "param": 2}
+            ]
+        }),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
+    let url = format!("http://{}", server.http_addr);
+
+    let policy = App::start("groqcloud-policy", &url);
+    let round = policy.round_where("the per-operation strategies", |k| {
+        kept(k, "external.groq.completions") == 200 && kept(k, "constitutional.validate") == 0
+    });
+    let k = &round["kept"];
+    assert_eq!((kept(k, "consensus.round"), kept(k, "external.groq.completions")), (0, 200), "{round}");
+    assert!((60..=140).contains(&kept(k, "db.query")), "db.query at 0.5 keeps about 100 of 200: {round}");
+
+    let core = App::start("constitutional-core", &url);
+    let round = core.round_where("the service's 25 %", |k| kept(k, "consensus.round") < 200);
+    for operation in ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"] {
+        assert!((20..=80).contains(&kept(&round["kept"], operation)), "{operation} at 0.25: {round}");
+    }
+
+    // An edit: the whole service at 100 %.
+    write(
+        &file,
+        &json!({"service_strategies": [
+            {"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0},
+            {"service": "auth-service", "type": "ratelimiting", "param": 2}
+        ]}),
+    );
+    policy.round_where("every operation kept after the edit", |k| {
+        ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"]
+            .iter()
+            .all(|operation| kept(k, operation) == 200)
+    });
+
+    // Rate limiting is not implemented by this sampler: it stays on its initial AlwaysOn.
+    let auth = App::start("auth-service", &url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acgs_e2e::metric_sum(server.http_addr, "acgs_sampling_requests_total{service=\"auth-service\"}") < 3 {
+        assert!(Instant::now() < deadline, "the JS sampler never asked for auth-service's strategy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    auth.round_where("a round after the strategy was fetched", |_| true);
+    let round = auth.round_where("the round after that", |_| true);
+    assert_eq!(kept(&round["kept"], "db.query"), 200, "RATE_LIMITING is not applied by the JS sampler: {round}");
+    drop((policy, core, auth));
+    runtime.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
