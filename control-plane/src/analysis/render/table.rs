@@ -187,6 +187,13 @@ pub fn render(report: &Report) -> String {
         "\nData quality: {} orphan spans, {} duplicate spans, {} with clock skew, {} self-parented",
         quality.orphan_spans, quality.duplicate_spans, quality.clock_skew_spans, quality.self_parent_spans
     );
+    if quality.orphan_spans > 0 {
+        let _ = writeln!(
+            out,
+            "  orphan: the span's parent is not among the analysed spans (the trace began in a caller outside \
+             them, or the parent was not kept); it is analysed as a root"
+        );
+    }
     for error in &quality.input_errors {
         let _ = writeln!(out, "input error: {error}");
     }

@@ -298,6 +298,15 @@ fn print_results(ended: &Ended, outcome: &Outcome, html_path: &Path) -> anyhow::
         pipeline.decision_wait().as_secs()
     );
     pipeline.print(&tally::strategies());
+    let incoming = TrafficMix::default().with_traceparent * 100.0;
+    println!(
+        "Parent-based, on the filter's decision: {incoming:.0} % of the requests arrive with a caller's traceparent\n\
+         flagged sampled (the calling sidecar's Envoy records every hop: the flag says \"recorded\", not \"kept\").\n\
+         The filter decides with its service's strategy where the trace enters the mesh and carries the decision\n\
+         in baggage; later hops follow it (docs/mesh.md). groqcloud-policy's share lies between its two strategies\n\
+         because its strategy changed half-way (the checks below take each half). The parents of those requests'\n\
+         spans live in the callers, outside the demo: they are the analysis' orphan spans."
+    );
     println!(
         "{sent} requests in {:.2} s ({:.0} requests/s through the filters on average)",
         outcome.elapsed.as_secs_f64(),
