@@ -5,7 +5,7 @@
 //! resourceVersion, `410 Gone` (an `ERROR` event with a `Status` of code 410) for a
 //! resourceVersion older than the retained history, server-side apply
 //! (`PATCH` with `application/apply-patch+yaml`), merge-patches of the status subresource, `POST`
-//! of events, and `DELETE`. Every request is recorded for the tests to assert on. Workloads
+//! of events, `SelfSubjectAccessReview`s (allowed unless the test denies the resource), and `DELETE`. Every request is recorded for the tests to assert on. Workloads
 //! (Deployment, StatefulSet, DaemonSet) report themselves rolled out when applied, unless the test
 //! says they are not; CRDs report themselves Established the same way. A test can make the writes
 //! to a collection fail (as a missing RBAC rule or an admission webhook would).
@@ -51,6 +51,8 @@ struct Store {
     not_ready: bool,
     /// Collections whose writes (POST, PATCH, DELETE) fail with this status code.
     refused: BTreeMap<String, u16>,
+    /// Resources (plural names) a `SelfSubjectAccessReview` is answered not allowed for.
+    denied: std::collections::BTreeSet<String>,
 }
 
 /// The running mock.
@@ -221,9 +223,17 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             }
         }
         (Method::POST, None) => {
-            let Ok(object) = serde_json::from_str::<Value>(&body_text) else {
+            let Ok(mut object) = serde_json::from_str::<Value>(&body_text) else {
                 return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not JSON");
             };
+            if target.collection.ends_with("/selfsubjectaccessreviews") {
+                // The API server answers a review at once and stores nothing.
+                let resource = object["spec"]["resourceAttributes"]["resource"].as_str().unwrap_or_default().to_owned();
+                let allowed = !lock(&state.store).denied.contains(&resource);
+                object["status"] =
+                    json!({"allowed": allowed, "reason": if allowed { "" } else { "RBAC: no rule allows it" }});
+                return json_response(StatusCode::CREATED, &object);
+            }
             let mut store = lock(&state.store);
             let created = store.put(&state.changes, &target, object);
             json_response(StatusCode::CREATED, &created)
@@ -432,6 +442,11 @@ impl MockApiServer {
 
     pub fn accept_writes(&self, collection: &str) {
         lock(&self.store).refused.remove(collection);
+    }
+
+    /// Answers access reviews for `resource` (a plural name) as not allowed.
+    pub fn deny_access(&self, resource: &str) {
+        lock(&self.store).denied.insert(resource.to_owned());
     }
 
     /// Whether applied workloads report themselves rolled out (the default) or stay unready.

@@ -13,7 +13,9 @@ use acgs_control_plane::mesh::istio::{tracing_for, ProxyRole};
 use acgs_control_plane::rollout::apply::{deploy, DeployError};
 use acgs_control_plane::rollout::bundle;
 use acgs_control_plane::rollout::plan::plan;
+use acgs_control_plane::rollout::preflight::{self, preflight};
 use acgs_control_plane::rollout::render::{render, RenderOptions, Variant};
+use acgs_control_plane::rollout::uninstall::uninstall;
 use acgs_control_plane::rollout::verify::{verify, Endpoints, Outcome};
 use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::kube_api::MockApiServer;
@@ -60,6 +62,107 @@ fn renders_of_every_overlay_pass_the_schema_checks_and_match_deploy() {
             assert!(failures.is_empty(), "{}", failures.join("\n"));
         }
     }
+}
+
+fn failed(checks: &[preflight::Check]) -> Vec<(String, String)> {
+    checks
+        .iter()
+        .filter(|c| c.outcome == preflight::Outcome::Fail)
+        .map(|c| (c.check.clone(), c.detail.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_names_missing_crds_and_denied_permissions_and_applies_nothing() {
+    let api = MockApiServer::start().await;
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
+    let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
+    let crds = [
+        ("destinationrules.networking.istio.io", "v1", "install Istio 1.22 or later (istioctl install)"),
+        ("peerauthentications.security.istio.io", "v1", "install Istio 1.22 or later (istioctl install)"),
+        (
+            "podmonitors.monitoring.coreos.com",
+            "v1",
+            "install prometheus-operator (kube-prometheus-stack), or leave out deploy/base/monitoring",
+        ),
+        (
+            "prometheusrules.monitoring.coreos.com",
+            "v1",
+            "install prometheus-operator (kube-prometheus-stack), or leave out deploy/base/monitoring",
+        ),
+        ("telemetries.telemetry.istio.io", "v1", "install Istio 1.22 or later (istioctl install)"),
+        ("wasmplugins.extensions.istio.io", "v1alpha1", "install Istio 1.22 or later (istioctl install)"),
+    ];
+
+    let checks = preflight(&client, &steps).await.expect("the API server answers");
+    let expected: Vec<(String, String)> = crds
+        .iter()
+        .map(|(name, version, hint)| (format!("CRD {name} ({version})"), format!("not installed: {hint}")))
+        .collect();
+    assert_eq!(failed(&checks), expected);
+    let istio = checks.iter().find(|c| c.check == "Istio control plane").expect("Istio row");
+    assert_eq!(istio.outcome, preflight::Outcome::Note);
+
+    // Istio and prometheus-operator installed, istiod running; patching WasmPlugins denied.
+    for (name, version, _) in crds {
+        let (plural, group) = name.split_once('.').expect("plural.group");
+        api.apply(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+                   "spec": {"group": group, "names": {"plural": plural}, "versions": [{"name": version, "served": true}]}}),
+        );
+    }
+    api.apply(
+        "/apis/apps/v1/deployments",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod", "namespace": "istio-system"},
+               "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.30.3"}]}}}}),
+    );
+    api.deny_access("wasmplugins");
+    let checks = preflight(&client, &steps).await.expect("the API server answers");
+    let wasm_namespace = steps.iter().find(|s| s.kind() == "WasmPlugin").and_then(|s| s.namespace.clone()).expect("ns");
+    assert_eq!(
+        failed(&checks),
+        [(
+            format!("may patch wasmplugins.extensions.istio.io in {wasm_namespace}"),
+            "denied: RBAC: no rule allows it".to_owned()
+        )]
+    );
+    let istio = checks.iter().find(|c| c.check == "Istio control plane").expect("Istio row");
+    assert_eq!(istio.detail, "istio-system/istiod runs docker.io/istio/pilot:1.30.3");
+    assert!(api.requests().iter().all(|r| r.method != "PATCH"), "the pre-flight changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_deletes_in_reverse_order_and_keeps_the_crd_and_namespaces_unless_purging() {
+    let api = MockApiServer::start().await;
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
+    let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
+    deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
+
+    let removed = uninstall(&client, &steps, false).await.expect("uninstalls");
+    assert_eq!((removed.deleted, removed.already_gone), (steps.len() - 3, 0));
+    assert_eq!(
+        removed.kept,
+        [
+            "Namespace jaeger-system",
+            "Namespace acgs-system",
+            "CustomResourceDefinition samplingpolicies.tracing.acgs.io"
+        ]
+    );
+    let left: Vec<String> = api.object_keys().into_iter().map(|(_, _, name)| name).collect();
+    assert_eq!(left, ["acgs-system", "jaeger-system", "samplingpolicies.tracing.acgs.io"]);
+    let deletes: Vec<String> = api.requests().into_iter().filter(|r| r.method == "DELETE").map(|r| r.path).collect();
+    let expected: Vec<String> = steps
+        .iter()
+        .rev()
+        .filter(|s| !matches!(s.kind(), "Namespace" | "CustomResourceDefinition"))
+        .map(|s| s.path())
+        .collect();
+    assert_eq!(deletes, expected, "the reverse of the deploy order");
+
+    let purged = uninstall(&client, &steps, true).await.expect("purges");
+    assert_eq!((purged.deleted, purged.already_gone, purged.kept.len()), (3, steps.len() - 3, 0));
+    assert!(api.object_keys().is_empty(), "{:?}", api.object_keys());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,8 @@ pub enum Command {
     Render(commands::render::Render),
     /// Apply the rollout by server-side apply (CRDs first) and wait for it; --dry-run prints the plan.
     Deploy(commands::deploy::Deploy),
+    /// Delete the rollout in reverse order; keeps the SamplingPolicy CRD and the namespaces unless --purge.
+    Uninstall(commands::uninstall::Uninstall),
     /// Check a rollout: control plane, collector, Jaeger, Elasticsearch, the filter in the mesh.
     Verify(commands::verify::Verify),
     /// Benchmarks, each against a baseline measured in the same run.
@@ -90,6 +92,7 @@ pub fn run(mut cli: Cli) -> ExitCode {
         Command::Validate(cmd) => cmd.execute(),
         Command::Render(cmd) => cmd.execute(),
         Command::Deploy(cmd) => cmd.execute(),
+        Command::Uninstall(cmd) => cmd.execute(),
         Command::Verify(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
         Command::Completions { shell } => {

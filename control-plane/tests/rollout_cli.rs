@@ -171,3 +171,31 @@ fn render_sets_one_telemetry_token_in_the_secret_and_the_filters_and_warns_about
     assert_eq!(refused.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--telemetry-token: contains '\"'"));
 }
+
+#[test]
+fn uninstall_dry_run_lists_the_reverse_order_and_what_it_keeps() {
+    let output = binary()
+        .args(["uninstall", "--dry-run", "--format", "json", "--kubernetes-api", "http://127.0.0.1:9"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let deleted = listed["would_delete"].as_array().expect("would_delete");
+    assert_eq!(deleted.len(), 37);
+    assert_eq!(deleted[0], "PodMonitor acgs-system/acgs-control-plane", "the last applied goes first");
+    assert_eq!(
+        listed["kept"],
+        serde_json::json!([
+            "Namespace jaeger-system",
+            "Namespace acgs-system",
+            "CustomResourceDefinition samplingpolicies.tracing.acgs.io"
+        ])
+    );
+    let purge = binary()
+        .args(["uninstall", "--dry-run", "--purge", "--format", "json", "--kubernetes-api", "http://127.0.0.1:9"])
+        .output()
+        .expect("runs");
+    let listed: serde_json::Value = serde_json::from_slice(&purge.stdout).expect("one JSON object");
+    assert_eq!(listed["would_delete"].as_array().map(Vec::len), Some(40));
+    assert_eq!(listed["kept"], serde_json::json!([]));
+}

@@ -1,6 +1,7 @@
-//! `acgs-tracing deploy`: renders the rollout, plans it in dependency order, and applies it by
-//! server-side apply through the Kubernetes API (CRDs first and established, then the rest), then
-//! waits for every workload. `--dry-run` prints the plan and touches nothing. Bad values and
+//! `acgs-tracing deploy`: renders the rollout, plans it in dependency order, runs the pre-flight
+//! (CRDs it needs, permission to patch each resource, the Istio in place: a failed check stops it
+//! before anything is applied), and applies it by server-side apply through the Kubernetes API
+//! (CRDs first and established, then the rest), then waits for every workload. `--dry-run` prints the plan and touches nothing. Bad values and
 //! unplaceable manifests fail before any API call (exit 64); an unreachable API server exits 69;
 //! a refused manifest or a rollout that does not finish in time exits 1.
 
@@ -15,6 +16,7 @@ use crate::analysis::render::table::table;
 use crate::exit::{Unavailable, UsageError, EXIT_FAILED};
 use crate::rollout::apply::{deploy, DeployError};
 use crate::rollout::plan::{plan, Step, PHASES};
+use crate::rollout::preflight::{preflight, Check, Outcome};
 use crate::server::KubernetesSource;
 
 /// Apply the rollout to the cluster (server-side apply, CRDs first) and wait for it.
@@ -87,6 +89,21 @@ fn print_plan(steps: &[Step]) {
     println!("at the end, wait for {} workloads to roll out: {}", workloads.len(), workloads.join(", "));
 }
 
+fn print_checks(checks: &[Check]) {
+    let mut table = table(&["pre-flight check", "result", "detail"]);
+    for check in checks {
+        table.add_row([check.check.clone(), check.outcome.as_str().to_owned(), check.detail.clone()]);
+    }
+    println!("{table}");
+}
+
+fn checks_json(checks: &[Check]) -> serde_json::Value {
+    checks
+        .iter()
+        .map(|c| serde_json::json!({"check": c.check, "outcome": c.outcome.as_str(), "detail": c.detail}))
+        .collect()
+}
+
 impl Deploy {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let manifests = self.rollout.render()?;
@@ -105,9 +122,21 @@ impl Deploy {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async move {
             let client = source.client().await.map_err(|error| Unavailable(format!("{error:#}")))?;
+            let checks = preflight(&client, &steps).await.map_err(|error| Unavailable(error.to_string()))?;
+            let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
+            if json && failed > 0 {
+                println!("{}", serde_json::json!({"preflight": checks_json(&checks), "error": "pre-flight failed: nothing applied"}));
+            } else if !json {
+                print_checks(&checks);
+            }
+            if failed > 0 {
+                eprintln!("deploy stopped: {failed} pre-flight check(s) failed; nothing was applied");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
             match deploy(&client, &steps, self.timeout, self.force_conflicts).await {
                 Ok(done) if json => {
-                    println!("{}", serde_json::json!({"applied": done.applied, "workloads": done.workloads}));
+                    let preflight = checks_json(&checks);
+                    println!("{}", serde_json::json!({"preflight": preflight, "applied": done.applied, "workloads": done.workloads}));
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(done) => {

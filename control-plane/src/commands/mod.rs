@@ -12,5 +12,6 @@ pub mod progress;
 pub mod render;
 pub mod rollout_args;
 pub mod serve;
+pub mod uninstall;
 pub mod validate;
 pub mod verify;
