@@ -4,7 +4,7 @@
 //! `labelSelector`), watch streams of JSON lines (`ADDED`, `MODIFIED`, `DELETED`) resumed from a
 //! resourceVersion, `410 Gone` (an `ERROR` event with a `Status` of code 410) for a
 //! resourceVersion older than the retained history, server-side apply
-//! (`PATCH` with `application/apply-patch+yaml`), merge-patches of the status subresource, `POST`
+//! (`PATCH` with `application/apply-patch+yaml`, and its `dryRun=All` that stores nothing), merge-patches of the status subresource, `POST`
 //! of events, `SelfSubjectAccessReview`s (allowed unless the test denies the resource), and `DELETE`. Every request is recorded for the tests to assert on. Workloads
 //! (Deployment, StatefulSet, DaemonSet) report themselves rolled out when applied, unless the test
 //! says they are not; CRDs report themselves Established the same way. A test can make the writes
@@ -238,6 +238,9 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             let created = store.put(&state.changes, &target, object);
             json_response(StatusCode::CREATED, &created)
         }
+        (Method::PATCH, Some(name)) if query_param(&query, "dryRun") == Some("All") => {
+            dry_run_apply(&state, &target, name, &content_type, &body)
+        }
         (Method::PATCH, Some(name)) => patch(&state, &target, name, &content_type, &body),
         (Method::DELETE, Some(name)) => {
             let mut store = lock(&state.store);
@@ -346,6 +349,28 @@ fn merge_patch(target: &mut Value, patch: &Value) {
         }
         (target, patch) => *target = patch.clone(),
     }
+}
+
+/// A server-side apply with `dryRun=All`: the object as the apply would leave it, nothing stored
+/// (this mock's apply replaces the object, keeping what the server owns).
+fn dry_run_apply(state: &AppState, target: &Target, name: &str, content_type: &str, body: &[u8]) -> Response {
+    if !content_type.starts_with("application/apply-patch") {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "the mock dry-runs server-side applies only");
+    }
+    let Ok(mut object) = serde_norway::from_slice::<Value>(body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "the apply body is not YAML/JSON");
+    };
+    let store = lock(&state.store);
+    let key = (target.collection.clone(), target.namespace.clone().unwrap_or_default(), name.to_owned());
+    if let Some(live) = store.objects.get(&key) {
+        for field in ["resourceVersion", "uid", "creationTimestamp", "generation"] {
+            object["metadata"][field] = live["metadata"][field].clone();
+        }
+        if let Some(status) = live.get("status") {
+            object["status"] = status.clone();
+        }
+    }
+    json_response(StatusCode::OK, &object)
 }
 
 fn patch(state: &AppState, target: &Target, name: &str, content_type: &str, body: &[u8]) -> Response {

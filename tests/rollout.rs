@@ -12,6 +12,7 @@ use acgs_control_plane::collector::CollectorStandIn;
 use acgs_control_plane::mesh::istio::{tracing_for, ProxyRole};
 use acgs_control_plane::rollout::apply::{deploy, DeployError};
 use acgs_control_plane::rollout::bundle;
+use acgs_control_plane::rollout::diff::{diff, Change};
 use acgs_control_plane::rollout::plan::plan;
 use acgs_control_plane::rollout::preflight::{self, preflight};
 use acgs_control_plane::rollout::render::{render, RenderOptions, Variant};
@@ -130,6 +131,39 @@ async fn the_preflight_names_missing_crds_and_denied_permissions_and_applies_not
     let istio = checks.iter().find(|c| c.check == "Istio control plane").expect("Istio row");
     assert_eq!(istio.detail, "istio-system/istiod runs docker.io/istio/pilot:1.30.3");
     assert!(api.requests().iter().all(|r| r.method != "PATCH"), "the pre-flight changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_shows_what_an_apply_would_create_and_change_and_stores_nothing() {
+    let api = MockApiServer::start().await;
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
+    let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
+
+    let fresh = diff(&client, &steps).await.expect("diffs");
+    assert!(fresh.iter().all(|d| d.change == Change::Create), "an empty cluster: everything is new");
+    deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
+    let same = diff(&client, &steps).await.expect("diffs");
+    assert!(
+        same.iter().all(|d| d.change == Change::Unchanged),
+        "{:?}",
+        same.iter().find(|d| d.change != Change::Unchanged)
+    );
+
+    // Someone scaled the control plane by hand: the diff shows the apply would set it back.
+    let mut live = api.get("/apis/apps/v1/deployments", "acgs-system", "acgs-control-plane").expect("deployed");
+    live["spec"]["replicas"] = json!(5);
+    api.apply("/apis/apps/v1/deployments", live);
+    let writes_before = api.requests().iter().filter(|r| r.method == "PATCH" && !r.query.contains("dryRun")).count();
+    let drifted = diff(&client, &steps).await.expect("diffs");
+    let changed: Vec<_> = drifted.iter().filter(|d| d.change != Change::Unchanged).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].object, "Deployment acgs-system/acgs-control-plane");
+    assert_eq!(changed[0].change, Change::Update(vec![("spec.replicas".to_owned(), "5".to_owned(), "2".to_owned())]));
+    let writes_after = api.requests().iter().filter(|r| r.method == "PATCH" && !r.query.contains("dryRun")).count();
+    assert_eq!(writes_before, writes_after, "a diff writes nothing");
+    assert!(api.requests().iter().any(|r| r.query.contains("dryRun=All")), "server-side dry runs");
+    let live = api.get("/apis/apps/v1/deployments", "acgs-system", "acgs-control-plane").expect("deployed");
+    assert_eq!(live["spec"]["replicas"], 5, "still as it was");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ use super::rollout_args::RolloutArgs;
 use crate::analysis::render::table::table;
 use crate::exit::{Unavailable, UsageError, EXIT_FAILED};
 use crate::rollout::apply::{deploy, DeployError};
+use crate::rollout::diff::{diff, Change, ObjectDiff};
 use crate::rollout::plan::{plan, Step, PHASES};
 use crate::rollout::preflight::{preflight, Check, Outcome};
 use crate::server::KubernetesSource;
@@ -25,8 +26,13 @@ pub struct Deploy {
     #[command(flatten)]
     pub rollout: RolloutArgs,
     /// Print the plan (order, kinds, API paths, what is waited for) and change nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "diff")]
     pub dry_run: bool,
+    /// Show what applying would change in the live cluster (server-side dry-run apply, compared
+    /// field by field with each live object) and change nothing; exit 0 when nothing would
+    /// change, 1 when something would (as `kubectl diff`).
+    #[arg(long)]
+    pub diff: bool,
     /// How long to wait for CRDs and workloads.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -89,6 +95,46 @@ fn print_plan(steps: &[Step]) {
     println!("at the end, wait for {} workloads to roll out: {}", workloads.len(), workloads.join(", "));
 }
 
+fn print_diffs(diffs: &[ObjectDiff]) {
+    for object in diffs {
+        match &object.change {
+            Change::Create => println!("+ {} (new)", object.object),
+            Change::Unchanged => {}
+            Change::Update(fields) => {
+                println!("~ {}", object.object);
+                for (path, live, applied) in fields {
+                    println!("    {path}: {live} → {applied}");
+                }
+            }
+        }
+    }
+    let unchanged = diffs.iter().filter(|d| d.change == Change::Unchanged).count();
+    println!("{} to create, {} to change, {unchanged} unchanged", count(diffs, true), count(diffs, false));
+}
+
+fn count(diffs: &[ObjectDiff], new: bool) -> usize {
+    diffs
+        .iter()
+        .filter(|d| if new { d.change == Change::Create } else { matches!(d.change, Change::Update(_)) })
+        .count()
+}
+
+fn diffs_json(diffs: &[ObjectDiff]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = diffs
+        .iter()
+        .map(|d| match &d.change {
+            Change::Create => serde_json::json!({"object": d.object, "change": "create"}),
+            Change::Unchanged => serde_json::json!({"object": d.object, "change": "none"}),
+            Change::Update(fields) => serde_json::json!({
+                "object": d.object,
+                "change": "update",
+                "fields": fields.iter().map(|(path, live, applied)| serde_json::json!({"path": path, "live": live, "applied": applied})).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    serde_json::json!({"diff": rows})
+}
+
 fn print_checks(checks: &[Check]) {
     let mut table = table(&["pre-flight check", "result", "detail"]);
     for check in checks {
@@ -122,6 +168,23 @@ impl Deploy {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async move {
             let client = source.client().await.map_err(|error| Unavailable(format!("{error:#}")))?;
+            if self.diff {
+                let diffs = match diff(&client, &steps).await {
+                    Ok(diffs) => diffs,
+                    Err(error) if error.unreachable() => return Err(Unavailable(error.to_string()).into()),
+                    Err(error) => {
+                        eprintln!("deploy --diff failed: {error}");
+                        return Ok(ExitCode::from(EXIT_FAILED));
+                    }
+                };
+                let changing = diffs.iter().filter(|d| d.change != Change::Unchanged).count();
+                if json {
+                    println!("{}", diffs_json(&diffs));
+                } else {
+                    print_diffs(&diffs);
+                }
+                return Ok(if changing == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) });
+            }
             let checks = preflight(&client, &steps).await.map_err(|error| Unavailable(error.to_string()))?;
             let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
             if json && failed > 0 {
