@@ -34,7 +34,8 @@ const MISSING_HASHES: usize = 1;
 const FORGED_HASHES: usize = 2;
 const NORMAL_RPS: f64 = 160.0;
 const FAULT_RPS: f64 = 60.0;
-const WORKERS: usize = 2;
+/// Filter VMs per sidecar: 16 in all, so both replicas get some (all on one: 2 in 65,536).
+const WORKERS: usize = 4;
 /// Telemetry posts whose answer the links lose during the normal phase, per replica.
 const LOST_ANSWERS: u64 = 4;
 

@@ -80,6 +80,30 @@ fn run_for(sidecars: &mut [Proxy], period: Duration) {
     run_until(sidecars, "the period passed", || Instant::now() >= until);
 }
 
+/// A is gone and Kubernetes removes its endpoint: B takes over A's VMs; A's last scrape plus B's
+/// count must be exactly `sent`.
+fn hand_over(
+    runtime: &tokio::runtime::Runtime,
+    sidecars: &mut [Proxy],
+    cluster: &Cluster,
+    a: Replica,
+    b: Replica,
+    last_scrape_of_a: u64,
+    sent: u64,
+) {
+    runtime.block_on(a.server.shutdown());
+    cluster.set_endpoints(vec![b.link.addr]);
+    run_until(sidecars, "B took over A's VMs", || last_scrape_of_a + metric_sum(b.server.http_addr, COUNTED) >= sent);
+    run_for(sidecars, Duration::from_millis(500));
+    let on_b = metric_sum(b.server.http_addr, COUNTED);
+    assert_eq!(
+        last_scrape_of_a + on_b,
+        sent,
+        "A's last scrape {last_scrape_of_a} + B {on_b}: nothing lost, nothing twice"
+    );
+    runtime.block_on(b.server.shutdown());
+}
+
 #[test]
 fn batches_whose_answer_was_lost_are_retried_to_the_same_replica_and_counted_once() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -126,21 +150,7 @@ fn a_batch_cut_off_by_a_dying_replica_is_counted_once_by_the_replica_that_takes_
     run_until(&mut sidecars, "a batch to A was cut mid-body", || a.link.faults_done() >= 1);
     // Prometheus' last scrape of A, then A is gone and Kubernetes removes its endpoint.
     let last_scrape_of_a = metric_sum(a.server.http_addr, COUNTED);
-    runtime.block_on(a.server.shutdown());
-    cluster.set_endpoints(vec![b.link.addr]);
-
-    let sent = 2 * first;
-    run_until(&mut sidecars, "B took over A's VMs", || {
-        last_scrape_of_a + metric_sum(b.server.http_addr, COUNTED) >= sent
-    });
-    run_for(&mut sidecars, Duration::from_millis(500));
-    let on_b = metric_sum(b.server.http_addr, COUNTED);
-    assert_eq!(
-        last_scrape_of_a + on_b,
-        sent,
-        "A's last scrape {last_scrape_of_a} + B {on_b}: nothing lost, nothing twice"
-    );
-    runtime.block_on(b.server.shutdown());
+    hand_over(&runtime, &mut sidecars, &cluster, a, b, last_scrape_of_a, 2 * first);
 }
 
 #[test]
@@ -180,19 +190,5 @@ fn a_draining_replica_hands_its_vms_over_and_its_last_scrape_has_everything_it_c
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), last_scrape).await })
         .expect("the scrape ended the wait")
         .expect("task");
-    runtime.block_on(a.server.shutdown());
-    cluster.set_endpoints(vec![b.link.addr]);
-
-    let sent = 2 * first;
-    run_until(&mut sidecars, "B took over A's VMs", || {
-        last_scrape_of_a + metric_sum(b.server.http_addr, COUNTED) >= sent
-    });
-    run_for(&mut sidecars, Duration::from_millis(500));
-    let on_b = metric_sum(b.server.http_addr, COUNTED);
-    assert_eq!(
-        last_scrape_of_a + on_b,
-        sent,
-        "A's last scrape {last_scrape_of_a} + B {on_b}: nothing lost, nothing twice"
-    );
-    runtime.block_on(b.server.shutdown());
+    hand_over(&runtime, &mut sidecars, &cluster, a, b, last_scrape_of_a, 2 * first);
 }

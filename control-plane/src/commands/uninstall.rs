@@ -42,12 +42,8 @@ impl Uninstall {
         if self.dry_run {
             let (kept, deleted): (Vec<_>, Vec<_>) =
                 steps.iter().rev().partition(|step| !self.purge && kept_unless_purging(step));
-            let name = |step: &&crate::rollout::plan::Step| match &step.namespace {
-                Some(namespace) => format!("{} {namespace}/{}", step.kind(), step.name),
-                None => format!("{} {}", step.kind(), step.name),
-            };
-            let deleted: Vec<String> = deleted.iter().map(name).collect();
-            let kept: Vec<String> = kept.iter().map(name).collect();
+            let deleted: Vec<String> = deleted.iter().map(|step| step.label()).collect();
+            let kept: Vec<String> = kept.iter().map(|step| step.label()).collect();
             if json {
                 println!("{}", serde_json::json!({"dry_run": true, "would_delete": deleted, "kept": kept}));
             } else {

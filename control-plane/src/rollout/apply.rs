@@ -41,13 +41,6 @@ pub enum DeployError {
     Timeout { timeout: Duration, waiting: String },
 }
 
-fn label(step: &Step) -> String {
-    match &step.namespace {
-        Some(namespace) => format!("{} {namespace}/{}", step.kind(), step.name),
-        None => format!("{} {}", step.kind(), step.name),
-    }
-}
-
 fn api(client: &Client, step: &Step) -> Api<DynamicObject> {
     match &step.namespace {
         Some(namespace) => Api::namespaced_with(client.clone(), namespace, &step.resource),
@@ -56,7 +49,7 @@ fn api(client: &Client, step: &Step) -> Api<DynamicObject> {
 }
 
 fn classify(step: &Step, error: kube::Error) -> DeployError {
-    let step = label(step);
+    let step = step.label();
     match error {
         kube::Error::Api(ref response) if response.code == 409 => DeployError::Conflict { step, error },
         kube::Error::Api(_) => DeployError::Refused { step, error },
@@ -66,7 +59,7 @@ fn classify(step: &Step, error: kube::Error) -> DeployError {
 
 async fn apply(client: &Client, step: &Step, force_conflicts: bool) -> Result<(), DeployError> {
     let object: DynamicObject = serde_json::from_value(step.manifest.value.clone())
-        .map_err(|error| DeployError::Malformed { step: label(step), error })?;
+        .map_err(|error| DeployError::Malformed { step: step.label(), error })?;
     let params = PatchParams::apply(FIELD_MANAGER);
     let params = if force_conflicts { params.force() } else { params };
     api(client, step).patch(&step.name, &params, &Patch::Apply(&object)).await.map_err(|e| classify(step, e))?;
@@ -131,7 +124,7 @@ async fn wait_ready(
             };
             if state.0 {
                 bar.inc(1);
-                bar.println(format!("  ready    {} ({})", label(step), state.1));
+                bar.println(format!("  ready    {} ({})", step.label(), state.1));
             } else {
                 still.push((step, state.1));
             }
@@ -150,7 +143,7 @@ async fn wait_ready(
                     let namespace = step.namespace.as_deref().map(|ns| format!(" -n {ns}")).unwrap_or_default();
                     format!(
                         "  {}: {state} (kubectl{namespace} describe {}/{})",
-                        label(step),
+                        step.label(),
                         step.kind().to_lowercase(),
                         step.name
                     )
@@ -185,7 +178,7 @@ pub async fn deploy(
             println!("phase {}: {}", step.phase + 1, PHASES[usize::from(step.phase)]);
         }
         apply(client, step, force_conflicts).await?;
-        println!("  applied  {} [{}/{}]", label(step), index + 1, steps.len());
+        println!("  applied  {} [{}/{}]", step.label(), index + 1, steps.len());
         let last_crd = step.phase == 0 && steps.get(index + 1).is_none_or(|next| next.phase != 0);
         if last_crd {
             let crds: Vec<&Step> = steps.iter().filter(|s| s.phase == 0).collect();

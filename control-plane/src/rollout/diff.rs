@@ -75,18 +75,11 @@ fn leaf_changes(path: &str, live: &Value, applied: &Value, out: &mut Vec<(String
     }
 }
 
-fn label(step: &Step) -> String {
-    match &step.namespace {
-        Some(namespace) => format!("{} {namespace}/{}", step.kind(), step.name),
-        None => format!("{} {}", step.kind(), step.name),
-    }
-}
-
 /// The difference each step would make, in plan order.
 pub async fn diff(client: &Client, steps: &[Step]) -> Result<Vec<ObjectDiff>, DiffError> {
     let mut diffs = Vec::with_capacity(steps.len());
     for step in steps {
-        let object = label(step);
+        let object = step.label();
         let api: Api<DynamicObject> = match &step.namespace {
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &step.resource),
             None => Api::all_with(client.clone(), &step.resource),

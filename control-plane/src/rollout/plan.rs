@@ -76,6 +76,14 @@ impl Step {
         }
     }
 
+    /// `Kind namespace/name` (or `Kind name`), how the rollout commands name an object.
+    pub fn label(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{} {namespace}/{}", self.kind(), self.name),
+            None => format!("{} {}", self.kind(), self.name),
+        }
+    }
+
     /// Whether `deploy` waits for this workload to roll out.
     pub fn is_workload(&self) -> bool {
         matches!(self.kind(), "Deployment" | "StatefulSet" | "DaemonSet")

@@ -33,19 +33,12 @@ pub fn kept_unless_purging(step: &Step) -> bool {
     matches!(step.kind(), "CustomResourceDefinition" | "Namespace")
 }
 
-fn label(step: &Step) -> String {
-    match &step.namespace {
-        Some(namespace) => format!("{} {namespace}/{}", step.kind(), step.name),
-        None => format!("{} {}", step.kind(), step.name),
-    }
-}
-
 /// Deletes the plan's objects in reverse order; `purge` also deletes the CRDs and namespaces.
 pub async fn uninstall(client: &Client, steps: &[Step], purge: bool) -> Result<Removed, UninstallError> {
     let mut removed = Removed::default();
     for step in steps.iter().rev() {
         if !purge && kept_unless_purging(step) {
-            removed.kept.push(format!("{} {}", step.kind(), step.name));
+            removed.kept.push(step.label());
             continue;
         }
         let api: Api<DynamicObject> = match &step.namespace {
@@ -55,14 +48,14 @@ pub async fn uninstall(client: &Client, steps: &[Step], purge: bool) -> Result<R
         match api.delete(&step.name, &DeleteParams::background()).await {
             Ok(_) => {
                 removed.deleted += 1;
-                println!("  deleted  {}", label(step));
+                println!("  deleted  {}", step.label());
             }
             Err(kube::Error::Api(response)) if response.code == 404 => {
                 removed.already_gone += 1;
-                println!("  gone     {}", label(step));
+                println!("  gone     {}", step.label());
             }
-            Err(error @ kube::Error::Api(_)) => return Err(UninstallError::Refused { step: label(step), error }),
-            Err(error) => return Err(UninstallError::Unreachable { step: label(step), error }),
+            Err(error @ kube::Error::Api(_)) => return Err(UninstallError::Refused { step: step.label(), error }),
+            Err(error) => return Err(UninstallError::Unreachable { step: step.label(), error }),
         }
     }
     Ok(removed)
