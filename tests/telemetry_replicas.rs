@@ -80,6 +80,19 @@ fn run_for(sidecars: &mut [Proxy], period: Duration) {
     run_until(sidecars, "the period passed", || Instant::now() >= until);
 }
 
+/// Two replicas behind a consistent-hash cluster, the sidecars, and a first round of requests
+/// counted by both together: (A, B, the cluster, the sidecars, requests in the round).
+fn first_round_counted(runtime: &tokio::runtime::Runtime) -> (Replica, Replica, Cluster, Vec<Proxy>, u64) {
+    let (a, b) = (replica(runtime), replica(runtime));
+    let cluster = Cluster::new(vec![a.link.addr, b.link.addr], LoadBalancing::ConsistentHash);
+    let mut sidecars = sidecars(&cluster);
+    send_to_all(&mut sidecars);
+    let first = PER_SIDECAR * WORKLOADS.len() as u64;
+    let total = || metric_sum(a.server.http_addr, COUNTED) + metric_sum(b.server.http_addr, COUNTED);
+    run_until(&mut sidecars, "the first round is counted", || total() >= first);
+    (a, b, cluster, sidecars, first)
+}
+
 /// A is gone and Kubernetes removes its endpoint: B takes over A's VMs; A's last scrape plus B's
 /// count must be exactly `sent`.
 fn hand_over(
@@ -135,13 +148,7 @@ fn batches_whose_answer_was_lost_are_retried_to_the_same_replica_and_counted_onc
 #[test]
 fn a_batch_cut_off_by_a_dying_replica_is_counted_once_by_the_replica_that_takes_over() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (a, b) = (replica(&runtime), replica(&runtime));
-    let cluster = Cluster::new(vec![a.link.addr, b.link.addr], LoadBalancing::ConsistentHash);
-    let mut sidecars = sidecars(&cluster);
-    send_to_all(&mut sidecars);
-    let first = PER_SIDECAR * WORKLOADS.len() as u64;
-    let total = || metric_sum(a.server.http_addr, COUNTED) + metric_sum(b.server.http_addr, COUNTED);
-    run_until(&mut sidecars, "the first round is counted", || total() >= first);
+    let (a, b, cluster, mut sidecars, first) = first_round_counted(&runtime);
     assert!(metric_sum(a.server.http_addr, COUNTED) > 0, "replica A owns some VMs");
 
     // A starts dying: every post to it is cut mid-body from now on.
@@ -156,13 +163,7 @@ fn a_batch_cut_off_by_a_dying_replica_is_counted_once_by_the_replica_that_takes_
 #[test]
 fn a_draining_replica_hands_its_vms_over_and_its_last_scrape_has_everything_it_counted() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (a, b) = (replica(&runtime), replica(&runtime));
-    let cluster = Cluster::new(vec![a.link.addr, b.link.addr], LoadBalancing::ConsistentHash);
-    let mut sidecars = sidecars(&cluster);
-    send_to_all(&mut sidecars);
-    let first = PER_SIDECAR * WORKLOADS.len() as u64;
-    let total = || metric_sum(a.server.http_addr, COUNTED) + metric_sum(b.server.http_addr, COUNTED);
-    run_until(&mut sidecars, "the first round is counted", || total() >= first);
+    let (a, b, cluster, mut sidecars, first) = first_round_counted(&runtime);
 
     // SIGTERM to A, as `serve` handles it: refuse telemetry, apply what was admitted, wait for a scrape.
     a.server.drain.begin();
