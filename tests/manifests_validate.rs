@@ -20,6 +20,25 @@ fn is_kustomization(path: &Path) -> bool {
 }
 
 #[test]
+fn no_manifest_takes_a_name_istio_or_a_cluster_uses_by_default() {
+    // `default` (a namespace's PeerAuthentication, Sidecar…) and `mesh-default` (the mesh-wide
+    // Telemetry of Istio's docs) may already exist in a cluster: applying ours would take them over.
+    let mut taken = Vec::new();
+    for path in files_under(&workspace().join("deploy"), &[".yaml", ".yml"]) {
+        if is_kustomization(&path) {
+            continue;
+        }
+        for document in documents_of(&path) {
+            let name = document.value["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            if ["default", "mesh-default"].contains(&name.as_str()) {
+                taken.push(format!("{} {} {name}", document.source, document.value["kind"]));
+            }
+        }
+    }
+    assert!(taken.is_empty(), "{taken:?}");
+}
+
+#[test]
 fn every_manifest_in_deploy_passes_its_schema() {
     let validator = Validator::new();
     let mut failures = Vec::new();
