@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use kube::api::GroupVersionKind;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::ApiResource;
 use kube::Client;
@@ -51,6 +52,10 @@ pub struct Unreachable {
     error: kube::Error,
 }
 
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
 fn is_api_error(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(_))
 }
@@ -78,13 +83,7 @@ fn required_crds(steps: &[Step]) -> BTreeSet<(String, String)> {
 async fn crd_checks(client: &Client, steps: &[Step]) -> Result<Vec<Check>, Unreachable> {
     let crds: Api<DynamicObject> = Api::all_with(
         client.clone(),
-        &ApiResource {
-            group: "apiextensions.k8s.io".to_owned(),
-            version: "v1".to_owned(),
-            api_version: "apiextensions.k8s.io/v1".to_owned(),
-            kind: "CustomResourceDefinition".to_owned(),
-            plural: "customresourcedefinitions".to_owned(),
-        },
+        &resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions"),
     );
     let mut checks = Vec::new();
     for (name, version) in required_crds(steps) {
@@ -128,13 +127,7 @@ fn install_hint(crd: &str) -> &'static str {
 async fn permission_checks(client: &Client, steps: &[Step]) -> Result<Vec<Check>, Unreachable> {
     let reviews: Api<DynamicObject> = Api::all_with(
         client.clone(),
-        &ApiResource {
-            group: "authorization.k8s.io".to_owned(),
-            version: "v1".to_owned(),
-            api_version: "authorization.k8s.io/v1".to_owned(),
-            kind: "SelfSubjectAccessReview".to_owned(),
-            plural: "selfsubjectaccessreviews".to_owned(),
-        },
+        &resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
     );
     let targets: BTreeSet<(String, String, String)> = steps
         .iter()
@@ -180,17 +173,8 @@ async fn permission_checks(client: &Client, steps: &[Step]) -> Result<Vec<Check>
 }
 
 async fn istio_version(client: &Client) -> Result<Check, Unreachable> {
-    let deployments: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "istio-system",
-        &ApiResource {
-            group: "apps".to_owned(),
-            version: "v1".to_owned(),
-            api_version: "apps/v1".to_owned(),
-            kind: "Deployment".to_owned(),
-            plural: "deployments".to_owned(),
-        },
-    );
+    let deployments: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "istio-system", &resource("apps", "v1", "Deployment", "deployments"));
     let check = "Istio control plane".to_owned();
     match deployments.get_opt("istiod").await {
         Ok(Some(istiod)) => {
