@@ -278,9 +278,11 @@ fn a_replica_with_the_built_in_alerts_off_neither_lists_nor_pushes_and_says_wher
     let on = control_plane(&runtime, &on_sink, Duration::from_millis(600));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seq = 0;
-    while !(listed(&on).iter().any(|(name, _, state)| name == "ConstitutionalHashViolation" && state == "firing")
-        && !on_sink.pushes().is_empty())
-    {
+    let fired = || {
+        listed(&on).iter().any(|(name, _, state)| name == "ConstitutionalHashViolation" && state == "firing")
+            && !on_sink.pushes().is_empty()
+    };
+    while !fired() {
         assert!(Instant::now() < deadline, "the replica with the evaluator on never fired");
         seq += 1;
         post(&server, &batch(seq, &FAULTY));
