@@ -174,28 +174,39 @@ async fn uninstall_deletes_in_reverse_order_and_keeps_the_crd_and_namespaces_unl
     deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
 
     let removed = uninstall(&client, &steps, false).await.expect("uninstalls");
-    assert_eq!((removed.deleted, removed.already_gone), (steps.len() - 3, 0));
+    assert_eq!((removed.deleted, removed.already_gone), (steps.len() - 5, 0));
     assert_eq!(
         removed.kept,
         [
+            "Secret jaeger-system/elasticsearch-transport-tls",
+            "Secret jaeger-system/elasticsearch-credentials",
             "Namespace jaeger-system",
             "Namespace acgs-system",
             "CustomResourceDefinition samplingpolicies.tracing.acgs.io"
         ]
     );
     let left: Vec<String> = api.object_keys().into_iter().map(|(_, _, name)| name).collect();
-    assert_eq!(left, ["acgs-system", "jaeger-system", "samplingpolicies.tracing.acgs.io"]);
+    assert_eq!(
+        left,
+        [
+            "acgs-system",
+            "jaeger-system",
+            "elasticsearch-credentials",
+            "elasticsearch-transport-tls",
+            "samplingpolicies.tracing.acgs.io"
+        ]
+    );
     let deletes: Vec<String> = api.requests().into_iter().filter(|r| r.method == "DELETE").map(|r| r.path).collect();
     let expected: Vec<String> = steps
         .iter()
         .rev()
-        .filter(|s| !matches!(s.kind(), "Namespace" | "CustomResourceDefinition"))
+        .filter(|s| !matches!(s.kind(), "Namespace" | "CustomResourceDefinition" | "Secret") || s.name == "acgs-telemetry-token")
         .map(|s| s.path())
         .collect();
     assert_eq!(deletes, expected, "the reverse of the deploy order");
 
     let purged = uninstall(&client, &steps, true).await.expect("purges");
-    assert_eq!((purged.deleted, purged.already_gone, purged.kept.len()), (3, steps.len() - 3, 0));
+    assert_eq!((purged.deleted, purged.already_gone, purged.kept.len()), (5, steps.len() - 5, 0));
     assert!(api.object_keys().is_empty(), "{:?}", api.object_keys());
 }
 
@@ -205,10 +216,10 @@ async fn deploy_applies_in_dependency_order_by_server_side_apply_and_waits() {
     let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
     let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
     let done = deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
-    assert_eq!((done.applied, done.workloads), (40, 6));
+    assert_eq!((done.applied, done.workloads), (42, 6));
 
     let applies: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-    assert_eq!(applies.len(), 40, "one server-side apply per resource");
+    assert_eq!(applies.len(), 42, "one server-side apply per resource");
     for apply in &applies {
         assert_eq!(apply.content_type, "application/apply-patch+yaml", "{}", apply.path);
         assert!(

@@ -199,11 +199,14 @@ impl Deploy {
             match deploy(&client, &steps, self.timeout, self.force_conflicts).await {
                 Ok(done) if json => {
                     let preflight = checks_json(&checks);
-                    println!("{}", serde_json::json!({"preflight": preflight, "applied": done.applied, "workloads": done.workloads}));
+                    println!("{}", serde_json::json!({"preflight": preflight, "applied": done.applied, "workloads": done.workloads, "kept": done.kept}));
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(done) => {
                     println!("deployed: {} resources applied, {} workloads rolled out", done.applied, done.workloads);
+                    if !done.kept.is_empty() {
+                        println!("kept as they were (create-only): {}", done.kept.join(", "));
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(error @ DeployError::Unreachable { .. }) => Err(Unavailable(error.to_string()).into()),

@@ -4,6 +4,7 @@ use clap::Args;
 
 use crate::exit::UsageError;
 use crate::rollout::bundle::Manifest;
+use crate::rollout::elasticsearch_secrets::{self, GenerateError};
 use crate::rollout::render::{
     render, RenderError, RenderOptions, Variant, DEFAULT_FILTER_IMAGE, DEFAULT_HASH, DEFAULT_IMAGE,
     DEFAULT_JAEGER_NAMESPACE, DEFAULT_NAMESPACE, PLACEHOLDER_TOKEN,
@@ -49,14 +50,16 @@ pub struct RolloutArgs {
 }
 
 impl RolloutArgs {
-    /// The render options; a generated token is drawn here, once per call.
-    pub fn options(&self) -> RenderOptions {
+    /// The render options; a generated token and Elasticsearch's secrets are drawn here, once
+    /// per call.
+    pub fn options(&self) -> Result<RenderOptions, GenerateError> {
         let telemetry_token = if self.generate_telemetry_token {
             Some(rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect())
         } else {
             self.telemetry_token.clone()
         };
-        RenderOptions {
+        Ok(RenderOptions {
+            elasticsearch: Some(elasticsearch_secrets::generate(&self.jaeger_namespace)?),
             variant: self.variant,
             namespace: self.namespace.clone(),
             jaeger_namespace: self.jaeger_namespace.clone(),
@@ -67,13 +70,13 @@ impl RolloutArgs {
             retention_days: self.retention_days,
             constitutional_retention_days: self.constitutional_retention_days,
             telemetry_token,
-        }
+        })
     }
 
     /// The rendered manifests; a bad value is a usage error (exit 64).
     /// Warns when the manifests keep the placeholder token.
     pub fn render(&self) -> anyhow::Result<Vec<Manifest>> {
-        let options = self.options();
+        let options = self.options()?;
         let manifests = render(&options).map_err(|error| match error {
             RenderError::Invalid { .. } => anyhow::Error::new(UsageError(error.to_string())),
             RenderError::Bundle(_) => anyhow::Error::new(error),

@@ -3,6 +3,7 @@
 //! `kubectl apply --server-side --force-conflicts` does), phase by phase; the CRDs must be
 //! established before anything else is applied; then every Deployment, StatefulSet and DaemonSet
 //! is waited for until rolled out (observed generation current, every replica updated and ready),
+//! Create-only objects (generated secrets) are applied only when they do not exist yet.
 //! with a progress bar on a terminal and one line per event otherwise.
 
 use std::time::{Duration, Instant};
@@ -57,14 +58,27 @@ fn classify(step: &Step, error: kube::Error) -> DeployError {
     }
 }
 
-async fn apply(client: &Client, step: &Step, force_conflicts: bool) -> Result<(), DeployError> {
+/// What an apply did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    Applied,
+    /// A create-only object that exists already, left as it is.
+    Kept,
+}
+
+async fn apply(client: &Client, step: &Step, force_conflicts: bool) -> Result<Applied, DeployError> {
+    if step.is_create_only() && api(client, step).get_opt(&step.name).await.map_err(|e| classify(step, e))?.is_some()
+    {
+        tracing::info!(kind = step.kind(), name = %step.name, namespace = ?step.namespace, "exists; kept (create-only)");
+        return Ok(Applied::Kept);
+    }
     let object: DynamicObject = serde_json::from_value(step.manifest.value.clone())
         .map_err(|error| DeployError::Malformed { step: step.label(), error })?;
     let params = PatchParams::apply(FIELD_MANAGER);
     let params = if force_conflicts { params.force() } else { params };
     api(client, step).patch(&step.name, &params, &Patch::Apply(&object)).await.map_err(|e| classify(step, e))?;
     tracing::info!(kind = step.kind(), name = %step.name, namespace = ?step.namespace, "applied");
-    Ok(())
+    Ok(Applied::Applied)
 }
 
 fn int(value: &Value) -> i64 {
@@ -159,8 +173,11 @@ async fn wait_ready(
 /// What a deploy did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
+    /// Objects of the plan, applied or kept.
     pub applied: usize,
     pub workloads: usize,
+    /// Create-only objects that existed and were left as they are (`Kind namespace/name`).
+    pub kept: Vec<String>,
 }
 
 /// Applies the plan in order and waits for it; `timeout` bounds all the waiting.
@@ -171,14 +188,21 @@ pub async fn deploy(
     force_conflicts: bool,
 ) -> Result<Deployed, DeployError> {
     let deadline = Instant::now() + timeout;
+    let mut deployed = Deployed { applied: steps.len(), workloads: 0, kept: Vec::new() };
     let mut phase = None;
     for (index, step) in steps.iter().enumerate() {
         if phase != Some(step.phase) {
             phase = Some(step.phase);
             println!("phase {}: {}", step.phase + 1, PHASES[usize::from(step.phase)]);
         }
-        apply(client, step, force_conflicts).await?;
-        println!("  applied  {} [{}/{}]", step.label(), index + 1, steps.len());
+        let verb = match apply(client, step, force_conflicts).await? {
+            Applied::Applied => "applied ",
+            Applied::Kept => {
+                deployed.kept.push(step.label());
+                "kept    "
+            }
+        };
+        println!("  {verb} {} [{}/{}]", step.label(), index + 1, steps.len());
         let last_crd = step.phase == 0 && steps.get(index + 1).is_none_or(|next| next.phase != 0);
         if last_crd {
             let crds: Vec<&Step> = steps.iter().filter(|s| s.phase == 0).collect();
@@ -190,5 +214,6 @@ pub async fn deploy(
     let count = workloads.len();
     println!("waiting for {count} workloads to roll out (timeout {timeout:?})");
     wait_ready(client, workloads, deadline, timeout).await?;
-    Ok(Deployed { applied: steps.len(), workloads: count })
+    deployed.workloads = count;
+    Ok(deployed)
 }

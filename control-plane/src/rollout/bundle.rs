@@ -27,6 +27,7 @@ pub const FILES: &[(&str, &str)] = embed![
     "base/otel-collector/deployment.yaml",
     "base/otel-collector/sampler-configmap.yaml",
     "base/otel-collector/sampler.yaml",
+    "base/elasticsearch/credentials.yaml",
     "base/elasticsearch/statefulset.yaml",
     "base/elasticsearch/retention.yaml",
     "base/monitoring/prometheusrule.yaml",

@@ -2,7 +2,8 @@
 //! `kubectl diff --server-side` shows it: each manifest is applied with `dryRun=All` (the API
 //! server runs defaulting, admission and the field-ownership merge, and stores nothing), and the
 //! result is compared with the live object field by field. Fields the server owns
-//! (`resourceVersion`, `managedFields`, `status`…) are left out of the comparison.
+//! (`resourceVersion`, `managedFields`, `status`…) are left out of the comparison, and a Secret's
+//! values are shown as `(redacted)`.
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::Client;
@@ -75,7 +76,21 @@ fn leaf_changes(path: &str, live: &Value, applied: &Value, out: &mut Vec<(String
     }
 }
 
-/// The difference each step would make, in plan order.
+/// A Secret's values never reach the terminal: a changed key shows as changed, not its value.
+fn redact_secret_values(changes: &mut [(String, String, String)]) {
+    for (path, live, applied) in changes {
+        if path.starts_with("data.") || path.starts_with("stringData.") {
+            for value in [live, applied] {
+                if value != "null" {
+                    *value = "(redacted)".to_owned();
+                }
+            }
+        }
+    }
+}
+
+/// The difference each step would make, in plan order (create-only objects that exist are
+/// unchanged: deploy keeps them).
 pub async fn diff(client: &Client, steps: &[Step]) -> Result<Vec<ObjectDiff>, DiffError> {
     let mut diffs = Vec::with_capacity(steps.len());
     for step in steps {
@@ -89,6 +104,11 @@ pub async fn diff(client: &Client, steps: &[Step]) -> Result<Vec<ObjectDiff>, Di
             diffs.push(ObjectDiff { object, change: Change::Create });
             continue;
         };
+        if step.is_create_only() {
+            // deploy keeps it as it is (generated secrets).
+            diffs.push(ObjectDiff { object, change: Change::Unchanged });
+            continue;
+        }
         let manifest: DynamicObject =
             serde_json::from_value(step.manifest.value.clone()).map_err(|e| fail(kube::Error::SerdeError(e)))?;
         let params = PatchParams::apply(FIELD_MANAGER).dry_run();
@@ -100,6 +120,9 @@ pub async fn diff(client: &Client, steps: &[Step]) -> Result<Vec<ObjectDiff>, Di
         };
         let mut changes = Vec::new();
         leaf_changes("", &live, &applied, &mut changes);
+        if step.kind() == "Secret" {
+            redact_secret_values(&mut changes);
+        }
         let change = if changes.is_empty() { Change::Unchanged } else { Change::Update(changes) };
         diffs.push(ObjectDiff { object, change });
     }
@@ -122,6 +145,9 @@ mod tests {
         );
         let mut changes = Vec::new();
         leaf_changes("", &live, &applied, &mut changes);
+        if step.kind() == "Secret" {
+            redact_secret_values(&mut changes);
+        }
         assert_eq!(
             changes,
             [

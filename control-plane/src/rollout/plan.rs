@@ -8,6 +8,7 @@
 use kube::discovery::ApiResource;
 
 use super::bundle::Manifest;
+use super::elasticsearch_secrets::CREATE_ONLY_LABEL;
 
 /// (apiVersion, kind, plural, namespaced, phase)
 const KINDS: &[(&str, &str, &str, bool, u8)] = &[
@@ -82,6 +83,12 @@ impl Step {
             Some(namespace) => format!("{} {namespace}/{}", self.kind(), self.name),
             None => format!("{} {}", self.kind(), self.name),
         }
+    }
+
+    /// Whether `deploy` only creates this object and keeps one that exists (generated secrets:
+    /// [`CREATE_ONLY_LABEL`]).
+    pub fn is_create_only(&self) -> bool {
+        self.manifest.value["metadata"]["labels"][CREATE_ONLY_LABEL] == "true"
     }
 
     /// Whether `deploy` waits for this workload to roll out.

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::bundle::{self, BundleError, Manifest};
+use super::elasticsearch_secrets::{ElasticsearchSecrets, CREDENTIALS_SECRET, TRANSPORT_TLS_SECRET};
 
 /// The defaults deploy/ is written with.
 pub const DEFAULT_NAMESPACE: &str = "acgs-system";
@@ -66,6 +67,9 @@ pub struct RenderOptions {
     /// The bearer token the filters present on `POST /v1/telemetry`, set in the Secret the control
     /// plane reads and in the filters' configuration; `None` keeps [`PLACEHOLDER_TOKEN`].
     pub telemetry_token: Option<String>,
+    /// Elasticsearch's password and transport TLS, set in its two create-only Secrets; `None`
+    /// keeps deploy/'s placeholders (`render` and `deploy` always generate them).
+    pub elasticsearch: Option<ElasticsearchSecrets>,
 }
 
 impl Default for RenderOptions {
@@ -81,6 +85,7 @@ impl Default for RenderOptions {
             retention_days: 7,
             constitutional_retention_days: 30,
             telemetry_token: None,
+            elasticsearch: None,
         }
     }
 }
@@ -273,6 +278,17 @@ pub fn render(options: &RenderOptions) -> Result<Vec<Manifest>, RenderError> {
                 manifest.value["spec"]["template"]["spec"]["containers"].as_array_mut().into_iter().flatten()
             {
                 container["image"] = json!(options.image);
+            }
+        }
+        if let Some(secrets) = &options.elasticsearch {
+            if is(manifest, "Secret", CREDENTIALS_SECRET) {
+                manifest.value["stringData"]["password"] = json!(secrets.password);
+            }
+            if is(manifest, "Secret", TRANSPORT_TLS_SECRET) {
+                let data = &mut manifest.value["stringData"];
+                data["ca.crt"] = json!(secrets.ca_pem);
+                data["tls.crt"] = json!(secrets.cert_pem);
+                data["tls.key"] = json!(secrets.key_pem);
             }
         }
         if is(manifest, "SamplingPolicy", "seed") {

@@ -1,9 +1,10 @@
 //! `uninstall`: deletes what `deploy` applied, in the reverse of the plan's order (policies and
 //! alerts first, the workloads, then services, configuration and identities), so nothing is left
-//! pointing at something already gone. The CustomResourceDefinition and the namespaces are kept
-//! unless purging: deleting the CRD deletes every SamplingPolicy in the cluster, and deleting a
-//! namespace deletes the data in it (Elasticsearch's volumes, the telemetry token). An object
-//! already gone counts as removed.
+//! pointing at something already gone. The CustomResourceDefinition, the namespaces and the
+//! generated Elasticsearch secrets are kept unless purging: deleting the CRD deletes every
+//! SamplingPolicy in the cluster, deleting a namespace deletes the data in it (Elasticsearch's
+//! volumes, the telemetry token), and the volumes' data only opens with the stored password. An
+//! object already gone counts as removed.
 
 use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::Client;
@@ -15,7 +16,7 @@ use super::plan::Step;
 pub struct Removed {
     pub deleted: usize,
     pub already_gone: usize,
-    /// Left in place (CRDs and namespaces without `purge`), as `Kind name`.
+    /// Left in place (CRDs, namespaces and generated secrets without `purge`), as `Kind name`.
     pub kept: Vec<String>,
 }
 
@@ -28,9 +29,10 @@ pub enum UninstallError {
     Refused { step: String, error: kube::Error },
 }
 
-/// Whether `uninstall` leaves this step's object in place unless purging.
+/// Whether `uninstall` leaves this step's object in place unless purging: the CRDs, the
+/// namespaces, and the create-only secrets Elasticsearch's data needs (its stored password).
 pub fn kept_unless_purging(step: &Step) -> bool {
-    matches!(step.kind(), "CustomResourceDefinition" | "Namespace")
+    matches!(step.kind(), "CustomResourceDefinition" | "Namespace") || step.is_create_only()
 }
 
 /// Deletes the plan's objects in reverse order; `purge` also deletes the CRDs and namespaces.
