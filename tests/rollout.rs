@@ -418,19 +418,39 @@ async fn stand_in(path: &'static str, status: StatusCode, body: Value) -> Socket
     serve(axum::Router::new().route(path, get(move || async move { (status, body.to_string()) }))).await
 }
 
+const ES_PASSWORD: &str = "a-generated-password";
+
+/// Elasticsearch with security on: `_cluster/health` answers only the `elastic` user with
+/// `ES_PASSWORD` (HTTP basic), else 401 with its security exception.
+async fn secured_elasticsearch(health: Value) -> SocketAddr {
+    // `echo -n elastic:a-generated-password | base64`
+    let expected = "Basic ZWxhc3RpYzphLWdlbmVyYXRlZC1wYXNzd29yZA==";
+    let handler = move |headers: axum::http::HeaderMap| async move {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected) {
+            (StatusCode::OK, health.to_string())
+        } else {
+            let refused = json!({"error": {"type": "security_exception",
+                "reason": "missing authentication credentials for REST request [/_cluster/health]"}, "status": 401});
+            (StatusCode::UNAUTHORIZED, refused.to_string())
+        }
+    };
+    serve(axum::Router::new().route("/_cluster/health", get(handler))).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_reports_each_check_with_what_it_saw() {
     let control_plane = start(ServerConfig::loopback(None)).await.expect("control plane");
     let collector = stand_in("/", StatusCode::OK, json!({"status": "Server available"})).await;
     let traced = traced_mesh();
     let jaeger = jaeger_query(Arc::clone(&traced)).await;
-    let green = stand_in("/_cluster/health", StatusCode::OK, json!({"status": "green", "number_of_nodes": 3})).await;
+    let green = secured_elasticsearch(json!({"status": "green", "number_of_nodes": 3})).await;
     let mesh = mesh_service(traced).await;
     let endpoints = Endpoints {
         control_plane: format!("http://{}", control_plane.http_addr),
         collector_health: format!("http://{collector}"),
         jaeger_query: format!("http://{jaeger}"),
         elasticsearch: format!("http://{green}"),
+        elasticsearch_password: Some(ES_PASSWORD.to_owned()),
         mesh: Some(format!("http://{mesh}/v1/constitutional/validate")),
         hash: HASH.to_owned(),
         timeout: Duration::from_secs(5),
@@ -474,7 +494,19 @@ async fn verify_reports_each_check_with_what_it_saw() {
     assert_eq!(lost.detail, "not found with the filter's tags within 1s 500ms: HTTP 404 (not stored yet?)");
     assert!(lost.remedy.contains("otel-sampler"), "{}", lost.remedy);
 
-    let red = stand_in("/_cluster/health", StatusCode::OK, json!({"status": "red", "number_of_nodes": 2})).await;
+    // Without the password, or with a wrong one, a secured Elasticsearch answers 401.
+    for (password, detail) in [
+        (None, "HTTP 401: Elasticsearch runs with security on; pass --elasticsearch-password"),
+        (Some("wrong".to_owned()), "HTTP 401: the password was refused"),
+    ] {
+        let anonymous = Endpoints { elasticsearch_password: password, ..endpoints.clone() };
+        let checks = tokio::task::spawn_blocking(move || verify(&anonymous)).await.expect("verify");
+        let health = checks.iter().find(|c| c.name == "Elasticsearch cluster health").expect("check");
+        assert_eq!(health.outcome, Outcome::Fail);
+        assert!(health.detail.starts_with(detail), "{}", health.detail);
+    }
+
+    let red = secured_elasticsearch(json!({"status": "red", "number_of_nodes": 2})).await;
     let broken = Endpoints {
         collector_health: "http://127.0.0.1:9".to_owned(),
         elasticsearch: format!("http://{red}"),

@@ -28,6 +28,10 @@ pub struct Verify {
     /// Elasticsearch.
     #[arg(long, default_value = "http://elasticsearch.jaeger-system.svc.cluster.local:9200")]
     pub elasticsearch_url: String,
+    /// The `elastic` user's password, for Elasticsearch's health (`kubectl -n jaeger-system get
+    /// secret elasticsearch-credentials -o jsonpath='{.data.password}' | base64 -d`).
+    #[arg(long, env = "ACGS_ELASTICSEARCH_PASSWORD", hide_env_values = true)]
+    pub elasticsearch_password: Option<String>,
     /// A URL of a service in the mesh, behind the filter (without it the mesh checks are skipped).
     #[arg(long)]
     pub mesh_url: Option<String>,
@@ -53,6 +57,7 @@ impl Verify {
             collector_health: self.collector_health_url,
             jaeger_query: self.jaeger_query_url,
             elasticsearch: self.elasticsearch_url,
+            elasticsearch_password: self.elasticsearch_password,
             mesh: self.mesh_url,
             hash: self.hash,
             timeout: self.timeout,

@@ -23,6 +23,9 @@ pub struct Endpoints {
     pub collector_health: String,
     pub jaeger_query: String,
     pub elasticsearch: String,
+    /// The `elastic` user's password (Elasticsearch runs with security on); `None` asks without
+    /// credentials, which a secured cluster answers with 401.
+    pub elasticsearch_password: Option<String>,
     /// A URL of a service in the mesh (behind the filter); `None`: the mesh checks are skipped.
     pub mesh: Option<String>,
     pub hash: String,
@@ -154,7 +157,22 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     ));
 
     let url = format!("{}/_cluster/health", trim(&endpoints.elasticsearch));
-    let result = expect_ok(get(&agent, &url, &[])).and_then(|seen| {
+    let authorization = endpoints.elasticsearch_password.as_ref().map(|password| {
+        use base64::Engine;
+        let credentials = format!("{}:{password}", super::elasticsearch_secrets::USERNAME);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+    });
+    let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("authorization", value.as_str())).collect();
+    let result = get(&agent, &url, &headers).and_then(|seen| match seen.status {
+        401 if endpoints.elasticsearch_password.is_some() => {
+            Err("HTTP 401: the password was refused (is it the one in the elasticsearch-credentials Secret?)".to_owned())
+        }
+        401 => Err("HTTP 401: Elasticsearch runs with security on; pass --elasticsearch-password (or \
+                    ACGS_ELASTICSEARCH_PASSWORD) from the elasticsearch-credentials Secret"
+            .to_owned()),
+        _ => expect_ok(Ok(seen)),
+    });
+    let result = result.and_then(|seen| {
         let body = json_of(&seen)?;
         let nodes = body["number_of_nodes"].as_u64().unwrap_or(0);
         match body["status"].as_str() {
