@@ -350,6 +350,24 @@ fn shutdown_exports_every_queued_span_and_the_request_metrics_as_they_are() {
 }
 
 #[test]
+fn with_metrics_export_off_only_the_spans_reach_the_collector() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (otlp, received) = receiver(&runtime);
+    // As the shipped Deployment runs (ACGS_OTLP_METRICS=off): Prometheus scrapes the counts.
+    let export = OtlpConfig { metrics: false, ..export_to(otlp) };
+    let server = control_plane(&runtime, export, "127.0.0.1:0");
+    let mut core = sidecar("constitutional-core", server.http_addr, 1.0, 1);
+    assert_eq!(send(&mut core, 12, "/v1/constitutional/validate", Some(HASH)), 12);
+    run_until(&mut core, || received.spans.lock().expect("lock").len() == 12);
+    assert_eq!(metric_sum(server.http_addr, "acgs_requests_total{"), 12, "counted for the scrape");
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await })
+        .expect("flushed");
+    assert_eq!(received.spans.lock().expect("lock").len(), 12);
+    assert_eq!(*received.metrics.lock().expect("lock"), Vec::new(), "no metrics export, not even at shutdown");
+}
+
+#[test]
 fn a_stalled_collector_holds_the_export_queue_to_its_bound_and_delivered_plus_dropped_equals_sent() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (otlp, received) = receiver(&runtime);

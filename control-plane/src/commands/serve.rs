@@ -48,6 +48,12 @@ pub struct Serve {
     #[arg(long, env = "ACGS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Export the request metrics over OTLP as well as the spans. Turn it off where Prometheus
+    /// scrapes /metrics (the shipped Deployment does): the counts would arrive twice, and the
+    /// replicas' cumulative sums would clash in the Collector's exporter.
+    #[arg(long, env = "ACGS_OTLP_METRICS", value_enum, default_value_t = Switch::On)]
+    pub otlp_metrics: Switch,
+
     /// Alertmanager base URL to push alerts to (POST /api/v2/alerts), e.g. http://alertmanager:9093.
     #[arg(long, env = "ACGS_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,
@@ -82,7 +88,10 @@ impl Serve {
         runtime.block_on(async move {
             let telemetry = TelemetryConfig {
                 token: self.telemetry_token,
-                export: self.otlp_endpoint.map(OtlpConfig::new),
+                export: self.otlp_endpoint.map(|endpoint| OtlpConfig {
+                    metrics: self.otlp_metrics == Switch::On,
+                    ..OtlpConfig::new(endpoint)
+                }),
                 ..TelemetryConfig::default()
             };
             let config = ServerConfig {

@@ -1,7 +1,8 @@
 //! OTLP/gRPC export of what the filters report, to a configured collector (an OpenTelemetry
 //! Collector, or anything speaking OTLP): every sampled span, with the constitutional attributes
-//! and a `service.name` resource per reporting service, and the request metrics (cumulative
-//! `acgs.requests` sums and `acgs.request.duration` histograms) at a fixed interval.
+//! and a `service.name` resource per reporting service, and, unless turned off, the request
+//! metrics (cumulative `acgs.requests` sums and `acgs.request.duration` histograms) at a fixed
+//! interval.
 //!
 //! Spans wait in a bounded queue; a full queue drops the newest span and counts it
 //! (`export_queue_full`). A failed export is retried with exponential backoff up to
@@ -47,6 +48,10 @@ pub struct OtlpConfig {
     pub max_attempts: u32,
     /// Backoff before the first retry (doubles each time).
     pub initial_backoff: Duration,
+    /// Whether the request metrics are exported too. Off where Prometheus scrapes the control
+    /// plane's `/metrics` (the shipped Deployment): the same counts would reach Prometheus twice,
+    /// and the replicas' cumulative sums, alike in resource, would clash in one exporter.
+    pub metrics: bool,
     /// How often the request metrics are exported.
     pub metrics_interval: Duration,
     /// Deadline of one export call.
@@ -55,7 +60,7 @@ pub struct OtlpConfig {
 
 impl OtlpConfig {
     /// Defaults for `endpoint`: 10,000 queued spans, batches of 512 or 1 s, 5 attempts from 200 ms,
-    /// metrics every 10 s, 5 s per call.
+    /// metrics exported every 10 s, 5 s per call.
     pub fn new(endpoint: impl Into<String>) -> Self {
         Self {
             endpoint: endpoint.into(),
@@ -64,6 +69,7 @@ impl OtlpConfig {
             batch_timeout: Duration::from_secs(1),
             max_attempts: 5,
             initial_backoff: Duration::from_millis(200),
+            metrics: true,
             metrics_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
         }
@@ -91,7 +97,8 @@ pub struct Exporter {
     sender: mpsc::Sender<SpanWork>,
     /// Spans accepted by [`Exporter::offer`] and neither delivered nor dropped yet.
     pending: Arc<AtomicU64>,
-    metrics: Arc<MetricsExporter>,
+    /// `None` when the metrics are not exported.
+    metrics: Option<Arc<MetricsExporter>>,
 }
 
 impl Exporter {
@@ -113,7 +120,9 @@ impl Exporter {
         if self.sender.send(SpanWork::Flush(done)).await.is_ok() {
             let _ = exported.await;
         }
-        self.metrics.export().await;
+        if let Some(metrics) = &self.metrics {
+            metrics.export().await;
+        }
     }
 
     /// Spans queued or being exported: what a shutdown that ends now would lose.
@@ -122,7 +131,8 @@ impl Exporter {
     }
 }
 
-/// Starts the span and metrics export tasks on the current tokio runtime.
+/// Starts the span export task, and the metrics one if they are exported, on the current tokio
+/// runtime.
 pub fn start(
     config: OtlpConfig,
     store: Arc<RwLock<TelemetryStore>>,
@@ -141,14 +151,17 @@ pub fn start(
         counters: Arc::clone(&counters),
     };
     tokio::spawn(spans.run(receiver));
-    let metrics = Arc::new(MetricsExporter {
-        client: MetricsServiceClient::new(channel),
-        started: unix_nanos(SystemTime::now()),
-        config,
-        store,
-        counters,
+    let metrics = config.metrics.then(|| {
+        let metrics = Arc::new(MetricsExporter {
+            client: MetricsServiceClient::new(channel),
+            started: unix_nanos(SystemTime::now()),
+            config,
+            store,
+            counters,
+        });
+        tokio::spawn(Arc::clone(&metrics).run());
+        metrics
     });
-    tokio::spawn(Arc::clone(&metrics).run());
     Ok(Exporter { sender, pending, metrics })
 }
 
