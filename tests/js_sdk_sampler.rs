@@ -5,15 +5,14 @@
 //! follows an edit of the strategies file. Its sampler does not implement rate limiting (it keeps
 //! its previous sampler and logs "not supported"): the test pins that, as docs/sdk.md tells users.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::schemas::workspace;
-use serde_json::{json, Value};
+use acgs_e2e::sdk_app::{kept, write_strategies, SdkApp, OPERATIONS};
+use serde_json::json;
 
 const INSTALL: &str = "apt-get install nodejs npm (scripts/test installs them)";
 
@@ -35,70 +34,10 @@ fn install_example() {
     assert!(output.status.success(), "npm ci failed:\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// The app for `service`; its JSON lines arrive on the receiver.
-struct App {
-    child: Child,
-    lines: Receiver<Value>,
-}
-
-impl App {
-    fn start(service: &str, sampler_url: &str) -> Self {
-        let mut child = Command::new("node")
-            .arg("app.mjs")
-            .current_dir(example_dir())
-            .env("ACGS_SAMPLER_URL", sampler_url)
-            .env("OTEL_SERVICE_NAME", service)
-            .env("ACGS_POLL_MS", "100")
-            .env("ACGS_ROUND_MS", "100")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run node ({e}); install it with: {INSTALL}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    if sender.send(value).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The first round whose counts satisfy `wanted` (panics with the last one after 20 s).
-    fn round_where(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            if let Ok(round) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                if wanted(&round["kept"]) {
-                    return round;
-                }
-                last = round;
-            }
-        }
-        panic!("the app never showed {what}; last round: {last}");
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write(path: &Path, value: &Value) {
-    let staging = path.with_extension("tmp");
-    std::fs::write(&staging, value.to_string()).expect("write");
-    std::fs::rename(&staging, path).expect("rename");
-}
-
-fn kept(kept: &Value, operation: &str) -> u64 {
-    kept[operation].as_u64().unwrap_or(u64::MAX)
+fn start_app(service: &str, sampler_url: &str) -> SdkApp {
+    let mut node = Command::new("node");
+    node.arg("app.mjs").current_dir(example_dir());
+    SdkApp::start(node, service, sampler_url, INSTALL)
 }
 
 #[test]
@@ -107,7 +46,7 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
     let dir = std::env::temp_dir().join(format!("acgs-js-sdk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("strategies.json");
-    write(
+    write_strategies(
         &file,
         &json!({
             "default_strategy": {"type": "probabilistic", "param": 1.0},
@@ -125,7 +64,7 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
     let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
     let url = format!("http://{}", server.http_addr);
 
-    let policy = App::start("groqcloud-policy", &url);
+    let policy = start_app("groqcloud-policy", &url);
     let round = policy.round_where("the per-operation strategies", |k| {
         kept(k, "external.groq.completions") == 200 && kept(k, "constitutional.validate") == 0
     });
@@ -133,14 +72,14 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
     assert_eq!((kept(k, "consensus.round"), kept(k, "external.groq.completions")), (0, 200), "{round}");
     assert!((60..=140).contains(&kept(k, "db.query")), "db.query at 0.5 keeps about 100 of 200: {round}");
 
-    let core = App::start("constitutional-core", &url);
+    let core = start_app("constitutional-core", &url);
     let round = core.round_where("the service's 25 %", |k| kept(k, "consensus.round") < 200);
-    for operation in ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"] {
+    for operation in OPERATIONS {
         assert!((20..=80).contains(&kept(&round["kept"], operation)), "{operation} at 0.25: {round}");
     }
 
     // An edit: the whole service at 100 %.
-    write(
+    write_strategies(
         &file,
         &json!({"service_strategies": [
             {"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0},
@@ -148,13 +87,11 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
         ]}),
     );
     policy.round_where("every operation kept after the edit", |k| {
-        ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"]
-            .iter()
-            .all(|operation| kept(k, operation) == 200)
+        OPERATIONS.iter().all(|operation| kept(k, operation) == 200)
     });
 
     // Rate limiting is not implemented by this sampler: it stays on its initial AlwaysOn.
-    let auth = App::start("auth-service", &url);
+    let auth = start_app("auth-service", &url);
     let deadline = Instant::now() + Duration::from_secs(20);
     while acgs_e2e::metric_sum(server.http_addr, "acgs_sampling_requests_total{service=\"auth-service\"}") < 3 {
         assert!(Instant::now() < deadline, "the JS sampler never asked for auth-service's strategy");

@@ -4,6 +4,7 @@
 pub mod faulty_link;
 pub mod kube_api;
 pub mod schemas;
+pub mod sdk_app;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

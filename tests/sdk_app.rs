@@ -1,0 +1,83 @@
+//! The example apps of docs/sdk.md (`examples/sdk/*`) as the SDK tests run them: a child process
+//! that prints one JSON line per round (how many root spans of each seed operation its sampler
+//! kept), and the strategies file the control plane under test reads.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The operations every example app starts each round (200 root spans of each).
+pub const OPERATIONS: [&str; 4] = ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"];
+
+/// A running example app; its JSON lines arrive on the receiver. Killed when dropped.
+#[derive(Debug)]
+pub struct SdkApp {
+    child: Child,
+    lines: Receiver<Value>,
+}
+
+impl SdkApp {
+    /// Starts `command` (the app, its working directory set) for `service`, asking
+    /// `sampler_url` every 100 ms and starting a round every 100 ms.
+    pub fn start(mut command: Command, service: &str, sampler_url: &str, install: &str) -> Self {
+        let mut child = command
+            .env("ACGS_SAMPLER_URL", sampler_url)
+            .env("OTEL_SERVICE_NAME", service)
+            .env("ACGS_POLL_MS", "100")
+            .env("ACGS_ROUND_MS", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {:?} ({e}); install it with: {install}", command.get_program()));
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    if sender.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The first round whose counts satisfy `wanted` (panics with the last one after 20 s).
+    pub fn round_where(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Ok(round) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                if wanted(&round["kept"]) {
+                    return round;
+                }
+                last = round;
+            }
+        }
+        panic!("the app never showed {what}; last round: {last}");
+    }
+}
+
+impl Drop for SdkApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replaces the strategies file in one step (the control plane never reads half a file).
+pub fn write_strategies(path: &Path, value: &Value) {
+    let staging = path.with_extension("tmp");
+    std::fs::write(&staging, value.to_string()).expect("write");
+    std::fs::rename(&staging, path).expect("rename");
+}
+
+/// How many spans of `operation` a round kept (`u64::MAX` when the round lacks it).
+pub fn kept(kept: &Value, operation: &str) -> u64 {
+    kept[operation].as_u64().unwrap_or(u64::MAX)
+}
