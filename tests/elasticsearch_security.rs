@@ -51,7 +51,8 @@ fn the_transport_certificates_form_a_chain_openssl_accepts_for_every_node() {
     let (ok, text) = openssl(&["verify", "-purpose", "sslclient", "-CAfile", &ca, &cert]);
     assert!(ok, "every node is also a client of the others: {text}");
     let (_, names) = openssl(&["x509", "-in", &cert, "-noout", "-ext", "subjectAltName"]);
-    for name in ["DNS:elasticsearch-headless.tenant-traces.svc", "DNS:*.elasticsearch-headless.tenant-traces.svc.cluster.local"]
+    for name in
+        ["DNS:elasticsearch-headless.tenant-traces.svc", "DNS:*.elasticsearch-headless.tenant-traces.svc.cluster.local"]
     {
         assert!(names.contains(name), "{name} in {names}");
     }
@@ -158,7 +159,13 @@ fn every_client_of_elasticsearch_authenticates_and_the_nodes_use_the_transport_t
         let config_maps: String = manifests
             .iter()
             .filter(|m| m.value["kind"] == "ConfigMap")
-            .flat_map(|m| m.value["data"].as_object().into_iter().flatten().map(|(_, v)| v.as_str().unwrap_or_default().to_owned()))
+            .flat_map(|m| {
+                m.value["data"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, v)| v.as_str().unwrap_or_default().to_owned())
+            })
             .collect();
         let mut clients = Vec::new();
         for manifest in &manifests {
@@ -174,9 +181,7 @@ fn every_client_of_elasticsearch_authenticates_and_the_nodes_use_the_transport_t
                     .into_iter()
                     .flatten()
                     .filter_map(|a| a.as_str()?.strip_prefix("--config=/etc/jaeger/"))
-                    .filter_map(|file| {
-                        manifests.iter().find_map(|m| m.value["data"][file].as_str().map(str::to_owned))
-                    })
+                    .filter_map(|file| manifests.iter().find_map(|m| m.value["data"][file].as_str().map(str::to_owned)))
                     .collect();
                 let talks_to_es = container.to_string().contains("elasticsearch.jaeger-system.svc.cluster.local:9200")
                     || own_config.contains("elasticsearch.jaeger-system.svc.cluster.local:9200");
@@ -201,7 +206,13 @@ fn every_client_of_elasticsearch_authenticates_and_the_nodes_use_the_transport_t
                 "jaeger-collector-constitutional",
                 "jaeger-query",
             ],
-            _ => &["es-index-cleaner", "es-index-cleaner-constitutional", "es-index-refresh", "jaeger-collector", "jaeger-query"],
+            _ => &[
+                "es-index-cleaner",
+                "es-index-cleaner-constitutional",
+                "es-index-refresh",
+                "jaeger-collector",
+                "jaeger-query",
+            ],
         };
         assert_eq!(clients, expected, "{variant:?}");
         // The refresh job's curl sends the password Kubernetes expands from its environment.

@@ -98,7 +98,8 @@ fn the_python_example_app_samples_per_operation_per_service_and_rate_limited_and
     // Rate limiting: once the strategy arrives, every round of 800 root spans keeps only what the
     // credits earned since the round before allow, RATE_LIMIT per second (at most 2 saved up).
     let auth = start_app(&python, "auth-service", &url);
-    let first = auth.round_where("the rate limit applied", |k| OPERATIONS.iter().map(|o| kept(k, o)).sum::<u64>() < 800);
+    let first =
+        auth.round_where("the rate limit applied", |k| OPERATIONS.iter().map(|o| kept(k, o)).sum::<u64>() < 800);
     let started = first["seconds"].as_f64().expect("seconds");
     let (mut sampled, mut rounds) = (0, 0);
     let last = loop {

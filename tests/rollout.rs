@@ -200,7 +200,9 @@ async fn uninstall_deletes_in_reverse_order_and_keeps_the_crd_and_namespaces_unl
     let expected: Vec<String> = steps
         .iter()
         .rev()
-        .filter(|s| !matches!(s.kind(), "Namespace" | "CustomResourceDefinition" | "Secret") || s.name == "acgs-telemetry-token")
+        .filter(|s| {
+            !matches!(s.kind(), "Namespace" | "CustomResourceDefinition" | "Secret") || s.name == "acgs-telemetry-token"
+        })
         .map(|s| s.path())
         .collect();
     assert_eq!(deletes, expected, "the reverse of the deploy order");

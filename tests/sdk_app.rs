@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The operations every example app starts each round (200 root spans of each).
-pub const OPERATIONS: [&str; 4] = ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"];
+pub const OPERATIONS: [&str; 4] =
+    ["constitutional.validate", "consensus.round", "db.query", "external.groq.completions"];
 
 /// A running example app; its JSON lines arrive on the receiver. Killed when dropped.
 #[derive(Debug)]

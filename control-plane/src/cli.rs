@@ -96,13 +96,15 @@ pub fn run(mut cli: Cli) -> ExitCode {
         Command::Verify(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "acgs-tracing",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "acgs-tracing", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                // The reader stopped reading (`| head`): not a failure of ours.
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(anyhow::Error::new(error).context("writing the completion script"))
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     };
     match result {

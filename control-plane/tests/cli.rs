@@ -321,6 +321,21 @@ fn completions_name_every_subcommand() {
 }
 
 #[test]
+fn completions_into_a_closed_pipe_exit_0_without_a_panic() {
+    // As `acgs-tracing completions bash | head -1` ends: the reader is gone before the write.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn serve_with_a_bad_strategies_file_exits_64_naming_the_field() {
     let bad = temp_file(
         "serve-bad-strategies.json",

@@ -67,8 +67,7 @@ enum Applied {
 }
 
 async fn apply(client: &Client, step: &Step, force_conflicts: bool) -> Result<Applied, DeployError> {
-    if step.is_create_only() && api(client, step).get_opt(&step.name).await.map_err(|e| classify(step, e))?.is_some()
-    {
+    if step.is_create_only() && api(client, step).get_opt(&step.name).await.map_err(|e| classify(step, e))?.is_some() {
         tracing::info!(kind = step.kind(), name = %step.name, namespace = ?step.namespace, "exists; kept (create-only)");
         return Ok(Applied::Kept);
     }

@@ -165,7 +165,8 @@ pub fn verify(endpoints: &Endpoints) -> Vec<Check> {
     let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("authorization", value.as_str())).collect();
     let result = get(&agent, &url, &headers).and_then(|seen| match seen.status {
         401 if endpoints.elasticsearch_password.is_some() => {
-            Err("HTTP 401: the password was refused (is it the one in the elasticsearch-credentials Secret?)".to_owned())
+            Err("HTTP 401: the password was refused (is it the one in the elasticsearch-credentials Secret?)"
+                .to_owned())
         }
         401 => Err("HTTP 401: Elasticsearch runs with security on; pass --elasticsearch-password (or \
                     ACGS_ELASTICSEARCH_PASSWORD) from the elasticsearch-credentials Secret"
