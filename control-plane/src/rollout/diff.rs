@@ -133,7 +133,7 @@ pub async fn diff(client: &Client, steps: &[Step]) -> Result<Vec<ObjectDiff>, Di
 mod tests {
     use serde_json::json;
 
-    use super::{comparable, leaf_changes};
+    use super::{comparable, leaf_changes, redact_secret_values};
 
     #[test]
     fn only_changed_leaves_are_listed_and_server_fields_are_ignored() {
@@ -145,14 +145,29 @@ mod tests {
         );
         let mut changes = Vec::new();
         leaf_changes("", &live, &applied, &mut changes);
-        if step.kind() == "Secret" {
-            redact_secret_values(&mut changes);
-        }
         assert_eq!(
             changes,
             [
                 ("spec.replicas".to_owned(), "2".to_owned(), "3".to_owned()),
                 ("spec.y".to_owned(), "null".to_owned(), "\"new\"".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_secrets_values_are_redacted_but_the_changed_keys_are_named() {
+        let mut changes = vec![
+            ("data.token".to_owned(), "\"b2xk\"".to_owned(), "\"bmV3\"".to_owned()),
+            ("stringData.password".to_owned(), "null".to_owned(), "\"hunter2\"".to_owned()),
+            ("metadata.labels.team".to_owned(), "\"a\"".to_owned(), "\"b\"".to_owned()),
+        ];
+        redact_secret_values(&mut changes);
+        assert_eq!(
+            changes,
+            [
+                ("data.token".to_owned(), "(redacted)".to_owned(), "(redacted)".to_owned()),
+                ("stringData.password".to_owned(), "null".to_owned(), "(redacted)".to_owned()),
+                ("metadata.labels.team".to_owned(), "\"a\"".to_owned(), "\"b\"".to_owned()),
             ]
         );
     }
