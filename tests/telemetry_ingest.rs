@@ -187,18 +187,19 @@ fn a_full_queue_answers_503_with_retry_after_and_takes_the_same_batch_once_drain
     let server = runtime.block_on(start(config)).expect("control plane starts");
     let store = server.telemetry.store();
     let held = store.write().expect("the test holds the store: nothing is applied");
-    let send = |seq| {
+    let post = |body: &[u8]| {
         let mut response = ureq::post(&format!("http://{}/v1/telemetry", server.http_addr))
             .config()
             .http_status_as_error(false)
             .build()
             .header("content-type", "application/x-protobuf")
             .header("authorization", &format!("Bearer {TOKEN}"))
-            .send(&batch("vm-q", seq, 1).encode_to_vec()[..])
+            .send(body)
             .expect("HTTP call");
         let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         (response.status().as_u16(), retry_after, response.body_mut().read_to_string().unwrap_or_default())
     };
+    let send = |seq| post(&batch("vm-q", seq, 1).encode_to_vec());
     for seq in 1..=3 {
         assert_eq!(send(seq).0, 200, "batch {seq} fits in the queue's byte budget");
     }
@@ -207,11 +208,15 @@ fn a_full_queue_answers_503_with_retry_after_and_takes_the_same_batch_once_drain
         (503, Some("1".to_owned()), "ingest queue full, retry later\n".to_owned()),
         "three batches' bytes are queued: the fourth waits"
     );
+    // Room is taken before decoding: a full replica sheds without spending a decode, so even a
+    // body that is not a batch gets 503 (it is refused with 400 once there is room).
+    assert_eq!(post(&[0xff; 40]).0, 503, "shed before decoding");
     drop(held);
     wait_for_count(&server, 3);
     assert_eq!(send(4).0, 200, "the retried batch is taken once the queue drained");
     wait_for_count(&server, 4);
-    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_batches_total{result=\"overloaded\"}"), 1);
+    assert_eq!(post(&[0xff; 40]).0, 400, "with room, the same body is decoded and refused");
+    assert_eq!(metric_sum(server.http_addr, "acgs_telemetry_batches_total{result=\"overloaded\"}"), 2);
 }
 
 /// While the telemetry store is locked (a long write), the periodic alert evaluation and the

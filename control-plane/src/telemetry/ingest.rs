@@ -1,9 +1,10 @@
 //! `POST /v1/telemetry`: where the filters' batches come in (`application/x-protobuf`
 //! `acgs.telemetry.v1.TelemetryBatch`). In order: a draining replica (503 with `Retry-After`),
-//! bearer token (401), media type (415), body size
-//! (413), protobuf decoding (400), the batch's own consistency (400, naming the field), then
-//! exactly-once admission on (vm_id, seq) and a hand-off to the store bounded by batches and by
-//! body bytes (503 with `Retry-After` when full, so the filter retries the same seq later). Every outcome is counted
+//! bearer token (401), media type (415), body size (413), room in the store's queue, bounded by
+//! batches and by body bytes (503 with `Retry-After` when full, so the filter retries the same seq
+//! later; taken before decoding, so shedding costs no decode), protobuf decoding (400), the
+//! batch's own consistency (400, naming the field), then exactly-once admission on (vm_id, seq)
+//! and the hand-off to the store. Every outcome is counted
 //! in `acgs_telemetry_batches_total{result}`. A duplicate is answered 200, as the first delivery
 //! was: the sender only needs to know the batch is in.
 
@@ -69,7 +70,16 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
             )
         }
     };
+    // Room in the store's queue is taken before the batch is decoded: an overloaded replica sheds
+    // a batch for the price of reading it, and spends its CPU on the batches it can apply.
     let body_bytes = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    let room = Arc::clone(&shared.queue_budget)
+        .try_acquire_many_owned(body_bytes)
+        .ok()
+        .and_then(|budget| Some((budget, shared.queue.try_reserve().ok()?)));
+    let Some((budget, slot)) = room else {
+        return (BatchResult::Overloaded, overloaded());
+    };
     let batch = match acgs_proto::telemetry::TelemetryBatch::decode(bytes) {
         Ok(batch) => batch,
         Err(error) => {
@@ -98,22 +108,17 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
             return (BatchResult::Invalid, reply(StatusCode::BAD_REQUEST, &message));
         }
     }
-    let admitted = Arc::clone(&shared.queue_budget)
-        .try_acquire_many_owned(body_bytes)
-        .ok()
-        .and_then(|budget| shared.queue.try_send(StoreWork::Apply(Admitted { batch, _budget: budget })).ok());
-    match admitted {
-        Some(()) => {
-            tracker.record(&vm_id, seq);
-            shared.records.inc_by(records);
-            (BatchResult::Accepted, reply(StatusCode::OK, "accepted"))
-        }
-        None => {
-            let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "ingest queue full, retry later");
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            (BatchResult::Overloaded, response)
-        }
-    }
+    slot.send(StoreWork::Apply(Admitted { batch, _budget: budget }));
+    tracker.record(&vm_id, seq);
+    shared.records.inc_by(records);
+    (BatchResult::Accepted, reply(StatusCode::OK, "accepted"))
+}
+
+/// The answer when the store's queue has no room: retry later.
+fn overloaded() -> Response {
+    let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, "ingest queue full, retry later");
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn reply(status: StatusCode, message: &str) -> Response {
