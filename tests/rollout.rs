@@ -218,10 +218,10 @@ async fn deploy_applies_in_dependency_order_by_server_side_apply_and_waits() {
     let client = kube::Client::try_from(kube::Config::new(api.url().parse().expect("URL"))).expect("client");
     let steps = plan(render(&RenderOptions::default()).expect("renders")).expect("plans");
     let done = deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
-    assert_eq!((done.applied, done.workloads), (43, 6));
+    assert_eq!((done.applied, done.workloads), (45, 6));
 
     let applies: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-    assert_eq!(applies.len(), 43, "one server-side apply per resource");
+    assert_eq!(applies.len(), 45, "one server-side apply per resource");
     for apply in &applies {
         assert_eq!(apply.content_type, "application/apply-patch+yaml", "{}", apply.path);
         assert!(

@@ -47,7 +47,7 @@ fn deploy_dry_run_prints_the_plan_as_json_for_scripts() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     let steps = plan["steps"].as_array().expect("steps");
-    assert_eq!(steps.len(), 43);
+    assert_eq!(steps.len(), 45);
     assert_eq!(steps[0]["kind"], "CustomResourceDefinition");
     assert_eq!(
         steps[0]["path"],
@@ -67,7 +67,7 @@ fn deploy_dry_run_prints_the_ordered_plan_and_calls_nothing() {
         .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.starts_with("dry run: 43 resources would be applied in this order (nothing is changed)\n"), "{text}");
+    assert!(text.starts_with("dry run: 45 resources would be applied in this order (nothing is changed)\n"), "{text}");
     let crd = text
         .find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/samplingpolicies.tracing.acgs.io")
         .expect("CRD");
@@ -181,7 +181,7 @@ fn uninstall_dry_run_lists_the_reverse_order_and_what_it_keeps() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     let deleted = listed["would_delete"].as_array().expect("would_delete");
-    assert_eq!(deleted.len(), 38);
+    assert_eq!(deleted.len(), 40);
     assert_eq!(deleted[0], "PodMonitor acgs-system/otel-collector", "the last applied goes first");
     assert_eq!(
         listed["kept"],
@@ -198,6 +198,6 @@ fn uninstall_dry_run_lists_the_reverse_order_and_what_it_keeps() {
         .output()
         .expect("runs");
     let listed: serde_json::Value = serde_json::from_slice(&purge.stdout).expect("one JSON object");
-    assert_eq!(listed["would_delete"].as_array().map(Vec::len), Some(43));
+    assert_eq!(listed["would_delete"].as_array().map(Vec::len), Some(45));
     assert_eq!(listed["kept"], serde_json::json!([]));
 }

@@ -29,8 +29,8 @@ use prost::Message as _;
 use serde::Serialize;
 
 use super::load::{self, LoadArgs, MakeRequest};
-use crate::commands::args::OutputFormat;
 use crate::alerts::rules::AlertConfig;
+use crate::commands::args::OutputFormat;
 use crate::server::{start, RunningServer, ServerConfig};
 use crate::telemetry::store::StoreLimits;
 use crate::telemetry::TelemetryConfig;
