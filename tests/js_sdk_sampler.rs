@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::schemas::workspace;
-use acgs_e2e::sdk_app::{kept, write_strategies, SdkApp, OPERATIONS};
-use serde_json::json;
+use acgs_e2e::sdk_app::{
+    assert_per_operation_and_per_service, kept, strategies, strategies_edited, write_strategies, SdkApp, OPERATIONS,
+};
 
 const INSTALL: &str = "apt-get install nodejs npm (scripts/test installs them)";
 
@@ -46,46 +47,17 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
     let dir = std::env::temp_dir().join(format!("acgs-js-sdk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("strategies.json");
-    write_strategies(
-        &file,
-        &json!({
-            "default_strategy": {"type": "probabilistic", "param": 1.0},
-            "service_strategies": [
-                {"service": "groqcloud-policy", "type": "probabilistic", "param": 0.0,
-                 "operation_strategies": [
-                     {"operation": "external.groq.completions", "type": "probabilistic", "param": 1.0},
-                     {"operation": "db.query", "type": "probabilistic", "param": 0.5}]},
-                {"service": "constitutional-core", "type": "probabilistic", "param": 0.25},
-                {"service": "auth-service", "type": "ratelimiting", "param": 2}
-            ]
-        }),
-    );
+    write_strategies(&file, &strategies());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
     let url = format!("http://{}", server.http_addr);
 
     let policy = start_app("groqcloud-policy", &url);
-    let round = policy.round_where("the per-operation strategies", |k| {
-        kept(k, "external.groq.completions") == 200 && kept(k, "constitutional.validate") == 0
-    });
-    let k = &round["kept"];
-    assert_eq!((kept(k, "consensus.round"), kept(k, "external.groq.completions")), (0, 200), "{round}");
-    assert!((60..=140).contains(&kept(k, "db.query")), "db.query at 0.5 keeps about 100 of 200: {round}");
-
     let core = start_app("constitutional-core", &url);
-    let round = core.round_where("the service's 25 %", |k| kept(k, "consensus.round") < 200);
-    for operation in OPERATIONS {
-        assert!((20..=80).contains(&kept(&round["kept"], operation)), "{operation} at 0.25: {round}");
-    }
+    assert_per_operation_and_per_service(&policy, &core);
 
     // An edit: the whole service at 100 %.
-    write_strategies(
-        &file,
-        &json!({"service_strategies": [
-            {"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0},
-            {"service": "auth-service", "type": "ratelimiting", "param": 2}
-        ]}),
-    );
+    write_strategies(&file, &strategies_edited());
     policy.round_where("every operation kept after the edit", |k| {
         OPERATIONS.iter().all(|operation| kept(k, operation) == 200)
     });

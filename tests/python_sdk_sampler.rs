@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::schemas::workspace;
-use acgs_e2e::sdk_app::{kept, write_strategies, SdkApp, OPERATIONS};
-use serde_json::{json, Value};
+use acgs_e2e::sdk_app::{
+    assert_per_operation_and_per_service, kept, strategies, strategies_edited, write_strategies, SdkApp, OPERATIONS,
+    RATE_LIMIT,
+};
+use serde_json::Value;
 
 const INSTALL: &str = "apt-get install python3 python3-venv (scripts/test installs them)";
-const RATE_LIMIT: f64 = 2.0;
 
 fn example_dir() -> PathBuf {
     workspace().join("examples/sdk/python")
@@ -63,37 +65,14 @@ fn the_python_example_app_samples_per_operation_per_service_and_rate_limited_and
     let dir = std::env::temp_dir().join(format!("acgs-python-sdk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("strategies.json");
-    write_strategies(
-        &file,
-        &json!({
-            "default_strategy": {"type": "probabilistic", "param": 1.0},
-            "service_strategies": [
-                {"service": "groqcloud-policy", "type": "probabilistic", "param": 0.0,
-                 "operation_strategies": [
-                     {"operation": "external.groq.completions", "type": "probabilistic", "param": 1.0},
-                     {"operation": "db.query", "type": "probabilistic", "param": 0.5}]},
-                {"service": "constitutional-core", "type": "probabilistic", "param": 0.25},
-                {"service": "auth-service", "type": "ratelimiting", "param": RATE_LIMIT}
-            ]
-        }),
-    );
+    write_strategies(&file, &strategies());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
     let url = format!("http://{}", server.http_addr);
 
     let policy = start_app(&python, "groqcloud-policy", &url);
-    let round = policy.round_where("the per-operation strategies", |k| {
-        kept(k, "external.groq.completions") == 200 && kept(k, "constitutional.validate") == 0
-    });
-    let k = &round["kept"];
-    assert_eq!((kept(k, "consensus.round"), kept(k, "external.groq.completions")), (0, 200), "{round}");
-    assert!((60..=140).contains(&kept(k, "db.query")), "db.query at 0.5 keeps about 100 of 200: {round}");
-
     let core = start_app(&python, "constitutional-core", &url);
-    let round = core.round_where("the service's 25 %", |k| kept(k, "consensus.round") < 200);
-    for operation in OPERATIONS {
-        assert!((20..=80).contains(&kept(&round["kept"], operation)), "{operation} at 0.25: {round}");
-    }
+    assert_per_operation_and_per_service(&policy, &core);
 
     // Rate limiting: once the strategy arrives, every round of 800 root spans keeps only what the
     // credits earned since the round before allow, RATE_LIMIT per second (at most 2 saved up).
@@ -111,7 +90,7 @@ fn the_python_example_app_samples_per_operation_per_service_and_rate_limited_and
         }
     };
     let elapsed = last["seconds"].as_f64().expect("seconds") - started;
-    let allowed = RATE_LIMIT * elapsed;
+    let allowed = RATE_LIMIT as f64 * elapsed;
     assert!(
         (allowed - 2.5..=allowed + 2.5).contains(&(sampled as f64)),
         "{sampled} kept of {} root spans in {elapsed:.2}s at {RATE_LIMIT}/s",
@@ -119,13 +98,7 @@ fn the_python_example_app_samples_per_operation_per_service_and_rate_limited_and
     );
 
     // An edit: the whole policy service at 100 %.
-    write_strategies(
-        &file,
-        &json!({"service_strategies": [
-            {"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0},
-            {"service": "auth-service", "type": "ratelimiting", "param": RATE_LIMIT}
-        ]}),
-    );
+    write_strategies(&file, &strategies_edited());
     let deadline = Instant::now() + Duration::from_secs(20);
     policy.round_where("every operation kept after the edit", |k| {
         assert!(Instant::now() < deadline, "the edit was not followed");

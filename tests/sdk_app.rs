@@ -8,7 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+/// The traces per second of the rate-limited service (auth-service) in [`strategies`].
+pub const RATE_LIMIT: u64 = 2;
 
 /// The operations every example app starts each round (200 root spans of each).
 pub const OPERATIONS: [&str; 4] =
@@ -81,4 +84,45 @@ pub fn write_strategies(path: &Path, value: &Value) {
 /// How many spans of `operation` a round kept (`u64::MAX` when the round lacks it).
 pub fn kept(kept: &Value, operation: &str) -> u64 {
     kept[operation].as_u64().unwrap_or(u64::MAX)
+}
+
+/// The strategies the SDK tests start with: per operation for groqcloud-policy (its external
+/// calls all, half its queries, nothing else), 25 % for constitutional-core, auth-service
+/// rate-limited at [`RATE_LIMIT`].
+pub fn strategies() -> Value {
+    json!({
+        "default_strategy": {"type": "probabilistic", "param": 1.0},
+        "service_strategies": [
+            {"service": "groqcloud-policy", "type": "probabilistic", "param": 0.0,
+             "operation_strategies": [
+                 {"operation": "external.groq.completions", "type": "probabilistic", "param": 1.0},
+                 {"operation": "db.query", "type": "probabilistic", "param": 0.5}]},
+            {"service": "constitutional-core", "type": "probabilistic", "param": 0.25},
+            {"service": "auth-service", "type": "ratelimiting", "param": RATE_LIMIT}
+        ]
+    })
+}
+
+/// The edit the SDK tests make: the whole of groqcloud-policy at 100 %.
+pub fn strategies_edited() -> Value {
+    json!({"service_strategies": [
+        {"service": "groqcloud-policy", "type": "probabilistic", "param": 1.0},
+        {"service": "auth-service", "type": "ratelimiting", "param": RATE_LIMIT}
+    ]})
+}
+
+/// What an app for groqcloud-policy (`policy`) and one for constitutional-core (`core`) keep
+/// under [`strategies`]: 200 / about 100 / 0 of 200 per operation, and 20 to 80 of 200 of each.
+pub fn assert_per_operation_and_per_service(policy: &SdkApp, core: &SdkApp) {
+    let round = policy.round_where("the per-operation strategies", |k| {
+        kept(k, "external.groq.completions") == 200 && kept(k, "constitutional.validate") == 0
+    });
+    let k = &round["kept"];
+    assert_eq!((kept(k, "consensus.round"), kept(k, "external.groq.completions")), (0, 200), "{round}");
+    assert!((60..=140).contains(&kept(k, "db.query")), "db.query at 0.5 keeps about 100 of 200: {round}");
+
+    let round = core.round_where("the service's 25 %", |k| kept(k, "consensus.round") < 200);
+    for operation in OPERATIONS {
+        assert!((20..=80).contains(&kept(&round["kept"], operation)), "{operation} at 0.25: {round}");
+    }
 }
