@@ -9,11 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::schemas::workspace;
-use acgs_e2e::sdk_app::{
-    assert_per_operation_and_per_service, kept, strategies, strategies_edited, write_strategies, SdkApp, OPERATIONS,
-};
+use acgs_e2e::sdk_app::{assert_per_operation_and_per_service, kept, SdkApp, StrategiesServer, OPERATIONS};
 
 const INSTALL: &str = "apt-get install nodejs npm (scripts/test installs them)";
 
@@ -44,20 +41,15 @@ fn start_app(service: &str, sampler_url: &str) -> SdkApp {
 #[test]
 fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit() {
     install_example();
-    let dir = std::env::temp_dir().join(format!("acgs-js-sdk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("strategies.json");
-    write_strategies(&file, &strategies());
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
-    let url = format!("http://{}", server.http_addr);
+    let control_plane = StrategiesServer::start("js-sdk");
+    let url = control_plane.url.clone();
 
     let policy = start_app("groqcloud-policy", &url);
     let core = start_app("constitutional-core", &url);
     assert_per_operation_and_per_service(&policy, &core);
 
     // An edit: the whole service at 100 %.
-    write_strategies(&file, &strategies_edited());
+    control_plane.edit();
     policy.round_where("every operation kept after the edit", |k| {
         OPERATIONS.iter().all(|operation| kept(k, operation) == 200)
     });
@@ -65,7 +57,9 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
     // Rate limiting is not implemented by this sampler: it stays on its initial AlwaysOn.
     let auth = start_app("auth-service", &url);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while acgs_e2e::metric_sum(server.http_addr, "acgs_sampling_requests_total{service=\"auth-service\"}") < 3 {
+    while acgs_e2e::metric_sum(control_plane.server.http_addr, "acgs_sampling_requests_total{service=\"auth-service\"}")
+        < 3
+    {
         assert!(Instant::now() < deadline, "the JS sampler never asked for auth-service's strategy");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -73,6 +67,5 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
     let round = auth.round_where("the round after that", |_| true);
     assert_eq!(kept(&round["kept"], "db.query"), 200, "RATE_LIMITING is not applied by the JS sampler: {round}");
     drop((policy, core, auth));
-    runtime.block_on(server.shutdown());
-    let _ = std::fs::remove_dir_all(&dir);
+    control_plane.stop();
 }

@@ -10,12 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use acgs_control_plane::server::{start, ServerConfig};
 use acgs_e2e::schemas::workspace;
-use acgs_e2e::sdk_app::{
-    assert_per_operation_and_per_service, kept, strategies, strategies_edited, write_strategies, SdkApp, OPERATIONS,
-    RATE_LIMIT,
-};
+use acgs_e2e::sdk_app::{assert_per_operation_and_per_service, kept, SdkApp, StrategiesServer, OPERATIONS, RATE_LIMIT};
 use serde_json::Value;
 
 const INSTALL: &str = "apt-get install python3 python3-venv (scripts/test installs them)";
@@ -62,13 +58,8 @@ fn total(round: &Value) -> u64 {
 #[test]
 fn the_python_example_app_samples_per_operation_per_service_and_rate_limited_and_follows_an_edit() {
     let python = install_example();
-    let dir = std::env::temp_dir().join(format!("acgs-python-sdk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("strategies.json");
-    write_strategies(&file, &strategies());
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let server = runtime.block_on(start(ServerConfig::loopback(Some(file.clone())))).expect("control plane starts");
-    let url = format!("http://{}", server.http_addr);
+    let control_plane = StrategiesServer::start("python-sdk");
+    let url = control_plane.url.clone();
 
     let policy = start_app(&python, "groqcloud-policy", &url);
     let core = start_app(&python, "constitutional-core", &url);
@@ -98,13 +89,12 @@ fn the_python_example_app_samples_per_operation_per_service_and_rate_limited_and
     );
 
     // An edit: the whole policy service at 100 %.
-    write_strategies(&file, &strategies_edited());
+    control_plane.edit();
     let deadline = Instant::now() + Duration::from_secs(20);
     policy.round_where("every operation kept after the edit", |k| {
         assert!(Instant::now() < deadline, "the edit was not followed");
         OPERATIONS.iter().all(|operation| kept(k, operation) == 200)
     });
     drop((policy, core, auth));
-    runtime.block_on(server.shutdown());
-    let _ = std::fs::remove_dir_all(&dir);
+    control_plane.stop();
 }

@@ -3,11 +3,12 @@
 //! kept), and the strategies file the control plane under test reads.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
+use acgs_control_plane::server::{start, RunningServer, ServerConfig};
 use serde_json::{json, Value};
 
 /// The traces per second of the rate-limited service (auth-service) in [`strategies`].
@@ -124,5 +125,40 @@ pub fn assert_per_operation_and_per_service(policy: &SdkApp, core: &SdkApp) {
     let round = core.round_where("the service's 25 %", |k| kept(k, "consensus.round") < 200);
     for operation in OPERATIONS {
         assert!((20..=80).contains(&kept(&round["kept"], operation)), "{operation} at 0.25: {round}");
+    }
+}
+
+/// The real control plane on loopback serving [`strategies`] from a file of its own.
+#[derive(Debug)]
+pub struct StrategiesServer {
+    runtime: tokio::runtime::Runtime,
+    pub server: RunningServer,
+    dir: PathBuf,
+    /// The sampler URL the apps are given.
+    pub url: String,
+}
+
+impl StrategiesServer {
+    /// Starts it; `name` keeps this test's strategies file apart from others'.
+    pub fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("acgs-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        write_strategies(&dir.join("strategies.json"), &strategies());
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let config = ServerConfig::loopback(Some(dir.join("strategies.json")));
+        let server = runtime.block_on(start(config)).expect("control plane starts");
+        let url = format!("http://{}", server.http_addr);
+        Self { runtime, server, dir, url }
+    }
+
+    /// Replaces the strategies with [`strategies_edited`].
+    pub fn edit(&self) {
+        write_strategies(&self.dir.join("strategies.json"), &strategies_edited());
+    }
+
+    /// Stops the control plane and removes its file.
+    pub fn stop(self) {
+        self.runtime.block_on(self.server.shutdown());
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
