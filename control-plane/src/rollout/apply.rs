@@ -3,8 +3,8 @@
 //! `kubectl apply --server-side --force-conflicts` does), phase by phase; the CRDs must be
 //! established before anything else is applied; then every Deployment, StatefulSet and DaemonSet
 //! is waited for until rolled out (observed generation current, every replica updated and ready),
-//! Create-only objects (generated secrets) are applied only when they do not exist yet.
-//! with a progress bar on a terminal and one line per event otherwise.
+//! with a progress bar on a terminal and one line per event otherwise. Create-only objects
+//! (generated secrets) are applied only when they do not exist yet.
 
 use std::time::{Duration, Instant};
 
