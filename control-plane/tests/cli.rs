@@ -127,6 +127,34 @@ fn demo_passes_its_own_checks() {
 }
 
 #[test]
+fn demo_as_json_prints_one_object_with_every_check_and_tells_its_story_on_stderr() {
+    let html = std::env::temp_dir().join(format!("acgs-demo-json-{}.html", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_acgs-tracing"))
+        .args(["demo", "--requests", "1000", "--format", "json", "--html"])
+        .arg(&html)
+        .output()
+        .expect("the binary runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "one line, the result: {stdout}");
+    let result: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let checks = result["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 19, "{result}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{result}");
+    assert_eq!((result["passed"].as_u64(), result["failed"].as_u64()), (Some(19), Some(0)));
+    let requests = result["requests"].as_u64().expect("requests");
+    let counted = format!("control plane counted {requests} of {requests} requests from the filters' telemetry");
+    assert!(checks.iter().any(|c| c["check"] == counted.as_str()), "{result}");
+    assert_eq!(result["html_report"], html.to_string_lossy().as_ref());
+    assert!(std::fs::read_to_string(&html).is_ok_and(|page| page.contains("<svg")));
+    // The story, for a person watching, on stderr; still no log line in it.
+    assert!(stderr.starts_with("ACGS mesh tracing demo: control plane on "), "{stderr}");
+    assert!(stderr.contains("✓ every alert resolved after the faults ended"), "{stderr}");
+    assert!(!stderr.contains(" WARN ") && !stderr.contains(" INFO "), "{stderr}");
+    let _ = std::fs::remove_file(&html);
+}
+
+#[test]
 fn the_filter_bench_prints_its_report_as_json_on_the_last_line() {
     let output = acgs_tracing(&["bench", "filter", "--requests", "2000", "--format", "json"]);
     assert_eq!(output.status.code(), Some(0));

@@ -17,14 +17,16 @@
 //!   timeline, and the trace analysis report over the spans the control plane collected, also
 //!   written as an HTML page whose path is printed.
 //!
-//! Exit code 1 when a check fails. `--otlp-endpoint` also exports the request metrics to a
-//! collector.
+//! Exit code 1 when a check fails. `--format json` sends the story to stderr and prints one
+//! object with every check on stdout, for scripts. `--otlp-endpoint` also exports the request
+//! metrics to a collector.
 
 mod alert_watch;
 mod phases;
 mod pipeline;
 mod tally;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +42,7 @@ use crate::analysis::anomaly::AnomalyOptions;
 use crate::analysis::render::{html, table};
 use crate::analysis::report::Report;
 use crate::analysis::{source, AnalysisOptions, Analyzer};
+use crate::commands::args::OutputFormat;
 use crate::exit::{UsageError, EXIT_FAILED};
 use crate::mesh::istio::{tracing_for, ProxyRole};
 use crate::mesh::seed::{plugin_config_polling, strategies_with, SEED_SERVICES};
@@ -79,6 +82,11 @@ pub struct Demo {
     #[arg(long, value_name = "PATH", default_value_os_t = std::env::temp_dir().join("acgs-demo-report.html"))]
     pub html: PathBuf,
 
+    /// Output format. json: the story goes to stderr, and stdout gets one object with every check
+    /// (`{"checks":[{"passed","check"}],"passed","failed","requests","seconds","html_report"}`).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
     /// Where the log lines went when not to stderr (set by the command line, not an argument).
     #[arg(skip)]
     pub log_file: Option<PathBuf>,
@@ -114,6 +122,11 @@ fn demo_alerts() -> AlertConfig {
 
 impl Demo {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        // JSON: the story's lines go to stderr, stdout keeps only the result.
+        let result_out = match self.format {
+            OutputFormat::Json => Some(story_to_stderr()?),
+            OutputFormat::Text => None,
+        };
         let module = load_filter(None)?;
         let workers = usize::try_from(self.workers).map_err(|e| UsageError(e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -149,12 +162,33 @@ impl Demo {
         let _ = std::fs::remove_dir_all(&dir);
 
         let outcome = Outcome { sampling, fired, resolved, elapsed };
-        let failed = print_results(&ended, &outcome, &self.html)?;
+        let checks = print_results(&ended, &outcome, &self.html)?;
         if let Some(log) = &self.log_file {
             println!("The control plane's log lines are in {} (`--log warn` prints them here instead).", log.display());
         }
+        let failed = checks.iter().filter(|(passed, _)| !passed).count();
+        if let Some(mut out) = result_out {
+            let result = serde_json::json!({
+                "checks": checks.iter().map(|(passed, check)| serde_json::json!({"passed": passed, "check": check})).collect::<Vec<_>>(),
+                "passed": checks.len() - failed,
+                "failed": failed,
+                "requests": ended.sent,
+                "seconds": outcome.elapsed.as_secs_f64(),
+                "html_report": self.html,
+            });
+            writeln!(out, "{result}").context("writing the result")?;
+        }
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
     }
+}
+
+/// Sends what the demo prints for people to stderr from now on; returns the original stdout, for
+/// the result alone.
+fn story_to_stderr() -> anyhow::Result<std::fs::File> {
+    std::io::stdout().flush()?;
+    let result = rustix::io::dup(std::io::stdout()).context("keeping stdout for the result")?;
+    rustix::stdio::dup2_stdout(std::io::stderr()).context("sending the story to stderr")?;
+    Ok(std::fs::File::from(result))
 }
 
 /// Starts the in-process control plane (strategies from `strategies`, the demo's telemetry
@@ -287,8 +321,8 @@ fn wind_down(mut mesh: Mesh<'_>, bars: &MultiProgress) -> Ended {
 }
 
 /// Prints the summary, the pipeline, the alert timeline and the analysis (also written as HTML to
-/// `html`), then every check with ✓/✗; returns how many checks failed.
-fn print_results(ended: &Ended, outcome: &Outcome, html_path: &Path) -> anyhow::Result<usize> {
+/// `html`), then every check with ✓/✗; returns the checks (passed, what was checked).
+fn print_results(ended: &Ended, outcome: &Outcome, html_path: &Path) -> anyhow::Result<Vec<(bool, String)>> {
     let Ended { tallies, watch, pipeline, sent, counted, report } = ended;
     let (sent, counted) = (*sent, *counted);
     tally::print_summary(tallies);
@@ -318,25 +352,22 @@ fn print_results(ended: &Ended, outcome: &Outcome, html_path: &Path) -> anyhow::
     std::fs::write(html_path, html::render(report, &html::PageLinks::default()))
         .with_context(|| format!("writing {}", html_path.display()))?;
     println!("HTML report: {}", html_path.display());
-    let mut failed = tally::print_checks(tallies, &outcome.sampling, pipeline.counts());
+    let mut checks = tally::checks(tallies, &outcome.sampling, pipeline.counts());
     let dropped = pipeline.dropped();
-    println!("{} no span dropped by the sidecars' tracers ({dropped})", if dropped == 0 { "✓" } else { "✗" });
-    failed += usize::from(dropped > 0);
-    let all_counted = counted == sent;
-    let checks = [
-        (all_counted, format!("control plane counted {counted} of {sent} requests from the filters' telemetry")),
+    checks.extend([
+        (dropped == 0, format!("no span dropped by the sidecars' tracers ({dropped})")),
+        (counted == sent, format!("control plane counted {counted} of {sent} requests from the filters' telemetry")),
         (outcome.fired, "all four alerts fired during the faults".to_owned()),
         (outcome.resolved, "every alert resolved after the faults ended".to_owned()),
         (
             report.findings.iter().any(|f| f.rule == "ConstitutionalHashViolation"),
             format!("the analysis found the forged hashes ({} issues in total)", report.summary.total_issues),
         ),
-    ];
-    for (ok, text) in &checks {
-        println!("{} {text}", if *ok { "✓" } else { "✗" });
+    ]);
+    for (passed, check) in &checks {
+        println!("{} {check}", if *passed { "✓" } else { "✗" });
     }
-    failed += checks.iter().filter(|(ok, _)| !ok).count();
-    Ok(failed)
+    Ok(checks)
 }
 
 /// The analysis report over the spans the control plane collected (1 s anomaly intervals).

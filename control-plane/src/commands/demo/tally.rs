@@ -1,5 +1,5 @@
 //! What the demo checks: each request's outcome against what the client sent, counted per
-//! service; the summary table; the ✓/✗ checks of the filters' sampling decisions and of what the
+//! service; the summary table; the checks of the filters' sampling decisions and of what the
 //! Collector kept against the strategies.
 
 use std::collections::BTreeMap;
@@ -113,8 +113,8 @@ pub fn print_summary(tallies: &[ServiceTally]) {
     println!("{table}");
 }
 
-/// Prints each check with ✓/✗ and returns how many failed.
-pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2], pipeline: &[Counts]) -> usize {
+/// The checks of the filters' decisions and of the pipeline: (passed, what was checked).
+pub fn checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2], pipeline: &[Counts]) -> Vec<(bool, String)> {
     let mut checks = Vec::new();
     let wrong: u64 = tallies.iter().map(|t| t.wrong_decisions).sum();
     checks.push((
@@ -172,10 +172,7 @@ pub fn print_checks(tallies: &[ServiceTally], phases: &[PhaseSampling; 2], pipel
             format!("constitutional-core: all {} traces kept for the 30-day storage", core.kept_constitutional),
         ));
     }
-    for (ok, text) in &checks {
-        println!("{} {text}", if *ok { "✓" } else { "✗" });
-    }
-    checks.iter().filter(|(ok, _)| !ok).count()
+    checks
 }
 
 /// Whether `observed` is within 4.5 standard deviations of a binomial(n, p) proportion.
