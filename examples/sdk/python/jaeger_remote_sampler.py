@@ -43,9 +43,9 @@ class JaegerRemoteSampler(Sampler):
         sampled, tags = self._remote.is_sampled(trace_id & _LOW_64_BITS, name)
         if not sampled:
             return SamplingResult(Decision.DROP, None, trace_state)
-        # As Jaeger's clients tag a sampled root span: which sampler kept it, with what parameter.
-        decided = {tag.key: tag.value for tag in tags} if isinstance(tags, list) else dict(tags or {})
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, decided, trace_state)
+        # As Jaeger's clients tag a sampled root span: which sampler kept it, with what parameter
+        # (`sampler.type`, `sampler.param`).
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, dict(tags), trace_state)
 
     def get_description(self) -> str:
         return f"JaegerRemoteSampler{{{self._service_name}}}"
