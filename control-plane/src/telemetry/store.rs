@@ -223,6 +223,9 @@ impl TelemetryStore {
     /// Applies a validated batch received at `received_unix_secs`.
     pub fn apply(&mut self, batch: TelemetryBatch, received_unix_secs: u64) -> ApplyOutcome {
         let mut outcome = ApplyOutcome::default();
+        // A batch comes from one VM: its entries share a service, and neighbours often an
+        // operation, so the last interned names are compared before a name is hashed.
+        let (mut last_service, mut last_operation): (Option<Arc<str>>, Option<Arc<str>>) = (None, None);
         for entry in &batch.aggregates {
             let Some(hash_status) = batch::hash_status(entry.hash_status) else { continue };
             let mut histogram = LatencyHistogram::default();
@@ -230,10 +233,10 @@ impl TelemetryStore {
             {
                 continue;
             }
-            let service = self.intern(&entry.service);
+            let service = self.intern_after(&mut last_service, &entry.service);
             let key = SeriesKey {
                 service: Arc::clone(&service),
-                operation: self.intern(&entry.operation),
+                operation: self.intern_after(&mut last_operation, &entry.operation),
                 code_class: u8::try_from(entry.status_class).unwrap_or(0),
                 hash_status,
             };
@@ -243,7 +246,18 @@ impl TelemetryStore {
                     outcome.series_dropped += 1;
                 }
             }
-            let added = if self.admits(&key) {
+            // A known series (the common case): one lookup of the totals.
+            if let Some(total) = self.totals.get_mut(&key) {
+                match self.windows.add(received_unix_secs, key, &histogram) {
+                    Ok(added) => {
+                        outcome.window_series_evicted += added.history_evicted as u64;
+                        total.merge(&histogram);
+                    }
+                    Err(_) => outcome.series_dropped += 1,
+                }
+                continue;
+            }
+            let added = if self.admits_new(&key) {
                 self.windows.add(received_unix_secs, key.clone(), &histogram).ok()
             } else {
                 None
@@ -253,10 +267,8 @@ impl TelemetryStore {
                 continue;
             };
             outcome.window_series_evicted += added.history_evicted as u64;
-            if !self.totals.contains_key(&key) {
-                self.metrics_bytes += self.new_series_bytes(&key);
-                self.operations.insert((Arc::clone(&key.service), Arc::clone(&key.operation)));
-            }
+            self.metrics_bytes += self.new_series_bytes(&key);
+            self.operations.insert((Arc::clone(&key.service), Arc::clone(&key.operation)));
             self.totals.entry(key).or_default().merge(&histogram);
         }
         if let Some(dropped) = &batch.dropped {
@@ -284,11 +296,10 @@ impl TelemetryStore {
         outcome
     }
 
-    /// Whether a series may be added to the totals (or already is one).
-    fn admits(&self, key: &SeriesKey) -> bool {
-        self.totals.contains_key(key)
-            || (self.totals.len() < self.limits.max_series
-                && self.metrics_bytes + self.new_series_bytes(key) <= self.limits.metrics_bytes)
+    /// Whether a series not in the totals yet may be added to them.
+    fn admits_new(&self, key: &SeriesKey) -> bool {
+        self.totals.len() < self.limits.max_series
+            && self.metrics_bytes + self.new_series_bytes(key) <= self.limits.metrics_bytes
     }
 
     /// What a series not yet in the totals adds to `/metrics`.
@@ -380,6 +391,19 @@ impl TelemetryStore {
             *out.entry((key.service.to_string(), key.hash_status)).or_default() += histogram.count();
         }
         out
+    }
+
+    /// [`Self::intern`], unless `name` is the one interned `last` (then no hashing); `last`
+    /// becomes `name`'s.
+    fn intern_after(&mut self, last: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
+        match last {
+            Some(previous) if &**previous == name => Arc::clone(previous),
+            _ => {
+                let interned = self.intern(name);
+                *last = Some(Arc::clone(&interned));
+                interned
+            }
+        }
     }
 
     fn intern(&mut self, name: &str) -> Arc<str> {

@@ -141,13 +141,14 @@ impl WindowStore {
     /// The window starting at `start`; a time before every retained window (the clock stepped
     /// back further than the retention) counts in the oldest.
     fn position(&self, start: u64) -> usize {
-        self.windows.iter().position(|w| w.start_unix_secs == start).unwrap_or(0)
+        // From the newest: telemetry lands in the current window (of up to `retain` windows).
+        self.windows.iter().rposition(|w| w.start_unix_secs == start).unwrap_or(0)
     }
 
     /// Makes sure the window starting at `start` exists, ending the oldest beyond the retention
     /// (their normal end, not a loss).
     fn open_window(&mut self, start: u64) {
-        if self.windows.iter().any(|w| w.start_unix_secs == start) {
+        if self.windows.iter().rev().any(|w| w.start_unix_secs == start) {
             return;
         }
         let insert_at = self.windows.partition_point(|w| w.start_unix_secs < start);

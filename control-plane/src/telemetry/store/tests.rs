@@ -48,6 +48,34 @@ fn batches_add_up_per_service_and_hash_status() {
 }
 
 #[test]
+fn entries_of_alternating_services_and_operations_are_each_counted_under_their_own_names() {
+    let mut store = TelemetryStore::new(StoreLimits::default());
+    let entry_for = |service: &str, operation: &str, count| AggregateEntry {
+        operation: operation.into(),
+        ..entry(service, HashStatus::Valid, count, "")
+    };
+    let aggregates = vec![
+        entry_for("core", "GET /a", 1),
+        entry_for("core", "GET /a", 2),
+        entry_for("policy", "GET /a", 4),
+        entry_for("core", "GET /b", 8),
+        entry_for("policy", "GET /b", 16),
+        entry_for("core", "GET /a", 32),
+    ];
+    store.apply(TelemetryBatch { vm_id: "vm".into(), seq: 1, aggregates, ..TelemetryBatch::default() }, 100);
+    let totals: std::collections::BTreeMap<(String, String), u64> = store
+        .totals()
+        .iter()
+        .map(|(key, histogram)| ((key.service.to_string(), key.operation.to_string()), histogram.count()))
+        .collect();
+    let expected =
+        [(("core", "GET /a"), 35), (("core", "GET /b"), 8), (("policy", "GET /a"), 4), (("policy", "GET /b"), 16)]
+            .map(|((service, operation), count)| ((service.to_owned(), operation.to_owned()), count));
+    assert_eq!(totals, std::collections::BTreeMap::from(expected));
+    assert_eq!(store.interned_names(), 5, "each name once (and the batch's own service, empty here)");
+}
+
+#[test]
 fn filter_drop_reports_are_summed() {
     let mut store = TelemetryStore::new(StoreLimits::default());
     for seq in 1..=2 {
