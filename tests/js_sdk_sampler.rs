@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use acgs_e2e::schemas::workspace;
 use acgs_e2e::sdk_app::{assert_per_operation_and_per_service, kept, SdkApp, StrategiesServer, OPERATIONS};
@@ -56,13 +56,17 @@ fn the_js_example_app_samples_per_service_and_per_operation_and_follows_an_edit(
 
     // Rate limiting is not implemented by this sampler: it stays on its initial AlwaysOn.
     let auth = start_app("auth-service", &url);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acgs_e2e::metric_sum(control_plane.server.http_addr, "acgs_sampling_requests_total{service=\"auth-service\"}")
-        < 3
-    {
-        assert!(Instant::now() < deadline, "the JS sampler never asked for auth-service's strategy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    acgs_e2e::wait_until("the JS sampler asks for auth-service's strategy", Duration::from_secs(20), || {
+        let asked = acgs_e2e::metric_sum(
+            control_plane.server.http_addr,
+            "acgs_sampling_requests_total{service=\"auth-service\"}",
+        );
+        if asked >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{asked} requests"))
+        }
+    });
     auth.round_where("a round after the strategy was fetched", |_| true);
     let round = auth.round_where("the round after that", |_| true);
     assert_eq!(kept(&round["kept"], "db.query"), 200, "RATE_LIMITING is not applied by the JS sampler: {round}");

@@ -214,3 +214,19 @@ pub fn wait_for_sampled_fraction(
         assert!(started.elapsed() < deadline, "workers still sample {fractions:?}, expected {expected}");
     }
 }
+
+/// Polls `condition` until it holds, panicking with `what` (and the last state `condition`
+/// describes) after `timeout`. For state another process or task owns, which sends no event to
+/// wait on (an SDK's sampler, a scraped counter): the pause between checks only spaces the polls,
+/// and `timeout` is a functional bound, not a performance assertion.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut condition: impl FnMut() -> Result<(), String>) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = match condition() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(std::time::Instant::now() < deadline, "{what} within {timeout:?}; last: {last}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -4,9 +4,10 @@
 //! about its reading of the Jaeger format are in docs/sampling.md.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use acgs_control_plane::server::{start, ServerConfig};
+use acgs_e2e::wait_until;
 use opentelemetry::trace::{SpanKind, TraceId};
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, ShouldSample};
@@ -49,15 +50,14 @@ fn kept(sampler: &Sampler, operation: &str) -> usize {
 }
 
 fn wait_for(sampler: &Sampler, operation: &str, expected: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until(&format!("{operation}: the SDK keeps {expected} of 200"), Duration::from_secs(10), || {
         let count = kept(sampler, operation);
         if count == expected {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{count} kept"))
         }
-        assert!(Instant::now() < deadline, "{operation}: the SDK keeps {count} of 200, expected {expected}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
 }
 
 #[test]
@@ -96,11 +96,14 @@ fn the_otel_sdk_jaeger_remote_sampler_applies_and_follows_our_strategies() {
         &file,
         json!({"service_strategies": [{"service": "groqcloud-policy", "type": "probabilistic", "param": 0.5}]}),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(60..=140).contains(&kept(&sampler, "POST /v1/rules")) {
-        assert!(Instant::now() < deadline, "the SDK never applied rate 0.5");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the SDK applies rate 0.5", Duration::from_secs(10), || {
+        let count = kept(&sampler, "POST /v1/rules");
+        if (60..=140).contains(&count) {
+            Ok(())
+        } else {
+            Err(format!("{count} of 200 kept"))
+        }
+    });
     runtime.block_on(server.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -131,23 +134,28 @@ fn the_rust_sdk_reads_a_rate_limiting_strategy_only_with_the_compat_spelling() {
 
     // Jaeger's spelling: the SDK fetches it, cannot parse RATE_LIMITING, and stays on AlwaysOn.
     let plain = sampler(format!("http://{}/sampling", server.http_addr));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while strategy_requests(server.http_addr, "auth-service") < 3 {
-        assert!(Instant::now() < deadline, "the SDK never asked for its strategy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the SDK asks for its strategy", Duration::from_secs(10), || {
+        let asked = strategy_requests(server.http_addr, "auth-service");
+        if asked >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{asked} requests"))
+        }
+    });
     assert_eq!(kept(&plain, "POST /v1/auth/token"), 200, "the upstream bug: the strategy is not applied");
 
     // The opt-in spelling: the SDK applies the rate limit (2 per second: a burst of 200 keeps the
     // bucket's 2, plus 2 per whole second since it was filled).
     let compat = sampler(format!("http://{}/sampling?compat=opentelemetry-rust", server.http_addr));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut count = kept(&compat, "POST /v1/auth/token");
-    while count == 200 {
-        assert!(Instant::now() < deadline, "the SDK never applied the rate-limiting strategy");
-        std::thread::sleep(Duration::from_millis(50));
+    let mut count = 200;
+    wait_until("the SDK applies the rate-limiting strategy", Duration::from_secs(10), || {
         count = kept(&compat, "POST /v1/auth/token");
-    }
+        if count < 200 {
+            Ok(())
+        } else {
+            Err("all 200 kept".to_owned())
+        }
+    });
     assert!((2..=4).contains(&count), "a burst of 200 under 2 traces/s keeps 2 to 4, kept {count}");
 
     let refused = ureq::get(&format!("http://{}/sampling?service=auth-service&compat=zipkin", server.http_addr))
