@@ -243,6 +243,7 @@ async fn deploy_creates_the_secrets_once_and_uninstall_keeps_them_until_purged()
     assert_eq!(secrets.len(), 2);
     assert!(secrets.iter().all(|d| d.change == Change::Unchanged), "{secrets:?}");
     let again = deploy(&client, &steps, Duration::from_secs(20), false).await.expect("deploys");
+    assert_eq!(again.applied, steps.len() - 2, "everything but the two kept Secrets");
     assert_eq!(
         again.kept,
         [format!("Secret jaeger-system/{CREDENTIALS_SECRET}"), format!("Secret jaeger-system/{TRANSPORT_TLS_SECRET}")]

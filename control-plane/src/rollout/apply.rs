@@ -172,7 +172,7 @@ async fn wait_ready(
 /// What a deploy did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
-    /// Objects of the plan, applied or kept.
+    /// Objects applied (the plan's, less the kept ones).
     pub applied: usize,
     pub workloads: usize,
     /// Create-only objects that existed and were left as they are (`Kind namespace/name`).
@@ -214,5 +214,6 @@ pub async fn deploy(
     println!("waiting for {count} workloads to roll out (timeout {timeout:?})");
     wait_ready(client, workloads, deadline, timeout).await?;
     deployed.workloads = count;
+    deployed.applied = steps.len() - deployed.kept.len();
     Ok(deployed)
 }
