@@ -8,6 +8,7 @@ use std::alloc::System;
 use std::sync::Mutex;
 
 use acgs_control_plane::telemetry::bounds::cut_batch;
+use acgs_control_plane::telemetry::received::ReceivedBatch;
 use acgs_control_plane::telemetry::store::{StoreLimits, TelemetryStore};
 use acgs_proto::telemetry::attribute::Value;
 use acgs_proto::telemetry::{AggregateEntry, Attribute, HashStatus, SpanRecord, TelemetryBatch};
@@ -110,7 +111,7 @@ fn heap_after(shapes: &[BatchShape]) -> isize {
     let mut store = TelemetryStore::new(limits());
     let (mut counter, mut now) = (0, 1_700_000_000);
     for shape in shapes {
-        let mut admitted = batch(shape, &mut counter);
+        let mut admitted = ReceivedBatch::from(batch(shape, &mut counter));
         cut_batch(&mut admitted);
         now += shape.advance_secs;
         store.apply(admitted, now);

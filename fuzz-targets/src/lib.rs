@@ -15,11 +15,13 @@ use acgs_control_plane::sampling::file::{self, Format};
 use acgs_control_plane::telemetry::batch::validate;
 use acgs_control_plane::telemetry::bounds::MAX_LABEL_BYTES;
 use acgs_control_plane::telemetry::prepare;
+use acgs_control_plane::telemetry::received::ReceivedBatch;
 use acgs_control_plane::telemetry::store::{StoreLimits, TelemetryStore};
 use acgs_filter::config::FilterConfig;
 use acgs_filter::decision::{Engine, RequestView, Verdict};
 use acgs_filter::sampling::{Strategy, UnknownFields};
-use acgs_proto::telemetry::TelemetryBatch;
+use acgs_proto::telemetry::{TelemetryBatch, LATENCY_BUCKETS};
+use prost::bytes::Bytes;
 use prost::Message as _;
 
 pub use host_abi::host_abi;
@@ -78,21 +80,36 @@ pub fn request_headers(data: &[u8]) -> bool {
 }
 
 /// Telemetry ingest past authentication: decode, validate, prepare (span facts written out, cut
-/// to the byte bounds), apply to the store. Whatever is admitted carries no label longer than the
-/// bound.
+/// to the byte bounds), apply to the store. Ingest reads the aggregate entries in place: it accepts
+/// exactly the bodies prost's decoding of `TelemetryBatch` accepts, and reads the same entries.
+/// Whatever is admitted carries no label longer than the bound.
 pub fn telemetry_batch(data: &[u8]) -> bool {
-    let Ok(mut batch) = TelemetryBatch::decode(data) else { return false };
-    if validate(&batch).is_err() {
+    let (canonical, received) = (TelemetryBatch::decode(data), ReceivedBatch::decode(Bytes::copy_from_slice(data)));
+    assert_eq!(
+        canonical.is_ok(),
+        received.is_ok(),
+        "ingest and prost disagree on whether the body is a TelemetryBatch"
+    );
+    let (Ok(canonical), Ok(mut received)) = (canonical, received) else { return false };
+    assert_eq!(received.batch, TelemetryBatch { aggregates: Vec::new(), ..canonical.clone() });
+    assert_eq!(received.aggregates().len(), canonical.aggregates.len());
+    for (in_place, mut entry) in received.aggregates().zip(canonical.aggregates) {
+        // Ingest keeps the buckets a histogram has and counts the rest (refused by validation).
+        assert_eq!(in_place.buckets_received, entry.latency_buckets.len());
+        entry.latency_buckets.truncate(LATENCY_BUCKETS);
+        assert_eq!(in_place.to_owned_entry(), entry, "ingest read another aggregate entry than prost");
+    }
+    if validate(&received).is_err() {
         return false;
     }
-    prepare(&mut batch);
-    for entry in &batch.aggregates {
-        for label in [&entry.service, &entry.operation, &entry.source] {
-            assert!(label.len() <= MAX_LABEL_BYTES, "a label longer than the bound was admitted");
+    prepare(&mut received);
+    for entry in received.aggregates() {
+        for label in [entry.service, entry.operation, entry.source] {
+            assert!(label.as_bytes().len() <= MAX_LABEL_BYTES, "a label longer than the bound was admitted");
         }
     }
     let mut store = TelemetryStore::new(StoreLimits::default());
-    store.apply(batch, 1_700_000_000);
+    store.apply(received, 1_700_000_000);
     true
 }
 

@@ -2,7 +2,9 @@
 //! refused whole with an error naming the field (`aggregates[3].hash_status: …`), so a bad sender
 //! can never half-apply a batch.
 
-use acgs_proto::telemetry::{HashStatus, TelemetryBatch, LATENCY_BUCKETS};
+use acgs_proto::telemetry::{HashStatus, LATENCY_BUCKETS};
+
+use super::received::ReceivedBatch;
 
 /// Why a batch was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,20 +24,16 @@ pub fn hash_status(wire: i32) -> Option<HashStatus> {
     HashStatus::try_from(wire).ok().filter(|status| *status != HashStatus::Unspecified)
 }
 
-/// Number of records (aggregate entries plus span records) in a batch.
-pub fn record_count(batch: &TelemetryBatch) -> u64 {
-    (batch.aggregates.len() + batch.spans.len()) as u64
-}
-
 /// Validates a batch as a whole.
-pub fn validate(batch: &TelemetryBatch) -> Result<(), BatchError> {
+pub fn validate(received: &ReceivedBatch) -> Result<(), BatchError> {
+    let batch = &received.batch;
     if batch.vm_id.is_empty() {
         return Err(invalid("vm_id", "must not be empty"));
     }
     if batch.seq == 0 {
         return Err(invalid("seq", "must be at least 1"));
     }
-    for (i, entry) in batch.aggregates.iter().enumerate() {
+    for (i, entry) in received.aggregates().enumerate() {
         let field = |name: &str| format!("aggregates[{i}].{name}");
         if entry.service.is_empty() {
             return Err(invalid(field("service"), "must not be empty"));
@@ -46,10 +44,10 @@ pub fn validate(batch: &TelemetryBatch) -> Result<(), BatchError> {
         if entry.status_class > 5 {
             return Err(invalid(field("status_class"), format!("{} is not a status class (0-5)", entry.status_class)));
         }
-        if entry.latency_buckets.len() > LATENCY_BUCKETS {
+        if entry.buckets_received > LATENCY_BUCKETS {
             return Err(invalid(
                 field("latency_buckets"),
-                format!("{} buckets, at most {LATENCY_BUCKETS}", entry.latency_buckets.len()),
+                format!("{} buckets, at most {LATENCY_BUCKETS}", entry.buckets_received),
             ));
         }
         let in_buckets = entry.latency_buckets.iter().try_fold(0u64, |sum, n| sum.checked_add(*n));

@@ -7,8 +7,10 @@
 //! Every cut is at a UTF-8 character boundary; what was cut is counted in [`Cuts`].
 
 use acgs_proto::telemetry::attribute::Value;
-use acgs_proto::telemetry::{SpanRecord, TelemetryBatch};
+use acgs_proto::telemetry::SpanRecord;
 use prost::Message;
+
+use super::received::ReceivedBatch;
 
 /// Longest label value kept on `/metrics`, in bytes.
 pub const MAX_LABEL_BYTES: usize = 128;
@@ -27,16 +29,12 @@ pub struct Cuts {
 }
 
 /// Cuts every label value and span record of `batch` to the bounds.
-pub fn cut_batch(batch: &mut TelemetryBatch) -> Cuts {
-    let mut cuts = Cuts::default();
-    let mut label = |value: &mut String| cuts.labels += u64::from(cut(value, MAX_LABEL_BYTES));
-    label(&mut batch.service);
-    for entry in &mut batch.aggregates {
-        label(&mut entry.service);
-        label(&mut entry.operation);
-        label(&mut entry.source);
-    }
-    for span in &mut batch.spans {
+pub fn cut_batch(received: &mut ReceivedBatch) -> Cuts {
+    let mut cuts = Cuts {
+        labels: u64::from(cut(&mut received.batch.service, MAX_LABEL_BYTES)) + received.cut_labels(MAX_LABEL_BYTES),
+        spans: 0,
+    };
+    for span in &mut received.batch.spans {
         cuts.spans += u64::from(cut_span(span));
     }
     cuts
@@ -62,11 +60,7 @@ fn cut(value: &mut String, max: usize) -> bool {
     if value.len() <= max {
         return false;
     }
-    let mut end = max;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    value.truncate(end);
+    value.truncate(value.floor_char_boundary(max));
     true
 }
 

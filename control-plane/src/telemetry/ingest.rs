@@ -10,15 +10,14 @@
 
 use std::sync::Arc;
 
+use super::batch::validate;
+use super::dedupe::{Admission, SEQ_WINDOW};
+use super::received::ReceivedBatch;
+use super::{prepare, Admitted, BatchResult, StoreWork, TelemetryShared};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use prost::Message as _;
-
-use super::batch::{record_count, validate};
-use super::dedupe::{Admission, SEQ_WINDOW};
-use super::{Admitted, BatchResult, StoreWork, TelemetryShared};
 
 /// The media type the filters send.
 pub const PROTOBUF: &str = "application/x-protobuf";
@@ -80,8 +79,8 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
     let Some((budget, slot)) = room else {
         return (BatchResult::Overloaded, overloaded());
     };
-    let batch = match acgs_proto::telemetry::TelemetryBatch::decode(bytes) {
-        Ok(batch) => batch,
+    let mut received = match ReceivedBatch::decode(bytes) {
+        Ok(received) => received,
         Err(error) => {
             return (
                 BatchResult::Malformed,
@@ -89,11 +88,13 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
             )
         }
     };
-    if let Err(error) = validate(&batch) {
+    if let Err(error) = validate(&received) {
         return (BatchResult::Invalid, reply(StatusCode::BAD_REQUEST, &format!("invalid TelemetryBatch: {error}")));
     }
-    let records = record_count(&batch);
-    let (vm_id, seq) = (batch.vm_id.clone(), batch.seq);
+    let records = received.record_count();
+    // Prepared here, on the request's worker: the store's thread only applies.
+    let cuts = prepare(&mut received);
+    let (vm_id, seq) = (received.batch.vm_id.clone(), received.batch.seq);
     let Ok(mut tracker) = shared.tracker.lock() else {
         return (BatchResult::Overloaded, reply(StatusCode::SERVICE_UNAVAILABLE, "ingest unavailable"));
     };
@@ -108,8 +109,10 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
             return (BatchResult::Invalid, reply(StatusCode::BAD_REQUEST, &message));
         }
     }
-    slot.send(StoreWork::Apply(Admitted { batch, _budget: budget }));
+    slot.send(StoreWork::Apply(Admitted { batch: received, _budget: budget }));
     tracker.record(&vm_id, seq);
+    drop(tracker);
+    shared.count_cuts(cuts);
     shared.records.inc_by(records);
     (BatchResult::Accepted, reply(StatusCode::OK, "accepted"))
 }

@@ -13,6 +13,7 @@ pub mod exposition;
 pub mod histogram;
 mod ingest;
 pub mod otlp;
+pub mod received;
 pub mod span_facts;
 pub mod store;
 pub mod window;
@@ -20,7 +21,7 @@ pub mod window;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use acgs_proto::telemetry::{SpanSource, TelemetryBatch};
+use acgs_proto::telemetry::SpanSource;
 use axum::http::HeaderValue;
 use axum::routing::post;
 use axum::Router;
@@ -32,13 +33,14 @@ use tokio::sync::mpsc;
 
 use crate::drain::Drain;
 pub use ingest::PROTOBUF;
+use received::ReceivedBatch;
 use store::{StoreLimits, TelemetryStore};
 
-/// What happens to an admitted batch before anything reads it: the span records' typed facts
-/// become their attributes, then everything is cut to the byte bounds.
-pub fn prepare(batch: &mut TelemetryBatch) -> bounds::Cuts {
-    span_facts::expand_batch(batch);
-    bounds::cut_batch(batch)
+/// What happens to an admitted batch before anything reads it (on the request's worker): the span
+/// records' typed facts become their attributes, then everything is cut to the byte bounds.
+pub fn prepare(received: &mut ReceivedBatch) -> bounds::Cuts {
+    span_facts::expand_batch(&mut received.batch);
+    bounds::cut_batch(received)
 }
 
 /// Seconds since the Unix epoch, now.
@@ -327,7 +329,7 @@ enum StoreWork {
 /// A batch admitted for the store, holding its share of the queue's byte budget until applied.
 #[derive(Debug)]
 struct Admitted {
-    batch: TelemetryBatch,
+    batch: ReceivedBatch,
     _budget: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -340,20 +342,17 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<StoreWork>) {
         let mut applied = store::ApplyOutcome::default();
         let mut filter_drops = (0, 0, 0);
         let mut export_full = 0;
-        let mut cuts = bounds::Cuts::default();
         let mut flushed = Vec::new();
         if let Ok(mut store) = shared.store.write() {
             for work in burst.drain(..) {
-                let mut batch = match work {
+                let received = match work {
                     StoreWork::Apply(admitted) => admitted.batch,
                     StoreWork::Flush(done) => {
                         flushed.push(done);
                         continue;
                     }
                 };
-                let cut = prepare(&mut batch);
-                cuts.labels += cut.labels;
-                cuts.spans += cut.spans;
+                let batch = &received.batch;
                 if let Some(d) = &batch.dropped {
                     filter_drops.0 += d.spans;
                     filter_drops.1 += d.aggregates;
@@ -371,11 +370,10 @@ fn consume(shared: &TelemetryShared, mut receiver: mpsc::Receiver<StoreWork>) {
                         }
                     }
                 }
-                applied += store.apply(batch, now);
+                applied += store.apply(received, now);
             }
         }
         burst.clear();
-        shared.count_cuts(cuts);
         shared.count_dropped("export_queue_full", export_full);
         shared.count_dropped("series_limit", applied.series_dropped);
         shared.count_dropped("span_buffer", applied.spans_evicted);

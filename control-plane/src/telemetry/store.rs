@@ -19,10 +19,11 @@ use std::time::Duration;
 use foldhash::{HashMap, HashSet};
 
 use acgs_proto::telemetry::attribute::Value;
-use acgs_proto::telemetry::{Attribute, HashStatus, SpanRecord, TelemetryBatch};
+use acgs_proto::telemetry::{Attribute, HashStatus, SpanRecord};
 
 use super::batch;
 use super::histogram::LatencyHistogram;
+use super::received::{Label, ReceivedBatch};
 use super::window::{SeriesKey, WindowStore};
 
 /// Bounds of the store.
@@ -221,27 +222,28 @@ impl TelemetryStore {
     }
 
     /// Applies a validated batch received at `received_unix_secs`.
-    pub fn apply(&mut self, batch: TelemetryBatch, received_unix_secs: u64) -> ApplyOutcome {
+    pub fn apply(&mut self, batch: impl Into<ReceivedBatch>, received_unix_secs: u64) -> ApplyOutcome {
+        let received = batch.into();
         let mut outcome = ApplyOutcome::default();
         // A batch comes from one VM: its entries share a service, and neighbours often an
         // operation, so the last interned names are compared before a name is hashed.
         let (mut last_service, mut last_operation): (Option<Arc<str>>, Option<Arc<str>>) = (None, None);
-        for entry in &batch.aggregates {
+        for entry in received.aggregates() {
             let Some(hash_status) = batch::hash_status(entry.hash_status) else { continue };
             let mut histogram = LatencyHistogram::default();
-            if histogram.merge_wire(&entry.latency_buckets, entry.latency_sum_micros, entry.latency_max_micros).is_err()
+            if histogram.merge_wire(entry.latency_buckets, entry.latency_sum_micros, entry.latency_max_micros).is_err()
             {
                 continue;
             }
-            let service = self.intern_after(&mut last_service, &entry.service);
+            let service = self.intern_after(&mut last_service, entry.service);
             let key = SeriesKey {
                 service: Arc::clone(&service),
-                operation: self.intern_after(&mut last_operation, &entry.operation),
+                operation: self.intern_after(&mut last_operation, entry.operation),
                 code_class: u8::try_from(entry.status_class).unwrap_or(0),
                 hash_status,
             };
             if hash_status == HashStatus::Mismatch {
-                let source = self.intern(if entry.source.is_empty() { "unknown" } else { &entry.source });
+                let source = self.intern(if entry.source.is_empty() { "unknown" } else { entry.source.as_str() });
                 if !self.count_mismatch(service, source, entry.count) {
                     outcome.series_dropped += 1;
                 }
@@ -271,6 +273,7 @@ impl TelemetryStore {
             self.operations.insert((Arc::clone(&key.service), Arc::clone(&key.operation)));
             self.totals.entry(key).or_default().merge(&histogram);
         }
+        let batch = received.batch;
         if let Some(dropped) = &batch.dropped {
             self.filter_drops.spans += dropped.spans;
             self.filter_drops.aggregates += dropped.aggregates;
@@ -395,11 +398,11 @@ impl TelemetryStore {
 
     /// [`Self::intern`], unless `name` is the one interned `last` (then no hashing); `last`
     /// becomes `name`'s.
-    fn intern_after(&mut self, last: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
+    fn intern_after(&mut self, last: &mut Option<Arc<str>>, name: Label<'_>) -> Arc<str> {
         match last {
-            Some(previous) if &**previous == name => Arc::clone(previous),
+            Some(previous) if previous.as_bytes() == name.as_bytes() => Arc::clone(previous),
             _ => {
-                let interned = self.intern(name);
+                let interned = self.intern(name.as_str());
                 *last = Some(Arc::clone(&interned));
                 interned
             }

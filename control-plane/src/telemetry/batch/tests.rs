@@ -1,4 +1,4 @@
-use acgs_proto::telemetry::{AggregateEntry, SpanRecord};
+use acgs_proto::telemetry::{AggregateEntry, SpanRecord, TelemetryBatch};
 
 use super::*;
 
@@ -37,13 +37,14 @@ fn batch() -> TelemetryBatch {
 }
 
 fn error_of(batch: TelemetryBatch) -> String {
-    validate(&batch).expect_err("invalid").to_string()
+    validate(&batch.into()).expect_err("invalid").to_string()
 }
 
 #[test]
 fn a_well_formed_batch_passes_and_counts_its_records() {
-    assert_eq!(validate(&batch()), Ok(()));
-    assert_eq!(record_count(&batch()), 2);
+    let received = ReceivedBatch::from(batch());
+    assert_eq!(validate(&received), Ok(()));
+    assert_eq!(received.record_count(), 2);
 }
 
 #[test]
@@ -88,7 +89,7 @@ fn each_malformed_field_is_named() {
     assert_eq!(error_of(b), "spans[0].hash_status: unknown hash status 9");
     let mut b = batch();
     b.spans[0].hash_status = HashStatus::Injected as i32;
-    assert_eq!(validate(&b), Ok(()), "a span's typed status may be any known one");
+    assert_eq!(validate(&b.into()), Ok(()), "a span's typed status may be any known one");
 }
 
 #[test]

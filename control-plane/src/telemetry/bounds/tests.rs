@@ -1,4 +1,4 @@
-use acgs_proto::telemetry::{AggregateEntry, Attribute};
+use acgs_proto::telemetry::{AggregateEntry, Attribute, TelemetryBatch};
 
 use super::*;
 
@@ -9,7 +9,7 @@ fn attribute(key: &str, value: &str) -> Attribute {
 #[test]
 fn label_values_are_cut_to_the_bound_at_a_character_boundary_and_counted() {
     let long_operation = format!("GET /{}", "é".repeat(1_000_000)); // a 2 MB operation name
-    let mut batch = TelemetryBatch {
+    let mut batch: ReceivedBatch = TelemetryBatch {
         service: "s".repeat(200),
         aggregates: vec![
             AggregateEntry { service: "checkout".to_owned(), operation: long_operation, ..AggregateEntry::default() },
@@ -20,14 +20,14 @@ fn label_values_are_cut_to_the_bound_at_a_character_boundary_and_counted() {
             },
         ],
         ..TelemetryBatch::default()
-    };
+    }
+    .into();
     assert_eq!(cut_batch(&mut batch), Cuts { labels: 2, spans: 0 });
-    assert_eq!(batch.service, "s".repeat(MAX_LABEL_BYTES));
-    let cut_operation = &batch.aggregates[0].operation;
+    assert_eq!(batch.batch.service, "s".repeat(MAX_LABEL_BYTES));
+    let operations: Vec<&str> = batch.aggregates().map(|entry| entry.operation.as_str()).collect();
     // "GET /" is 5 bytes, then 2-byte characters: 128 would split one, so 127.
-    assert_eq!(cut_operation.len(), 127);
-    assert_eq!(cut_operation, &format!("GET /{}", "é".repeat(61)));
-    assert_eq!(batch.aggregates[1].operation, "GET /ok");
+    assert_eq!(operations[0].len(), 127);
+    assert_eq!(operations, [format!("GET /{}", "é".repeat(61)).as_str(), "GET /ok"]);
 }
 
 #[test]
@@ -40,14 +40,14 @@ fn a_span_record_is_cut_to_its_byte_bound_dropping_attributes_from_the_end() {
     };
     let small =
         SpanRecord { name: "GET /ok".to_owned(), attributes: vec![attribute("a", "b")], ..SpanRecord::default() };
-    let mut batch = TelemetryBatch { spans: vec![huge.clone(), small.clone()], ..TelemetryBatch::default() };
+    let mut batch = TelemetryBatch { spans: vec![huge.clone(), small.clone()], ..TelemetryBatch::default() }.into();
     assert_eq!(cut_batch(&mut batch), Cuts { labels: 0, spans: 1 });
-    huge = batch.spans[0].clone();
+    huge = batch.batch.spans[0].clone();
     assert!(huge.encoded_len() <= MAX_SPAN_BYTES, "{} bytes", huge.encoded_len());
     assert_eq!(huge.name.len(), MAX_VALUE_BYTES);
     assert_eq!(huge.peer, "10.0.0.1");
     // Each attribute is now a 1,024-byte value: the first 14 fit in 16 KiB with the name.
     assert_eq!(huge.attributes.len(), 14);
     assert_eq!(huge.attributes.last().map(|a| a.key.as_str()), Some("k13"));
-    assert_eq!(batch.spans[1], small, "a span within the bounds is untouched");
+    assert_eq!(batch.batch.spans[1], small, "a span within the bounds is untouched");
 }

@@ -1,4 +1,4 @@
-use acgs_proto::telemetry::{AggregateEntry, DroppedCounters, HashStatus};
+use acgs_proto::telemetry::{AggregateEntry, DroppedCounters, HashStatus, TelemetryBatch};
 
 use super::*;
 
