@@ -109,7 +109,7 @@ async fn admit(shared: &TelemetryShared, headers: &HeaderMap, body: Body) -> (Ba
             return (BatchResult::Invalid, reply(StatusCode::BAD_REQUEST, &message));
         }
     }
-    slot.send(StoreWork::Apply(Admitted { batch: received, _budget: budget }));
+    slot.send(StoreWork::Apply(Box::new(Admitted { batch: received, _budget: budget })));
     tracker.record(&vm_id, seq);
     drop(tracker);
     shared.count_cuts(cuts);

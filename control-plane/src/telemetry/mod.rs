@@ -1,8 +1,9 @@
 //! Telemetry from the filters: ingest (`POST /v1/telemetry`), the store of aggregates, windows and
 //! sampled spans, and its Prometheus exposition. [`Telemetry::start`] spawns the task that applies
-//! admitted batches to the store; the HTTP handler only authenticates, decodes, validates and
-//! admits (exactly once per (vm_id, seq)), so a slow consumer shows up as 503s the filters retry,
-//! never as unbounded memory. Span records go to the OTLP export only from filters whose Envoy
+//! admitted batches to the store; the HTTP handler authenticates, decodes (the aggregate entries
+//! read in place: [`received`]), validates, prepares (span facts, byte bounds) and admits (exactly
+//! once per (vm_id, seq)), so the store's thread only applies, and a slow consumer shows up as 503s
+//! the filters retry, never as unbounded memory. Span records go to the OTLP export only from filters whose Envoy
 //! has no tracer (`span_source` FILTER, or unset by older filters): where Envoy records the hop,
 //! exporting the filter's record too would put two spans per hop in the trace (docs/mesh.md).
 
@@ -322,7 +323,7 @@ impl Telemetry {
 /// before it is applied.
 #[derive(Debug)]
 enum StoreWork {
-    Apply(Admitted),
+    Apply(Box<Admitted>),
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 

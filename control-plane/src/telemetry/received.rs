@@ -1,9 +1,10 @@
 //! A telemetry batch as ingest decodes it: every field as prost decodes `TelemetryBatch`, except
-//! the aggregate entries, which are read in place from the request body (offsets into it, the
-//! latency buckets copied inline). A busy filter's batch carries a few hundred entries with four
-//! label strings and a bucket list each: decoded by prost, every one of them is an allocation on
-//! the request's worker, freed later by the store's thread on the other core; read in place, a
-//! batch costs one allocation for all its entries.
+//! the aggregate entries, which are read in place from the request body (their labels as offsets
+//! into it, their latency buckets copied into one list per batch). A busy filter's batch carries a
+//! few hundred entries with four label strings and a bucket list each: decoded by prost, every one
+//! of them is an allocation on the request's worker, freed later by the store's thread on the
+//! other core; read in place, all the entries of a batch cost two allocations (and their labels
+//! are checked to be UTF-8 once).
 //!
 //! The wire is the same `acgs.telemetry.v1.TelemetryBatch`: what prost accepts is accepted (string
 //! fields must be UTF-8, packed and unpacked buckets alike, unknown fields skipped, the last value
