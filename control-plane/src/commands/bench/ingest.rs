@@ -5,14 +5,16 @@
 //! core. Records are aggregate entries plus span records.
 //!
 //! With `--replicas N` a paced load (each client one batch every [`PACE`], as filter VMs flush on
-//! a timer: below one replica's capacity, so nothing is shed) goes through one replica and then
-//! through N replicas in the same process, each client (a filter VM) to one of them as
-//! consistent hashing pins a VM (docs/scale-out.md); the report compares the process CPU seconds
-//! per million records of both runs: what running N replicas costs over one for the same
-//! telemetry. The load generator runs in the process in both runs, so its share is in both. Both
-//! paced runs configure the replicas as the Deployment does (the built-in alert evaluator off).
+//! a timer: below one replica's capacity, so nothing is shed) goes through one replica and through
+//! N replicas in the same process, each client (a filter VM) to one of them as consistent hashing
+//! pins a VM (docs/scale-out.md); the report compares the process CPU seconds per million records
+//! of both: what running N replicas costs over one for the same telemetry. Both sets run side by
+//! side and are measured in alternating windows, the median window of each reported, so that a
+//! burst of the machine's noise falls on both alike rather than on whichever ran second. The load
+//! generator runs in the process for both, so its share is in both. Both paced sets configure the
+//! replicas as the Deployment does (the built-in alert evaluator off).
 //!
-//! Every run starts measuring at the replicas' steady state: after a warm-up that fills each
+//! Every set starts measuring at the replicas' steady state: after a warm-up that fills each
 //! replica's span buffer, as in a replica that has run a while.
 
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ const AGGREGATES: usize = 180;
 const SPANS: usize = 20;
 /// Each client's batch interval in the CPU comparison.
 const PACE: Duration = Duration::from_millis(5);
+/// Measured windows of each paced set, alternating.
+const PACED_WINDOWS: usize = 5;
 /// Warm-up rounds of 300 ms at most (a paced replica fills its span buffer in about 10).
 const WARM_UP_ROUNDS: usize = 40;
 
@@ -100,6 +104,7 @@ pub struct ReplicatedRun {
 }
 
 /// What one measured run through `replicas` servers gave.
+#[derive(Debug, Clone, Copy)]
 struct Measured {
     records_per_s: f64,
     cpu_seconds_per_million: f64,
@@ -107,65 +112,120 @@ struct Measured {
     refused: u64,
 }
 
-/// Starts `replicas` control planes, warms them up to their steady state, then loads them for
-/// `duration`, client `i` on replica `i % replicas`. `deployed`: configured as the Deployment
-/// runs replicas (the built-in alert evaluator off; Prometheus evaluates the rules).
-async fn measure(
+/// Control planes on loopback taking the same load, client `i` on replica `i % replicas`, warmed
+/// up to their steady state.
+struct Replicas {
+    servers: Vec<RunningServer>,
+    connections: usize,
+    make: MakeRequest,
+    records_per_batch: f64,
+}
+
+impl Replicas {
+    /// Starts `replicas` control planes and warms them up. `deployed`: configured as the
+    /// Deployment runs replicas (the built-in alert evaluator off; Prometheus evaluates the rules).
+    async fn start(
+        template: &TelemetryBatch,
+        replicas: usize,
+        connections: usize,
+        pace: Option<Duration>,
+        deployed: bool,
+    ) -> anyhow::Result<Self> {
+        let mut servers = Vec::with_capacity(replicas);
+        for _ in 0..replicas {
+            let loopback = ServerConfig::loopback(None);
+            let config = ServerConfig {
+                telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
+                alerts: AlertConfig { builtin: !deployed, ..loopback.alerts.clone() },
+                ..loopback
+            };
+            servers.push(start(config).await?);
+        }
+        let records_per_batch = (template.aggregates.len() + template.spans.len()) as f64;
+        let set = Self { servers, connections, make: batch_requests(template), records_per_batch };
+        // Steady state: every replica's span buffer full (from then on each span stored replaces
+        // the oldest, in memory already touched), as in a replica that has run a while. Until then
+        // the first touch of the buffer's memory costs page faults a long-running replica no
+        // longer pays.
+        let span_buffer = StoreLimits::default().span_buffer as u64;
+        for _ in 0..WARM_UP_ROUNDS {
+            set.load(Duration::from_millis(300), pace).await?;
+            let full = set
+                .servers
+                .iter()
+                .all(|server| server.telemetry.store().read().is_ok_and(|store| store.spans_received() >= span_buffer));
+            if full {
+                break;
+            }
+        }
+        Ok(set)
+    }
+
+    /// Loads every replica for `duration`; each replica's clients' results.
+    async fn load(&self, duration: Duration, pace: Option<Duration>) -> anyhow::Result<Vec<load::LoadResult>> {
+        let replicas = self.servers.len();
+        let per_replica = |i: usize| self.connections / replicas + usize::from(i < self.connections % replicas);
+        futures::future::try_join_all(self.servers.iter().enumerate().filter(|(i, _)| per_replica(*i) > 0).map(
+            |(i, server)| load::run_paced(server.http_addr, per_replica(i), duration, pace, Arc::clone(&self.make)),
+        ))
+        .await
+    }
+
+    /// One measured window of load: records/s and the process's CPU per million records.
+    async fn measure(&self, duration: Duration, pace: Option<Duration>) -> anyhow::Result<Measured> {
+        let cpu = ProcessTime::now();
+        let results = self.load(duration, pace).await?;
+        let cpu_seconds = cpu.elapsed().as_secs_f64();
+        let ingested = results.iter().map(|r| r.ok).sum::<u64>() as f64 * self.records_per_batch;
+        Ok(Measured {
+            records_per_s: results.iter().map(|r| r.ok_per_s).sum::<f64>() * self.records_per_batch,
+            cpu_seconds_per_million: cpu_seconds / ingested.max(1.0) * 1e6,
+            overloaded: results.iter().map(|r| r.overloaded).sum(),
+            refused: results.iter().map(|r| r.other).sum(),
+        })
+    }
+
+    async fn shutdown(self) {
+        for server in self.servers {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// The paced load through one replica and through `replicas`, both sets warmed up first, then
+/// measured in alternating windows ([`PACED_WINDOWS`] each, together as long as `duration`), so
+/// that the machine's noise falls on both alike; the median window of each.
+async fn paced_comparison(
     template: &TelemetryBatch,
     replicas: usize,
     connections: usize,
     duration: Duration,
-    pace: Option<Duration>,
-    deployed: bool,
-) -> anyhow::Result<Measured> {
-    let records = (template.aggregates.len() + template.spans.len()) as f64;
-    let mut servers = Vec::with_capacity(replicas);
-    for _ in 0..replicas {
-        let loopback = ServerConfig::loopback(None);
-        let config = ServerConfig {
-            telemetry: TelemetryConfig { token: Some(TOKEN.to_owned()), ..TelemetryConfig::default() },
-            alerts: AlertConfig { builtin: !deployed, ..loopback.alerts.clone() },
-            ..loopback
-        };
-        servers.push(start(config).await?);
+) -> anyhow::Result<(Measured, Measured)> {
+    let one = Replicas::start(template, 1, connections, Some(PACE), true).await?;
+    let many = Replicas::start(template, replicas, connections, Some(PACE), true).await?;
+    let window = duration / PACED_WINDOWS as u32;
+    let (mut ones, mut manys) = (Vec::new(), Vec::new());
+    for _ in 0..PACED_WINDOWS {
+        ones.push(one.measure(window, Some(PACE)).await?);
+        manys.push(many.measure(window, Some(PACE)).await?);
     }
-    let make = batch_requests(template);
-    let per_replica = |i: usize| connections / replicas + usize::from(i < connections % replicas);
-    let load_all =
-        |period: Duration| {
-            futures::future::try_join_all(
-                servers.iter().enumerate().filter(|(i, _)| per_replica(*i) > 0).map(|(i, server)| {
-                    load::run_paced(server.http_addr, per_replica(i), period, pace, Arc::clone(&make))
-                }),
-            )
-        };
-    // Steady state: every replica's span buffer full (from then on each span stored replaces the
-    // oldest, in memory already touched), as in a replica that has run a while. Until then the
-    // first touch of the buffer's memory costs page faults a long-running replica no longer pays.
-    let span_buffer = StoreLimits::default().span_buffer as u64;
-    let full = |servers: &[RunningServer]| {
-        servers.iter().all(|server| server.telemetry.store().read().is_ok_and(|s| s.spans_received() >= span_buffer))
-    };
-    for _ in 0..WARM_UP_ROUNDS {
-        load_all(Duration::from_millis(300)).await?;
-        if full(&servers) {
-            break;
-        }
-    }
-    let cpu = ProcessTime::now();
-    let results = load_all(duration).await?;
-    let cpu_seconds = cpu.elapsed().as_secs_f64();
-    for server in servers {
-        server.shutdown().await;
-    }
-    let ok: u64 = results.iter().map(|r| r.ok).sum();
-    let ingested = ok as f64 * records;
-    Ok(Measured {
-        records_per_s: results.iter().map(|r| r.ok_per_s).sum::<f64>() * records,
-        cpu_seconds_per_million: cpu_seconds / ingested.max(1.0) * 1e6,
-        overloaded: results.iter().map(|r| r.overloaded).sum(),
-        refused: results.iter().map(|r| r.other).sum(),
-    })
+    one.shutdown().await;
+    many.shutdown().await;
+    Ok((median(ones), median(manys)))
+}
+
+/// The window with the median CPU per million records; the shed batches of all windows.
+fn median(mut windows: Vec<Measured>) -> Measured {
+    let overloaded = windows.iter().map(|w| w.overloaded).sum();
+    let refused = windows.iter().map(|w| w.refused).sum();
+    windows.sort_by(|a, b| a.cpu_seconds_per_million.total_cmp(&b.cpu_seconds_per_million));
+    let middle = windows.get(windows.len() / 2).copied().unwrap_or(Measured {
+        records_per_s: 0.0,
+        cpu_seconds_per_million: 0.0,
+        overloaded: 0,
+        refused: 0,
+    });
+    Measured { overloaded, refused, ..middle }
 }
 
 impl IngestBench {
@@ -179,10 +239,11 @@ impl IngestBench {
         let duration = self.load.duration();
         let replicas = usize::try_from(self.replicas)?;
         let report = runtime.block_on(async {
-            let one = measure(&template, 1, connections, duration, None, false).await?;
+            let full_load = Replicas::start(&template, 1, connections, None, false).await?;
+            let one = full_load.measure(duration, None).await?;
+            full_load.shutdown().await;
             let replicated = if replicas > 1 {
-                let paced_one = measure(&template, 1, connections, duration, Some(PACE), true).await?;
-                let many = measure(&template, replicas, connections, duration, Some(PACE), true).await?;
+                let (paced_one, many) = paced_comparison(&template, replicas, connections, duration * 2).await?;
                 Some(ReplicatedRun {
                     replicas: self.replicas,
                     paced_records_per_s: paced_one.records_per_s,
