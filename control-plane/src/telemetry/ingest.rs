@@ -10,14 +10,15 @@
 
 use std::sync::Arc;
 
-use super::batch::validate;
-use super::dedupe::{Admission, SEQ_WINDOW};
-use super::received::ReceivedBatch;
-use super::{prepare, Admitted, BatchResult, StoreWork, TelemetryShared};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use super::batch::validate;
+use super::dedupe::{Admission, SEQ_WINDOW};
+use super::received::ReceivedBatch;
+use super::{prepare, Admitted, BatchResult, StoreWork, TelemetryShared};
 
 /// The media type the filters send.
 pub const PROTOBUF: &str = "application/x-protobuf";

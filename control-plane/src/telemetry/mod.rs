@@ -2,10 +2,11 @@
 //! sampled spans, and its Prometheus exposition. [`Telemetry::start`] spawns the task that applies
 //! admitted batches to the store; the HTTP handler authenticates, decodes (the aggregate entries
 //! read in place: [`received`]), validates, prepares (span facts, byte bounds) and admits (exactly
-//! once per (vm_id, seq)), so the store's thread only applies, and a slow consumer shows up as 503s
-//! the filters retry, never as unbounded memory. Span records go to the OTLP export only from filters whose Envoy
-//! has no tracer (`span_source` FILTER, or unset by older filters): where Envoy records the hop,
-//! exporting the filter's record too would put two spans per hop in the trace (docs/mesh.md).
+//! once per (vm_id, seq)), so the store's thread only applies, and a slow consumer shows up as
+//! 503s the filters retry, never as unbounded memory. Span records go to the OTLP export only from
+//! filters whose Envoy has no tracer (`span_source` FILTER, or unset by older filters): where Envoy
+//! records the hop, exporting the filter's record too would put two spans per hop in the trace
+//! (docs/mesh.md).
 
 pub mod batch;
 pub mod bounds;

@@ -128,35 +128,37 @@ fn labels_are_cut_at_a_character_boundary_and_counted() {
     );
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-    /// Any batch prost encodes reads back entry for entry, whether decoded from a body or built
-    /// in the process.
-    #[test]
-    fn any_encoded_batch_reads_back(
-        labels in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,40}", "\\PC{0,8}", "\\PC{0,20}"), 0..6),
-        numbers in proptest::collection::vec(
-            (any::<u32>(), any::<i32>(), any::<u64>(), proptest::collection::vec(any::<u64>(), 0..LATENCY_BUCKETS), any::<u64>(), any::<u64>()),
-            6,
-        ),
-    ) {
-        let aggregates: Vec<AggregateEntry> = labels
-            .into_iter()
-            .zip(numbers)
-            .map(|((service, operation, category, source), (status_class, hash_status, count, buckets, sum, max))| AggregateEntry {
+/// Any aggregate entry: labels of any text (up to a few dozen characters), any numbers, up to a
+/// histogram's buckets.
+fn any_entry() -> impl Strategy<Value = AggregateEntry> {
+    let labels = ("\\PC{0,12}", "\\PC{0,40}", "\\PC{0,8}", "\\PC{0,20}");
+    let buckets = proptest::collection::vec(any::<u64>(), 0..LATENCY_BUCKETS);
+    let numbers = (any::<u32>(), any::<i32>(), any::<u64>(), buckets, any::<u64>(), any::<u64>());
+    (labels, numbers).prop_map(
+        |((service, operation, category, source), (status_class, hash_status, count, latency_buckets, sum, max))| {
+            AggregateEntry {
                 service,
                 operation,
                 status_class,
                 hash_status,
                 category,
                 count,
-                latency_buckets: buckets,
+                latency_buckets,
                 latency_sum_micros: sum,
                 latency_max_micros: max,
                 source,
-            })
-            .collect();
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any batch prost encodes reads back entry for entry, whether decoded from a body or built
+    /// in the process.
+    #[test]
+    fn any_encoded_batch_reads_back(aggregates in proptest::collection::vec(any_entry(), 0..6)) {
         let batch = TelemetryBatch { aggregates: aggregates.clone(), ..batch() };
         prop_assert_eq!(entries(&decoded(batch.encode_to_vec())), aggregates.clone());
         prop_assert_eq!(entries(&ReceivedBatch::from(batch)), aggregates);
