@@ -5,11 +5,6 @@
 //! on its next tick. Failures back off exponentially from 500 ms up to the poll interval, with
 //! ±25 % jitter so that a fleet of sidecars does not retry in step.
 
-/// Shared-data key of the polling lease.
-pub const LEASE_KEY: &str = "acgs.sampling.lease";
-/// Shared-data key of the last strategy fetched.
-pub const STRATEGY_KEY: &str = "acgs.sampling.strategy";
-
 const FIRST_RETRY_NANOS: u64 = 500_000_000;
 
 /// When the next poll is due.
@@ -80,21 +75,6 @@ pub fn may_take_lease(current: Option<&[u8]>, vm_id: &str, now_nanos: u64) -> bo
         }
         None => true,
     }
-}
-
-/// The shared strategy record.
-pub fn encode_shared(etag: &str, body: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(etag.len() + 1 + body.len());
-    record.extend_from_slice(etag.as_bytes());
-    record.push(b'\n');
-    record.extend_from_slice(body);
-    record
-}
-
-/// (etag, body) of a shared strategy record.
-pub fn decode_shared(record: &[u8]) -> Option<(&[u8], &[u8])> {
-    let split = record.iter().position(|b| *b == b'\n')?;
-    Some((&record[..split], &record[split + 1..]))
 }
 
 /// The poll's `:path`: the service name percent-encoded.

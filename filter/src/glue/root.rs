@@ -11,6 +11,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 use std::time::Duration;
 
+use acgs_proto::shared_data::{decode_strategy_record, encode_strategy_record, LEASE_KEY, STRATEGY_KEY};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
@@ -19,9 +20,7 @@ use super::stats::FilterStats;
 use super::stream::ConstitutionalStream;
 use crate::config::FilterConfig;
 use crate::decision::Engine;
-use crate::poll::{
-    decode_shared, encode_shared, lease_value, may_take_lease, poll_path, PollSchedule, LEASE_KEY, STRATEGY_KEY,
-};
+use crate::poll::{lease_value, may_take_lease, poll_path, PollSchedule};
 use crate::sampling::{Strategy, UnknownFields};
 use crate::span::SpanWriter;
 use crate::telemetry::{BufferLimits, Delivery, TelemetryBuffer};
@@ -166,7 +165,7 @@ impl FilterRoot {
         let (Some(record), _) = self.get_shared_data(STRATEGY_KEY) else {
             return;
         };
-        let Some((etag, body)) = decode_shared(&record) else {
+        let Some((etag, body)) = decode_strategy_record(&record) else {
             return;
         };
         if etag == self.applied_etag.as_slice() {
@@ -202,8 +201,10 @@ impl FilterRoot {
             return;
         }
         let (record, _) = self.get_shared_data(STRATEGY_KEY);
-        let etag =
-            record.as_deref().and_then(decode_shared).map(|(etag, _)| String::from_utf8_lossy(etag).into_owned());
+        let etag = record
+            .as_deref()
+            .and_then(decode_strategy_record)
+            .map(|(etag, _)| String::from_utf8_lossy(etag).into_owned());
         let path = poll_path(shared.engine.borrow().service());
         let mut headers = vec![
             (":method", "GET"),
@@ -272,7 +273,7 @@ impl FilterRoot {
         let etag = self
             .get_http_call_response_header_bytes("etag")
             .unwrap_or_else(|| format!("\"{}\"", body.len()).into_bytes());
-        let record = encode_shared(&String::from_utf8_lossy(&etag), &body);
+        let record = encode_strategy_record(&etag, &body);
         self.set_shared_data(STRATEGY_KEY, Some(&record), None)
             .map_err(|status| format!("cannot publish the strategy: {status:?}"))
     }

@@ -42,10 +42,7 @@ fn the_lease_is_taken_when_free_expired_or_ours() {
 }
 
 #[test]
-fn shared_records_and_paths() {
-    let record = encode_shared("\"abc\"", b"{\"x\":\n1}");
-    assert_eq!(decode_shared(&record), Some((&b"\"abc\""[..], &b"{\"x\":\n1}"[..])));
-    assert_eq!(decode_shared(b"no newline"), None);
+fn poll_paths_percent_encode_the_service() {
     assert_eq!(poll_path("groqcloud-policy"), "/api/sampling?service=groqcloud-policy");
     assert_eq!(poll_path("a b&c=d"), "/api/sampling?service=a%20b%26c%3Dd");
 }

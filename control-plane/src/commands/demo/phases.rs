@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use acgs_proto::shared_data::STRATEGY_KEY;
+use acgs_proto::shared_data::{decode_strategy_record, STRATEGY_KEY};
 use acgs_proto::telemetry::HashStatus;
 use acgs_wasm_host::{Headers, HttpResponse, Proxy};
 use indicatif::ProgressBar;
@@ -99,8 +99,9 @@ impl Mesh<'_> {
     }
 }
 
-/// Phase 1: `requests` of normal `traffic`, half before and half after the changed service's
-/// strategy is edited in the `strategies` file; returns its sampling in either half.
+/// Phase 1: once every sidecar has the control plane's strategy in force, `requests` of normal
+/// `traffic`, half before and half after the changed service's strategy is edited in the
+/// `strategies` file; returns its sampling in either half.
 pub(super) fn normal(
     mesh: &mut Mesh<'_>,
     traffic: &mut TrafficGenerator,
@@ -110,6 +111,11 @@ pub(super) fn normal(
     let mut phases = [PhaseSampling::default(); 2];
     let changed_index = SEED_SERVICES.iter().position(|s| s.name == CHANGED_SERVICE).unwrap_or(0);
     let half = requests / 2;
+    for (service, sidecar) in SEED_SERVICES.iter().zip(&mut mesh.sidecars) {
+        if wait_until_in_force(sidecar, mesh.server, service.name, None, Duration::from_secs(10)).is_none() {
+            anyhow::bail!("the {} sidecar did not fetch its strategy from the control plane within 10 s", service.name);
+        }
+    }
     for (phase, counts) in phases.iter_mut().enumerate() {
         let count = if phase == 0 { half } else { requests - half };
         mesh.progress.set_message(if phase == 0 {
@@ -128,8 +134,15 @@ pub(super) fn normal(
         }
         if phase == 0 {
             mesh.say(&format!("→ strategies file edited: {CHANGED_SERVICE} probabilistic 1 → {CHANGED_RATE}"));
+            let previous = served_etag(mesh.server, CHANGED_SERVICE);
             std::fs::write(strategies, strategies_with(CHANGED_SERVICE, CHANGED_RATE))?;
-            let applied = wait_until_applied(&mut mesh.sidecars[changed_index], Duration::from_secs(10));
+            let applied = wait_until_in_force(
+                &mut mesh.sidecars[changed_index],
+                mesh.server,
+                CHANGED_SERVICE,
+                previous.as_deref(),
+                Duration::from_secs(10),
+            );
             mesh.say(&match applied {
                 Some(took) => format!(
                     "→ every {CHANGED_SERVICE} filter VM applies it {:.0} ms after the edit",
@@ -184,17 +197,34 @@ fn pace_at(phase_started: Instant, sent: u64, rate: f64) {
     }
 }
 
-/// Runs the sidecar's VMs until the strategy the control plane now serves is in force in all of
-/// them: its shared strategy record changes and one tick per VM passes.
-fn wait_until_applied(sidecar: &mut Proxy, limit: Duration) -> Option<Duration> {
+/// The `ETag` of the strategy the control plane serves `service` now.
+fn served_etag(server: &RunningServer, service: &str) -> Option<String> {
+    server.store.current().map(|set| set.lookup(service).etag.clone())
+}
+
+/// Runs the sidecar's VMs until the strategy the control plane serves `service` is in force in
+/// all of them: the control plane serves a strategy other than `previous` (it reloaded the
+/// edited file), the sidecar's shared strategy record carries that strategy's `ETag`, and one
+/// tick per VM passes. Comparing `ETag`s, not "the record changed", keeps a late answer to an
+/// earlier poll (the old strategy) from passing for the new one.
+fn wait_until_in_force(
+    sidecar: &mut Proxy,
+    server: &RunningServer,
+    service: &str,
+    previous: Option<&str>,
+    limit: Duration,
+) -> Option<Duration> {
     let started = Instant::now();
-    let before = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
     while started.elapsed() < limit {
         for worker in sidecar.workers_mut() {
             worker.run_for(Duration::from_millis(10));
         }
-        let now = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
-        if now.is_some() && now != before {
+        let Some(served) = served_etag(server, service).filter(|etag| Some(etag.as_str()) != previous) else {
+            continue;
+        };
+        let record = sidecar.shared_data(STRATEGY_KEY.as_bytes()).map(|(record, _)| record);
+        let recorded = record.as_deref().and_then(decode_strategy_record).map(|(etag, _)| etag);
+        if recorded == Some(served.as_bytes()) {
             for worker in sidecar.workers_mut() {
                 worker.run_for(Duration::from_millis(POLL_INTERVAL_MS.min(1_000) + 10));
             }
