@@ -9,13 +9,10 @@ use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
-use std::time::Duration;
 
 use acgs_proto::shared_data::{decode_strategy_record, encode_strategy_record, LEASE_KEY, STRATEGY_KEY};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
 
-use super::host;
+use super::host::{self, Buffer, Headers};
 use super::stats::FilterStats;
 use super::stream::ConstitutionalStream;
 use crate::config::FilterConfig;
@@ -58,12 +55,13 @@ pub(super) struct StreamShared {
     pub(super) spans: RefCell<SpanWriter>,
 }
 
-impl Context for FilterRoot {
-    fn on_http_call_response(&mut self, token: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+impl FilterRoot {
+    /// A telemetry post or a strategy poll answered (or failed: no `:status`).
+    pub(super) fn on_http_call_response(&mut self, token: u32, body_size: usize) {
         if let Some((flush_token, seq)) = self.pending_flush {
             if flush_token == token {
                 self.pending_flush = None;
-                let status = self.get_http_call_response_header_bytes(":status");
+                let status = host::header(Headers::HttpCallResponse, ":status");
                 let code =
                     status.as_deref().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
                 let delivery = Delivery::from_status(code);
@@ -81,7 +79,7 @@ impl Context for FilterRoot {
         }
         self.pending_poll = None;
         let now = host::now_nanos();
-        let status = self.get_http_call_response_header_bytes(":status");
+        let status = host::header(Headers::HttpCallResponse, ":status");
         let outcome = match status.as_deref() {
             Some(b"200") => self.store_fetched(body_size),
             Some(b"304") => Ok(()),
@@ -99,11 +97,10 @@ impl Context for FilterRoot {
         }
         self.apply_shared_strategy();
     }
-}
 
-impl RootContext for FilterRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let bytes = self.get_plugin_configuration().unwrap_or_default();
+    /// Validates the plugin configuration (`false` refuses the plugin) and sets the VM up.
+    pub(super) fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = host::buffer(Buffer::PluginConfiguration, plugin_configuration_size).unwrap_or_default();
         let config = match FilterConfig::from_json(&bytes) {
             Ok(config) => Rc::new(config),
             Err(error) => {
@@ -124,7 +121,7 @@ impl RootContext for FilterRoot {
         self.telemetry_authority = format!("{}.{}", self.vm_id, control_plane.authority);
         self.schedule = Some(PollSchedule::new(control_plane.poll_interval_ms, seed));
         let tick = control_plane.poll_interval_ms.min(control_plane.flush_interval_ms).min(MAX_TICK_MS);
-        self.set_tick_period(Duration::from_millis(tick));
+        host::set_tick_period(timeout_ms(tick));
         let now = host::now_nanos();
         self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
         let telemetry =
@@ -140,7 +137,8 @@ impl RootContext for FilterRoot {
         true
     }
 
-    fn on_tick(&mut self) {
+    /// Applies a strategy another VM fetched, polls when due, flushes telemetry when due.
+    pub(super) fn on_tick(&mut self) {
         self.apply_shared_strategy();
         let now = host::now_nanos();
         if self.pending_poll.is_none() && self.schedule.as_ref().is_some_and(|s| s.is_due(now)) {
@@ -149,20 +147,14 @@ impl RootContext for FilterRoot {
         self.flush_telemetry(now);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let shared = self.shared.as_ref()?;
-        Some(Box::new(ConstitutionalStream::new(Rc::clone(shared))))
+    /// A new HTTP stream; `None` before the plugin is configured.
+    pub(super) fn create_stream(&self) -> Option<ConstitutionalStream> {
+        self.shared.as_ref().map(|shared| ConstitutionalStream::new(Rc::clone(shared)))
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-}
-
-impl FilterRoot {
     /// Applies the strategy in shared data when it is newer than the one in force.
     fn apply_shared_strategy(&mut self) {
-        let (Some(record), _) = self.get_shared_data(STRATEGY_KEY) else {
+        let (Some(record), _) = host::shared_data(STRATEGY_KEY) else {
             return;
         };
         let Some((etag, body)) = decode_strategy_record(&record) else {
@@ -190,36 +182,32 @@ impl FilterRoot {
             return;
         };
         let control_plane = &shared.config.control_plane;
-        let (lease, cas) = self.get_shared_data(LEASE_KEY);
+        let (lease, cas) = host::shared_data(LEASE_KEY);
         let expires = now.saturating_add(interval).saturating_add(control_plane.timeout_ms.saturating_mul(1_000_000));
         let leased = may_take_lease(lease.as_deref(), &self.vm_id, now)
-            && self.set_shared_data(LEASE_KEY, Some(&lease_value(&self.vm_id, expires)), cas).is_ok();
+            && host::set_shared_data(LEASE_KEY, &lease_value(&self.vm_id, expires), cas).is_ok();
         if !leased {
             if let Some(schedule) = self.schedule.as_mut() {
                 schedule.skipped(now);
             }
             return;
         }
-        let (record, _) = self.get_shared_data(STRATEGY_KEY);
-        let etag = record
-            .as_deref()
-            .and_then(decode_strategy_record)
-            .map(|(etag, _)| String::from_utf8_lossy(etag).into_owned());
+        let (record, _) = host::shared_data(STRATEGY_KEY);
+        let etag = record.as_deref().and_then(decode_strategy_record).map(|(etag, _)| etag);
         let path = poll_path(shared.engine.borrow().service());
-        let mut headers = vec![
-            (":method", "GET"),
-            (":path", path.as_str()),
-            (":authority", control_plane.authority.as_str()),
-            ("accept", "application/json"),
+        let mut headers: Vec<(&str, &[u8])> = vec![
+            (":method", b"GET"),
+            (":path", path.as_bytes()),
+            (":authority", control_plane.authority.as_bytes()),
+            ("accept", b"application/json"),
         ];
-        if let Some(etag) = etag.as_deref() {
+        if let Some(etag) = etag {
             headers.push(("if-none-match", etag));
         }
-        let timeout = Duration::from_millis(control_plane.timeout_ms);
-        match self.dispatch_http_call(&control_plane.cluster, headers, None, Vec::new(), timeout) {
+        match host::http_call(&control_plane.cluster, &headers, &[], timeout_ms(control_plane.timeout_ms)) {
             Ok(token) => self.pending_poll = Some(token),
             Err(status) => {
-                log::debug!("cannot call the control plane cluster {}: {status:?}", control_plane.cluster);
+                log::debug!("cannot call the control plane cluster {}: status {status}", control_plane.cluster);
                 if let Some(schedule) = self.schedule.as_mut() {
                     schedule.failed(now);
                 }
@@ -247,45 +235,44 @@ impl FilterRoot {
             return;
         };
         let authorization = control_plane.token.as_ref().map(|token| format!("Bearer {token}"));
-        let mut headers = vec![
-            (":method", "POST"),
-            (":path", "/v1/telemetry"),
-            (":authority", self.telemetry_authority.as_str()),
-            ("content-type", "application/x-protobuf"),
+        let mut headers: Vec<(&str, &[u8])> = vec![
+            (":method", b"POST"),
+            (":path", b"/v1/telemetry"),
+            (":authority", self.telemetry_authority.as_bytes()),
+            ("content-type", b"application/x-protobuf"),
         ];
         if let Some(authorization) = authorization.as_deref() {
-            headers.push(("authorization", authorization));
+            headers.push(("authorization", authorization.as_bytes()));
         }
-        let timeout = Duration::from_millis(control_plane.timeout_ms);
-        match self.dispatch_http_call(&control_plane.cluster, headers, Some(&batch.body), Vec::new(), timeout) {
+        match host::http_call(&control_plane.cluster, &headers, &batch.body, timeout_ms(control_plane.timeout_ms)) {
             Ok(token) => self.pending_flush = Some((token, batch.seq)),
             Err(status) => {
-                log::debug!("cannot send telemetry to the control plane cluster {}: {status:?}", control_plane.cluster)
+                log::debug!(
+                    "cannot send telemetry to the control plane cluster {}: status {status}",
+                    control_plane.cluster
+                )
             }
         }
     }
 
     /// Checks and publishes a fetched strategy.
     fn store_fetched(&mut self, body_size: usize) -> Result<(), String> {
-        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
+        let body = host::buffer(Buffer::HttpCallResponseBody, body_size).unwrap_or_default();
         Strategy::from_json(&body, UnknownFields::Ignore)
             .map_err(|e| format!("invalid strategy from the control plane: {e}"))?;
-        let etag = self
-            .get_http_call_response_header_bytes("etag")
+        let etag = host::header(Headers::HttpCallResponse, "etag")
             .unwrap_or_else(|| format!("\"{}\"", body.len()).into_bytes());
         let record = encode_strategy_record(&etag, &body);
-        self.set_shared_data(STRATEGY_KEY, Some(&record), None)
-            .map_err(|status| format!("cannot publish the strategy: {status:?}"))
+        host::set_shared_data(STRATEGY_KEY, &record, 0)
+            .map_err(|status| format!("cannot publish the strategy: status {status}"))
     }
 
     /// Istio's WORKLOAD_NAME (or NAME) node metadata, under the current property path
     /// (`xds.node.metadata`) or the older one (`node.metadata`); "unknown" when neither is set.
     fn workload_name(&self) -> String {
         for key in WORKLOAD_KEYS {
-            for prefix in [["xds", "node", "metadata"].as_slice(), ["node", "metadata"].as_slice()] {
-                let mut path = prefix.to_vec();
-                path.push(key);
-                if let Some(value) = self.get_property(path) {
+            for prefix in ["xds\0node\0metadata", "node\0metadata"] {
+                if let Some(value) = host::property(format!("{prefix}\0{key}").as_bytes()) {
                     if let Ok(name) = String::from_utf8(value) {
                         if !name.is_empty() {
                             return name;
@@ -296,6 +283,11 @@ impl FilterRoot {
         }
         "unknown".to_owned()
     }
+}
+
+/// Milliseconds as the ABI takes them.
+fn timeout_ms(millis: u64) -> u32 {
+    u32::try_from(millis).unwrap_or(u32::MAX)
 }
 
 /// A random seed for span and trace ids: std's `RandomState` draws its keys from WASI

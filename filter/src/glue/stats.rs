@@ -3,9 +3,7 @@
 //! metrics in its custom stat namespace `wasmcustom` (envoyproxy/envoy#17357), so its admin
 //! Prometheus endpoint shows them under these names, without the `envoy_` prefix.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
-
+use super::host;
 use crate::hash::HashStatus;
 
 /// Counter ids, defined once per VM in `on_configure`.
@@ -21,18 +19,18 @@ impl FilterStats {
         let mut by_status = [0; HashStatus::ALL.len()];
         for (slot, status) in by_status.iter_mut().zip(HashStatus::ALL) {
             let name = format!("acgs_filter_requests_{}_total", status.as_str());
-            *slot = hostcalls::define_metric(MetricType::Counter, &name).ok()?;
+            *slot = host::define_counter(&name)?;
         }
-        let rejected = hostcalls::define_metric(MetricType::Counter, "acgs_filter_rejected_total").ok()?;
+        let rejected = host::define_counter("acgs_filter_rejected_total")?;
         Some(Self { by_status, rejected })
     }
 
     pub(super) fn count(&self, status: HashStatus, rejected: bool) {
         if let Some(id) = HashStatus::ALL.iter().position(|s| *s == status).and_then(|i| self.by_status.get(i)) {
-            let _ = hostcalls::increment_metric(*id, 1);
+            host::increment(*id);
         }
         if rejected {
-            let _ = hostcalls::increment_metric(self.rejected, 1);
+            host::increment(self.rejected);
         }
     }
 }

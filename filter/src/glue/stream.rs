@@ -11,10 +11,8 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
-
-use super::host;
+use super::exports::{CONTINUE, PAUSE};
+use super::host::{self, Headers};
 use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::header_map::Selected;
@@ -59,7 +57,7 @@ impl RequestHeader {
 
 /// The request headers the filter reads, in one host call and one pass over the map.
 fn read_request_headers(hash_header: &str) -> Selected<{ RequestHeader::COUNT }> {
-    host::request_headers().select(&[
+    host::header_map(Headers::Request).select(&[
         b":method",
         b":path",
         hash_header.as_bytes(),
@@ -115,10 +113,10 @@ impl ConstitutionalStream {
     }
 }
 
-impl Context for ConstitutionalStream {}
-
-impl HttpContext for ConstitutionalStream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+impl ConstitutionalStream {
+    /// Decides, sets the metadata headers, and forwards the request (`Continue`) or answers it
+    /// locally (`Pause`).
+    pub(super) fn on_request_headers(&mut self) -> u32 {
         let config = &self.shared.config;
         let headers = read_request_headers(&config.header);
         let now = host::now_nanos();
@@ -135,54 +133,56 @@ impl HttpContext for ConstitutionalStream {
         if let Some(stats) = &self.shared.stats {
             stats.count(decision.hash_status, rejected);
         }
-        self.set_http_request_header(HASH_STATUS_HEADER, Some(decision.hash_status.as_str()));
-        self.set_http_request_header(CATEGORY_HEADER, Some(decision.category.as_str()));
-        self.set_http_request_header(COMPLIANT_HEADER, Some(decision.compliance.as_str()));
-        self.set_http_request_header(SAMPLING_DECISION_HEADER, Some(decision_value(decision.sampled)));
-        self.set_http_request_header(SAMPLING_RULE_HEADER, Some(&decision.rule));
+        let request = Headers::Request;
+        host::set_header(request, HASH_STATUS_HEADER, decision.hash_status.as_str().as_bytes());
+        host::set_header(request, CATEGORY_HEADER, decision.category.as_str().as_bytes());
+        host::set_header(request, COMPLIANT_HEADER, decision.compliance.as_str().as_bytes());
+        host::set_header(request, SAMPLING_DECISION_HEADER, decision_value(decision.sampled).as_bytes());
+        host::set_header(request, SAMPLING_RULE_HEADER, decision.rule.as_bytes());
         match &decision.verdict {
             Verdict::Reject { status, body } => {
-                self.send_http_response(
+                host::send_local_response(
                     u32::from(*status),
-                    vec![
-                        ("content-type", "application/json"),
-                        (config.header.as_str(), config.constitutional_hash.as_str()),
-                        (HASH_STATUS_HEADER, decision.hash_status.as_str()),
+                    &[
+                        ("content-type", b"application/json"),
+                        (config.header.as_str(), config.constitutional_hash.as_bytes()),
+                        (HASH_STATUS_HEADER, decision.hash_status.as_str().as_bytes()),
                     ],
-                    Some(body),
+                    body,
                 );
                 self.seen = Some(Seen { start_nanos: now, headers: decision.sampled.then_some(headers), decision });
-                Action::Pause
+                PAUSE
             }
             Verdict::Forward => {
                 if decision.inject_hash {
-                    self.set_http_request_header(&config.header, Some(&config.constitutional_hash));
+                    host::set_header(request, &config.header, config.constitutional_hash.as_bytes());
                 }
                 if let Some(traceparent) = &decision.traceparent_out {
-                    self.set_http_request_header_bytes(TRACEPARENT_HEADER, Some(traceparent));
+                    host::set_header(request, TRACEPARENT_HEADER, traceparent);
                 }
                 if let Some(baggage) = &decision.baggage_out {
-                    self.set_http_request_header_bytes(BAGGAGE_HEADER, Some(baggage));
+                    host::set_header(request, BAGGAGE_HEADER, baggage);
                 }
                 self.seen = Some(Seen { start_nanos: now, headers: decision.sampled.then_some(headers), decision });
-                Action::Continue
+                CONTINUE
             }
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    /// Sets the hash header on the response.
+    pub(super) fn on_response_headers(&mut self) -> u32 {
         let config = &self.shared.config;
-        self.set_http_response_header(&config.header, Some(&config.constitutional_hash));
-        Action::Continue
+        host::set_header(Headers::Response, &config.header, config.constitutional_hash.as_bytes());
+        CONTINUE
     }
 
-    fn on_log(&mut self) {
+    /// Records the finished request in the VM's telemetry (after a local reply too).
+    pub(super) fn on_log(&mut self) {
         let Some(seen) = self.seen.take() else {
             return;
         };
         let end_nanos = host::now_nanos();
-        let status = self
-            .get_http_response_header_bytes(":status")
+        let status = host::header(Headers::Response, ":status")
             .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u16>().ok()));
         let sampled = seen.decision.sampled;
         let peer = (sampled || seen.decision.hash_status.is_violation()).then(Peer::lookup);
