@@ -4,7 +4,7 @@
 //! Envoy log line alone. Unknown fields are errors (a typo must not silently fall back to a
 //! default); an empty configuration means all defaults.
 
-use serde_json::{Map, Value};
+use crate::json::Json;
 
 use crate::sampling::{Strategy, UnknownFields};
 
@@ -186,8 +186,8 @@ impl FilterConfig {
             return Ok(Self::default());
         }
         let text = std::str::from_utf8(bytes).map_err(|e| error("(root)", format!("not UTF-8: {e}")))?;
-        let value: Value = serde_json::from_str(text).map_err(|e| error("(root)", format!("not valid JSON: {e}")))?;
-        let Value::Object(fields) = value else {
+        let value = Json::parse(text.as_bytes()).map_err(|e| error("(root)", format!("not valid JSON: {e}")))?;
+        let Json::Object(fields) = value else {
             return Err(error("(root)", "must be a JSON object"));
         };
         let mut config = Self::default();
@@ -214,11 +214,11 @@ impl FilterConfig {
     }
 }
 
-fn object<'a>(field: &str, value: &'a Value) -> Result<&'a Map<String, Value>, ConfigError> {
+fn object<'a>(field: &str, value: &'a Json) -> Result<&'a [(String, Json)], ConfigError> {
     value.as_object().ok_or_else(|| error(field, "must be an object"))
 }
 
-fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ConfigError> {
+fn string<'a>(field: &str, value: &'a Json) -> Result<&'a str, ConfigError> {
     let text = value.as_str().ok_or_else(|| error(field, "must be a string"))?;
     if text.len() > MAX_STRING {
         return Err(error(field, format!("longer than {MAX_STRING} bytes")));
@@ -226,7 +226,7 @@ fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ConfigError> {
     Ok(text)
 }
 
-fn non_empty(field: &str, value: &Value) -> Result<String, ConfigError> {
+fn non_empty(field: &str, value: &Json) -> Result<String, ConfigError> {
     let text = string(field, value)?;
     if text.is_empty() {
         return Err(error(field, "must not be empty"));
@@ -234,7 +234,7 @@ fn non_empty(field: &str, value: &Value) -> Result<String, ConfigError> {
     Ok(text.to_owned())
 }
 
-fn header_value(field: &str, value: &Value) -> Result<String, ConfigError> {
+fn header_value(field: &str, value: &Json) -> Result<String, ConfigError> {
     let text = non_empty(field, value)?;
     if !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(error(field, "must be visible ASCII without spaces (it is sent as a header value)"));
@@ -242,7 +242,7 @@ fn header_value(field: &str, value: &Value) -> Result<String, ConfigError> {
     Ok(text)
 }
 
-fn header_name(field: &str, value: &Value) -> Result<String, ConfigError> {
+fn header_name(field: &str, value: &Json) -> Result<String, ConfigError> {
     let text = non_empty(field, value)?;
     if text.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(error(field, format!("\"{text}\" must be lower-case (Envoy lower-cases header names)")));
@@ -254,7 +254,7 @@ fn header_name(field: &str, value: &Value) -> Result<String, ConfigError> {
     Ok(text)
 }
 
-fn mode(field: &str, value: &Value) -> Result<Mode, ConfigError> {
+fn mode(field: &str, value: &Json) -> Result<Mode, ConfigError> {
     match string(field, value)? {
         "strict" => Ok(Mode::Strict),
         "permissive" => Ok(Mode::Permissive),
@@ -263,7 +263,7 @@ fn mode(field: &str, value: &Value) -> Result<Mode, ConfigError> {
     }
 }
 
-fn tracer(field: &str, value: &Value) -> Result<Tracer, ConfigError> {
+fn tracer(field: &str, value: &Json) -> Result<Tracer, ConfigError> {
     match string(field, value)? {
         "envoy" => Ok(Tracer::Envoy),
         "none" => Ok(Tracer::None),
@@ -271,7 +271,7 @@ fn tracer(field: &str, value: &Value) -> Result<Tracer, ConfigError> {
     }
 }
 
-fn integer(field: &str, value: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
+fn integer(field: &str, value: &Json, min: u64, max: u64) -> Result<u64, ConfigError> {
     let number = value.as_u64().ok_or_else(|| error(field, "must be a non-negative integer"))?;
     if !(min..=max).contains(&number) {
         return Err(error(field, format!("{number} is outside {min}..={max}")));
@@ -279,7 +279,7 @@ fn integer(field: &str, value: &Value, min: u64, max: u64) -> Result<u64, Config
     Ok(number)
 }
 
-fn list<'a>(field: &str, value: &'a Value) -> Result<&'a [Value], ConfigError> {
+fn list<'a>(field: &str, value: &'a Json) -> Result<&'a [Json], ConfigError> {
     let items = value.as_array().ok_or_else(|| error(field, "must be an array"))?;
     if items.len() > MAX_LIST {
         return Err(error(field, format!("more than {MAX_LIST} entries")));
@@ -289,7 +289,7 @@ fn list<'a>(field: &str, value: &'a Value) -> Result<&'a [Value], ConfigError> {
 
 fn strings(
     field: &str,
-    value: &Value,
+    value: &Json,
     check: fn(&str, &str) -> Result<(), ConfigError>,
 ) -> Result<Vec<String>, ConfigError> {
     list(field, value)?
@@ -314,11 +314,11 @@ fn absolute_path(field: &str, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn paths(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
+fn paths(field: &str, value: &Json) -> Result<Vec<String>, ConfigError> {
     strings(field, value, absolute_path)
 }
 
-fn templates(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
+fn templates(field: &str, value: &Json) -> Result<Vec<String>, ConfigError> {
     strings(field, value, |field, template| {
         absolute_path(field, template)?;
         for segment in template.split('/') {
@@ -333,7 +333,7 @@ fn templates(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
     })
 }
 
-fn selector(field: &str, value: &Value) -> Result<ConstitutionalSelector, ConfigError> {
+fn selector(field: &str, value: &Json) -> Result<ConstitutionalSelector, ConfigError> {
     let mut selector =
         ConstitutionalSelector { services: Vec::new(), path_prefixes: Vec::new(), operations: Vec::new() };
     for (key, value) in object(field, value)? {
@@ -348,7 +348,7 @@ fn selector(field: &str, value: &Value) -> Result<ConstitutionalSelector, Config
     Ok(selector)
 }
 
-fn control_plane(field: &str, value: &Value) -> Result<ControlPlaneConfig, ConfigError> {
+fn control_plane(field: &str, value: &Json) -> Result<ControlPlaneConfig, ConfigError> {
     let mut config = ControlPlaneConfig::default();
     for (key, value) in object(field, value)? {
         let nested = format!("{field}.{key}");

@@ -10,6 +10,7 @@ pub mod config;
 pub mod decision;
 pub mod hash;
 pub mod header_map;
+pub mod json;
 pub mod operation;
 pub mod poll;
 pub mod request_id;

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use serde_json::{Map, Value};
+use crate::json::Json;
 
 /// Operations one VM tracks with their own sampler (Jaeger clients' `maxOperations`).
 pub const MAX_TRACKED_OPERATIONS: usize = 2_000;
@@ -83,14 +83,14 @@ impl Default for Strategy {
 impl Strategy {
     /// Parses a strategy response body.
     pub fn from_json(bytes: &[u8], unknown: UnknownFields) -> Result<Self, StrategyError> {
-        let value: Value = match serde_json::from_slice(bytes) {
+        let value = match Json::parse(bytes) {
             Ok(value) => value,
             Err(e) => return fail("", format!("not valid JSON: {e}")),
         };
         Self::from_value(&value, unknown)
     }
 
-    pub fn from_value(value: &Value, unknown: UnknownFields) -> Result<Self, StrategyError> {
+    pub fn from_value(value: &Json, unknown: UnknownFields) -> Result<Self, StrategyError> {
         let fields = object("", value)?;
         let mut kind = None;
         let mut probabilistic = None;
@@ -136,14 +136,14 @@ enum Kind {
     RateLimiting,
 }
 
-fn object<'a>(path: &str, value: &'a Value) -> Result<&'a Map<String, Value>, StrategyError> {
+fn object<'a>(path: &str, value: &'a Json) -> Result<&'a [(String, Json)], StrategyError> {
     match value.as_object() {
         Some(fields) => Ok(fields),
         None => fail(path, "must be an object"),
     }
 }
 
-fn strategy_type(path: &str, value: &Value) -> Result<Kind, StrategyError> {
+fn strategy_type(path: &str, value: &Json) -> Result<Kind, StrategyError> {
     match (value.as_str(), value.as_u64()) {
         (Some("PROBABILISTIC"), _) | (_, Some(0)) => Ok(Kind::Probabilistic),
         (Some("RATE_LIMITING"), _) | (_, Some(1)) => Ok(Kind::RateLimiting),
@@ -151,14 +151,14 @@ fn strategy_type(path: &str, value: &Value) -> Result<Kind, StrategyError> {
     }
 }
 
-fn number(path: &str, value: &Value) -> Result<f64, StrategyError> {
+fn number(path: &str, value: &Json) -> Result<f64, StrategyError> {
     match value.as_f64() {
         Some(number) if number.is_finite() => Ok(number),
         _ => fail(path, format!("{value} is not a number")),
     }
 }
 
-fn probability(path: &str, value: &Value) -> Result<f64, StrategyError> {
+fn probability(path: &str, value: &Json) -> Result<f64, StrategyError> {
     let rate = number(path, value)?;
     if !(0.0..=1.0).contains(&rate) {
         return fail(path, format!("{value} is outside [0, 1]"));
@@ -166,7 +166,7 @@ fn probability(path: &str, value: &Value) -> Result<f64, StrategyError> {
     Ok(rate)
 }
 
-fn per_second(path: &str, value: &Value) -> Result<f64, StrategyError> {
+fn per_second(path: &str, value: &Json) -> Result<f64, StrategyError> {
     let rate = number(path, value)?;
     if rate < 0.0 {
         return fail(path, format!("{value} is negative"));
@@ -177,10 +177,10 @@ fn per_second(path: &str, value: &Value) -> Result<f64, StrategyError> {
 /// Reads `{ "<field>": … }` with only the named fields.
 fn single<'a>(
     path: &str,
-    value: &'a Value,
+    value: &'a Json,
     field: &str,
     unknown: UnknownFields,
-) -> Result<(String, Option<&'a Value>), StrategyError> {
+) -> Result<(String, Option<&'a Json>), StrategyError> {
     let fields = object(path, value)?;
     let mut found = None;
     for (key, value) in fields {
@@ -193,7 +193,7 @@ fn single<'a>(
     Ok((format!("{path}.{field}"), found))
 }
 
-fn probability_of(path: &str, value: &Value, unknown: UnknownFields) -> Result<f64, StrategyError> {
+fn probability_of(path: &str, value: &Json, unknown: UnknownFields) -> Result<f64, StrategyError> {
     match single(path, value, "samplingRate", unknown)? {
         (inner, Some(rate)) => probability(&inner, rate),
         // proto3 JSON omits zero values.
@@ -201,14 +201,14 @@ fn probability_of(path: &str, value: &Value, unknown: UnknownFields) -> Result<f
     }
 }
 
-fn rate_limit(path: &str, value: &Value, unknown: UnknownFields) -> Result<f64, StrategyError> {
+fn rate_limit(path: &str, value: &Json, unknown: UnknownFields) -> Result<f64, StrategyError> {
     match single(path, value, "maxTracesPerSecond", unknown)? {
         (inner, Some(rate)) => per_second(&inner, rate),
         (_, None) => Ok(0.0),
     }
 }
 
-fn operations(path: &str, value: &Value, unknown: UnknownFields) -> Result<PerOperation, StrategyError> {
+fn operations(path: &str, value: &Json, unknown: UnknownFields) -> Result<PerOperation, StrategyError> {
     let mut parsed =
         PerOperation { default_probability: 0.0, default_lower_bound_per_second: 0.0, operations: Vec::new() };
     for (key, value) in object(path, value)? {

@@ -3,7 +3,7 @@ use proptest::prelude::{any, prop_assert, proptest, ProptestConfig};
 use serde_json::json;
 
 fn strategy(value: serde_json::Value) -> Result<Strategy, StrategyError> {
-    Strategy::from_value(&value, UnknownFields::Reject)
+    Strategy::from_json(value.to_string().as_bytes(), UnknownFields::Reject)
 }
 
 fn trace_with_low56(low: u64) -> [u8; 16] {
@@ -83,8 +83,8 @@ fn bad_strategies_are_refused_naming_the_path() {
     for (value, message) in cases {
         assert_eq!(strategy(value.clone()).map_err(|e| e.to_string()), Err(message.to_owned()), "{value}");
     }
-    let lenient = Strategy::from_value(
-        &json!({"probabilisticSampling": {"samplingRate": 0.5, "x": 1}, "extra": 1}),
+    let lenient = Strategy::from_json(
+        json!({"probabilisticSampling": {"samplingRate": 0.5, "x": 1}, "extra": 1}).to_string().as_bytes(),
         UnknownFields::Ignore,
     );
     assert_eq!(lenient, Ok(Strategy::Probabilistic { rate: 0.5 }), "responses may carry fields we do not know");
