@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::decimal::Decimal;
+
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -87,7 +89,7 @@ impl fmt::Display for Json {
             Json::Bool(value) => write!(f, "{value}"),
             Json::Number(Number::Unsigned(number)) => write!(f, "{number}"),
             Json::Number(Number::Negative(number)) => write!(f, "{number}"),
-            Json::Number(Number::Float(number)) => write!(f, "{number}"),
+            Json::Number(Number::Float(number)) => write!(f, "{}", Decimal(*number)),
             Json::String(text) => write_quoted(f, text),
             Json::Array(items) => {
                 f.write_str("[")?;

@@ -7,6 +7,7 @@
 pub mod baggage;
 pub mod category;
 pub mod config;
+pub mod decimal;
 pub mod decision;
 pub mod hash;
 pub mod header_map;

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::decimal::Decimal;
 use crate::json::Json;
 
 /// Operations one VM tracks with their own sampler (Jaeger clients' `maxOperations`).
@@ -72,6 +73,26 @@ pub enum Strategy {
     Probabilistic { rate: f64 },
     RateLimiting { max_traces_per_second: f64 },
     PerOperation(PerOperation),
+}
+
+/// As a log line names it: `probabilistic 0.25`, `rate-limiting 5/s`, `per-operation: default
+/// 0.1, lower bound 0/s, 2 operations`.
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Strategy::Probabilistic { rate } => write!(f, "probabilistic {}", Decimal(*rate)),
+            Strategy::RateLimiting { max_traces_per_second } => {
+                write!(f, "rate-limiting {}/s", Decimal(*max_traces_per_second))
+            }
+            Strategy::PerOperation(config) => write!(
+                f,
+                "per-operation: default {}, lower bound {}/s, {} operations",
+                Decimal(config.default_probability),
+                Decimal(config.default_lower_bound_per_second),
+                config.operations.len()
+            ),
+        }
+    }
 }
 
 impl Default for Strategy {
@@ -348,15 +369,16 @@ impl Sampler {
     /// A sampler of `strategy` for `service` (the name its rules carry).
     pub fn new(strategy: Strategy, service: Rc<str>) -> Self {
         let state = match &strategy {
-            Strategy::Probabilistic { rate } => {
-                State::Probabilistic { rate: *rate, rule: format!("probabilistic({rate})@{service}").into() }
-            }
+            Strategy::Probabilistic { rate } => State::Probabilistic {
+                rate: *rate,
+                rule: format!("probabilistic({})@{service}", Decimal(*rate)).into(),
+            },
             Strategy::RateLimiting { max_traces_per_second: rate } => State::RateLimiting {
                 bucket: TokenBucket::new(*rate),
-                rule: format!("ratelimiting({rate}/s)@{service}").into(),
+                rule: format!("ratelimiting({}/s)@{service}", Decimal(*rate)).into(),
             },
             Strategy::PerOperation(config) => State::PerOperation {
-                overflow_rule: format!("probabilistic({})@{service}", config.default_probability).into(),
+                overflow_rule: format!("probabilistic({})@{service}", Decimal(config.default_probability)).into(),
                 config: config.clone(),
                 samplers: HashMap::new(),
             },
@@ -397,8 +419,9 @@ impl Sampler {
                         GuaranteedThroughput {
                             rate,
                             lower_bound: TokenBucket::new(lower_bound),
-                            rate_rule: format!("operation({rate})@{service}:{operation}").into(),
-                            lower_bound_rule: format!("lowerbound({lower_bound}/s)@{service}:{operation}").into(),
+                            rate_rule: format!("operation({})@{service}:{operation}", Decimal(rate)).into(),
+                            lower_bound_rule: format!("lowerbound({}/s)@{service}:{operation}", Decimal(lower_bound))
+                                .into(),
                         },
                     );
                 }

@@ -66,7 +66,11 @@ impl FilterRoot {
                     status.as_deref().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
                 let delivery = Delivery::from_status(code);
                 if delivery != Delivery::Delivered {
-                    log::warn!("telemetry batch {seq} not accepted (status {code:?}): {delivery:?}");
+                    let outcome = if delivery == Delivery::Refused { "refused, dropped" } else { "to be sent again" };
+                    match code {
+                        Some(code) => log::warn!("telemetry batch {seq} not accepted (status {code}): {outcome}"),
+                        None => log::warn!("telemetry batch {seq} not delivered (no response): {outcome}"),
+                    }
                 }
                 if let Some(shared) = &self.shared {
                     shared.telemetry.borrow_mut().settle(seq, delivery);
@@ -166,7 +170,7 @@ impl FilterRoot {
         self.applied_etag = etag.to_vec();
         match (Strategy::from_json(body, UnknownFields::Ignore), &self.shared) {
             (Ok(strategy), Some(shared)) => {
-                log::info!("sampling strategy {} applied: {strategy:?}", String::from_utf8_lossy(etag));
+                log::info!("sampling strategy {} applied: {strategy}", String::from_utf8_lossy(etag));
                 shared.engine.borrow_mut().apply_strategy(strategy);
             }
             (Err(error), _) => log::warn!("shared sampling strategy is invalid, keeping the last good one: {error}"),
