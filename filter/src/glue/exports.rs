@@ -1,14 +1,15 @@
 //! The filter's side of the proxy-wasm ABI 0.2.1: the functions the host calls (proxy-wasm/spec
 //! `abi-versions/v0.2.1`), and the table of this VM's contexts they dispatch to. Only the
-//! callbacks the filter acts on are exported; Envoy (proxy-wasm-cpp-host `context.cc`) skips a
-//! callback the module does not export, so a request body, trailers or a gRPC callout cost the
-//! filter nothing. A callback for a context the table does not hold (a stream created before
+//! callbacks the filter acts on are exported; Envoy skips a callback the module does not export
+//! (proxy-wasm-cpp-host `src/context.cc`, `ContextBase::onRequestHeaders` and its siblings return
+//! `Continue` when the function is missing), so a request body, trailers or a gRPC callout cost
+//! the filter nothing. A callback for a context the table does not hold (a stream created before
 //! the plugin was configured) answers as a filter that is not there would: `Continue`.
 //!
 //! Envoy runs each VM on one thread and never calls into a VM from inside a host call the VM is
-//! making (a local reply is sent after the callback returns), so the table is a thread-local
-//! `RefCell`; a re-entrant call would find it borrowed and be answered as for an unknown context
-//! rather than trap.
+//! making (a local reply is sent after the callback returns: `DeferAfterCallActions` in the same
+//! file), so the table is a thread-local `RefCell`; a re-entrant call would find it borrowed and
+//! be answered as for an unknown context rather than trap.
 
 #![allow(unsafe_code)]
 
