@@ -235,3 +235,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_strategy_reads_in_a_log_line_as_its_rates() {
+    let per_operation = Strategy::PerOperation(PerOperation {
+        default_probability: 0.1,
+        default_lower_bound_per_second: 0.5,
+        operations: vec![("GET /a".to_owned(), 1.0), ("GET /b".to_owned(), 0.25)],
+    });
+    assert_eq!(Strategy::Probabilistic { rate: 0.25 }.to_string(), "probabilistic 0.25");
+    assert_eq!(Strategy::RateLimiting { max_traces_per_second: 5.0 }.to_string(), "rate-limiting 5/s");
+    assert_eq!(per_operation.to_string(), "per-operation: default 0.1, lower bound 0.5/s, 2 operations");
+}
