@@ -161,9 +161,9 @@ pub(super) fn now_nanos() -> u64 {
 }
 
 /// Asks for `proxy_on_tick` every `millis`.
-pub(super) fn set_tick_period(millis: u32) {
+pub(super) fn set_tick_period(millis: u64) {
     // SAFETY: no pointers.
-    unsafe { proxy_set_tick_period_milliseconds(millis) };
+    unsafe { proxy_set_tick_period_milliseconds(saturating_u32(millis)) };
 }
 
 /// The whole of a buffer (up to `size` bytes).
@@ -203,11 +203,7 @@ pub(super) fn shared_data(key: &str) -> (Option<Vec<u8>>, u32) {
     let (mut data, mut size, mut cas) = (null_mut(), 0, 0);
     // SAFETY: `key` is valid for reads of its length, the out-pointers for writes.
     let status = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
-    match owned(status, data, size) {
-        Some(value) => (Some(value), cas),
-        None if status == OK => (None, cas),
-        None => (None, 0),
-    }
+    (owned(status, data, size), if status == OK { cas } else { 0 })
 }
 
 /// Sets a shared-data value if its CAS token is still `cas` (0: unconditionally); the status
@@ -227,10 +223,10 @@ pub(super) fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), u
 fn serialize_headers(headers: &[(&str, &[u8])]) -> Vec<u8> {
     let size = 4 + headers.iter().map(|(name, value)| name.len() + value.len() + 10).sum::<usize>();
     let mut bytes = Vec::with_capacity(size);
-    bytes.extend_from_slice(&u32_len(headers.len()).to_le_bytes());
+    bytes.extend_from_slice(&saturating_u32(headers.len()).to_le_bytes());
     for (name, value) in headers {
-        bytes.extend_from_slice(&u32_len(name.len()).to_le_bytes());
-        bytes.extend_from_slice(&u32_len(value.len()).to_le_bytes());
+        bytes.extend_from_slice(&saturating_u32(name.len()).to_le_bytes());
+        bytes.extend_from_slice(&saturating_u32(value.len()).to_le_bytes());
     }
     for (name, value) in headers {
         bytes.extend_from_slice(name.as_bytes());
@@ -241,8 +237,9 @@ fn serialize_headers(headers: &[(&str, &[u8])]) -> Vec<u8> {
     bytes
 }
 
-fn u32_len(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
+/// A length or a duration as the ABI's `u32`, saturating.
+fn saturating_u32(value: impl TryInto<u32>) -> u32 {
+    value.try_into().unwrap_or(u32::MAX)
 }
 
 /// Answers the request locally with `status`, `headers` and `body`.
@@ -255,7 +252,7 @@ pub(super) fn send_local_response(status: u32, headers: &[(&str, &[u8])], body: 
 }
 
 /// Sends an HTTP call to `cluster`; its token, or the host's status when it refuses.
-pub(super) fn http_call(cluster: &str, headers: &[(&str, &[u8])], body: &[u8], timeout_ms: u32) -> Result<u32, u32> {
+pub(super) fn http_call(cluster: &str, headers: &[(&str, &[u8])], body: &[u8], timeout_ms: u64) -> Result<u32, u32> {
     let headers = serialize_headers(headers);
     let trailers = serialize_headers(&[]);
     let mut token = 0;
@@ -270,7 +267,7 @@ pub(super) fn http_call(cluster: &str, headers: &[(&str, &[u8])], body: &[u8], t
             body.len(),
             trailers.as_ptr(),
             trailers.len(),
-            timeout_ms,
+            saturating_u32(timeout_ms),
             &mut token,
         )
     };

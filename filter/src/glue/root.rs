@@ -125,7 +125,7 @@ impl FilterRoot {
         self.telemetry_authority = format!("{}.{}", self.vm_id, control_plane.authority);
         self.schedule = Some(PollSchedule::new(control_plane.poll_interval_ms, seed));
         let tick = control_plane.poll_interval_ms.min(control_plane.flush_interval_ms).min(MAX_TICK_MS);
-        host::set_tick_period(timeout_ms(tick));
+        host::set_tick_period(tick);
         let now = host::now_nanos();
         self.next_flush_nanos = now.saturating_add(control_plane.flush_interval_ms.saturating_mul(1_000_000));
         let telemetry =
@@ -208,7 +208,7 @@ impl FilterRoot {
         if let Some(etag) = etag {
             headers.push(("if-none-match", etag));
         }
-        match host::http_call(&control_plane.cluster, &headers, &[], timeout_ms(control_plane.timeout_ms)) {
+        match host::http_call(&control_plane.cluster, &headers, &[], control_plane.timeout_ms) {
             Ok(token) => self.pending_poll = Some(token),
             Err(status) => {
                 log::debug!("cannot call the control plane cluster {}: status {status}", control_plane.cluster);
@@ -248,7 +248,7 @@ impl FilterRoot {
         if let Some(authorization) = authorization.as_deref() {
             headers.push(("authorization", authorization.as_bytes()));
         }
-        match host::http_call(&control_plane.cluster, &headers, &batch.body, timeout_ms(control_plane.timeout_ms)) {
+        match host::http_call(&control_plane.cluster, &headers, &batch.body, control_plane.timeout_ms) {
             Ok(token) => self.pending_flush = Some((token, batch.seq)),
             Err(status) => {
                 log::debug!(
@@ -287,11 +287,6 @@ impl FilterRoot {
         }
         "unknown".to_owned()
     }
-}
-
-/// Milliseconds as the ABI takes them.
-fn timeout_ms(millis: u64) -> u32 {
-    u32::try_from(millis).unwrap_or(u32::MAX)
 }
 
 /// A random seed for span and trace ids: std's `RandomState` draws its keys from WASI
