@@ -21,8 +21,9 @@ use crate::baggage;
 use crate::category::{categorize, Category, Compliance, RequestFacts};
 use crate::config::{FilterConfig, Mode, Tracer};
 use crate::hash::{classify, HashStatus};
-use crate::operation::{strip_query, OperationNamer};
+use crate::operation::{strip_query, Operation, OperationNamer};
 use crate::request_id::envoy_draw;
+use crate::route::{Route, RouteCache};
 use crate::sampling::{Sampled, Sampler, SamplingKey, Strategy};
 use crate::traceparent::{format, TraceParent, TRACEPARENT_LEN};
 
@@ -50,7 +51,7 @@ pub struct RequestDecision {
     pub hash_status: HashStatus,
     pub category: Category,
     pub compliance: Compliance,
-    pub operation: Rc<str>,
+    pub operation: Operation,
     /// This hop's sampling decision (`acgs.sampling.decision`: keep or drop).
     pub sampled: bool,
     /// The rule that made it (`acgs.sampling.rule`).
@@ -83,6 +84,7 @@ pub struct Engine {
     config: Rc<FilterConfig>,
     service: String,
     operations: OperationNamer,
+    routes: RouteCache,
     sampler: Sampler,
     ids: SplitMix64,
     missing_body: Vec<u8>,
@@ -126,6 +128,7 @@ impl Engine {
             missing_body: body(HashStatus::Missing),
             mismatch_body: body(HashStatus::Mismatch),
             operations: OperationNamer::new(&config.operations, config.max_operations),
+            routes: RouteCache::new(seed.rotate_left(32)),
             sampler: Sampler::new(config.fallback_strategy.clone(), Rc::from(service)),
             ids: SplitMix64(seed),
             rules: ForcedRules::new(service),
@@ -151,8 +154,13 @@ impl Engine {
     pub fn decide(&mut self, request: &RequestView<'_>, now_nanos: u64) -> RequestDecision {
         let config = &self.config;
         let path = strip_query(request.path);
-        let exempt = is_exempt(path, &config.exempt_paths);
-        let operation = self.operations.name(request.method, request.path);
+        let (operations, service) = (&mut self.operations, self.service.as_str());
+        let Route { operation, exempt, category } = self.routes.route(request.method, path, || {
+            let exempt = is_exempt(path, &config.exempt_paths);
+            let operation = operations.name(request.method, path);
+            let facts = RequestFacts { exempt, service, path, operation: operation.as_str() };
+            Route { category: categorize(&facts, &config.constitutional), operation, exempt }
+        });
         let classified =
             if exempt { HashStatus::Exempt } else { classify(request.hash, config.constitutional_hash.as_bytes()) };
         let (hash_status, inject_hash) = match (classified, config.mode) {
@@ -166,8 +174,6 @@ impl Engine {
             }
             _ => Verdict::Forward,
         };
-        let facts = RequestFacts { exempt, service: &self.service, path, operation: &operation };
-        let category = categorize(&facts, &config.constitutional);
 
         let incoming = request.traceparent.and_then(TraceParent::parse);
         let propagated = request.baggage.and_then(baggage::find);

@@ -1,6 +1,6 @@
 //! The constitutional-hash Envoy Wasm filter. Its decision logic lives in plain modules with no
 //! proxy-wasm import, tested natively: configuration ([`config`]), the hash check ([`hash`]),
-//! categories ([`category`]), operation names ([`operation`]), sampling ([`sampling`],
+//! categories ([`category`]), operation names ([`operation`]) and what a request's route says ([`route`]), sampling ([`sampling`],
 //! [`request_id`], [`traceparent`]) and how its decision travels ([`baggage`]), the per-request
 //! decision ([`decision`]) and the per-VM telemetry buffer ([`telemetry`]). On `wasm32` the `glue` module moves bytes between Envoy and that logic.
 
@@ -12,9 +12,11 @@ pub mod decision;
 pub mod hash;
 pub mod header_map;
 pub mod json;
+pub mod mix_hash;
 pub mod operation;
 pub mod poll;
 pub mod request_id;
+pub mod route;
 pub mod sampling;
 pub mod span;
 pub mod span_headers;

@@ -3,20 +3,51 @@
 //! non-empty segment) name the paths they match, and other paths are named literally until the
 //! VM has seen `max_operations` distinct literal names; after that they are `METHOD (other)`.
 //! Methods outside the usual upper-case token form, paths that are not UTF-8, not absolute or
-//! longer than [`MAX_PATH_LEN`] are named `(other)` too, so hostile input cannot grow the set.
+//! longer than [`MAX_PATH_LEN`] are named `(other)` too, and so are methods beyond the standard
+//! ones once a VM has named [`MAX_EXTENSION_METHODS`] others: hostile input cannot grow the set.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Longest path named literally.
 pub const MAX_PATH_LEN: usize = 256;
-/// Requests whose names are remembered by their raw method and path before the cache starts
-/// over (it saves the template matching and formatting on the hot path, and stays bounded
-/// whatever paths arrive).
-const CACHE_CAPACITY: usize = 4_096;
 /// Longest method accepted as a method name.
 const MAX_METHOD_LEN: usize = 16;
+/// The methods of RFC 9110 and PATCH (RFC 5789), always named as themselves.
+const STANDARD_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+/// Other methods (WebDAV's `PROPFIND`, an application's own) named as themselves per VM; later
+/// ones are `(other)`, so that a client inventing methods cannot grow the set of names.
+const MAX_EXTENSION_METHODS: usize = 16;
 const OTHER: &str = "(other)";
+
+/// An operation name as the VM's [`OperationNamer`] hands it out. The namer keeps one
+/// allocation per name, so a name is compared and hashed by its address: the aggregates and
+/// samplers keyed by it hash one word, not the name's bytes, on every request. Two namers (a VM
+/// configured again) may each hand out the same text: their names are then different keys,
+/// which costs an extra aggregate entry with the same labels (the control plane adds them up),
+/// never two names merged.
+#[derive(Debug, Clone)]
+pub struct Operation(Rc<str>);
+
+impl Operation {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq for Operation {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Operation {}
+
+impl std::hash::Hash for Operation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(Rc::as_ptr(&self.0).cast::<u8>() as usize);
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Template {
@@ -48,17 +79,17 @@ impl Template {
     }
 }
 
-/// Names operations for one VM.
+/// Names operations for one VM. Every name it has handed out is kept (so that equal names are
+/// one allocation); their number is bounded by the templates, the literal cap and the methods.
 #[derive(Debug, Clone)]
 pub struct OperationNamer {
     templates: Vec<Template>,
     max_literal: usize,
     /// Distinct literal (non-template) names handed out so far.
     literal: usize,
-    named: HashMap<String, Rc<str>>,
-    /// `METHOD path` as raw bytes → name.
-    cache: HashMap<Vec<u8>, Rc<str>>,
-    scratch: Vec<u8>,
+    /// Methods outside [`STANDARD_METHODS`] named as themselves so far.
+    extension_methods: Vec<String>,
+    named: HashMap<String, Operation>,
 }
 
 impl OperationNamer {
@@ -67,40 +98,16 @@ impl OperationNamer {
             templates: templates.iter().map(|t| Template::new(t)).collect(),
             max_literal,
             literal: 0,
+            extension_methods: Vec::new(),
             named: HashMap::new(),
-            cache: HashMap::new(),
-            scratch: Vec::new(),
         }
     }
 
-    /// The operation name of a request.
-    pub fn name(&mut self, method: &[u8], path: &[u8]) -> Rc<str> {
+    /// The operation name of a request (the same input always gets the same name: literal
+    /// names, once admitted, stay). [`crate::route::RouteCache`] saves the work on the hot path.
+    pub fn name(&mut self, method: &[u8], path: &[u8]) -> Operation {
         let path = strip_query(path);
-        if path.len() > MAX_PATH_LEN || method.len() > MAX_METHOD_LEN {
-            return self.resolve(method, path);
-        }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(method);
-        self.scratch.push(b' ');
-        self.scratch.extend_from_slice(path);
-        if let Some(name) = self.cache.get(self.scratch.as_slice()) {
-            return Rc::clone(name);
-        }
-        let name = self.resolve(method, path);
-        if self.cache.len() >= CACHE_CAPACITY {
-            self.cache.clear();
-        }
-        self.cache.insert(self.scratch.clone(), Rc::clone(&name));
-        name
-    }
-
-    /// Names a request without the cache (the same input always gets the same name: literal
-    /// names, once admitted, stay).
-    fn resolve(&mut self, method: &[u8], path: &[u8]) -> Rc<str> {
-        let method = match std::str::from_utf8(method) {
-            Ok(m) if !m.is_empty() && m.len() <= MAX_METHOD_LEN && m.bytes().all(|b| b.is_ascii_uppercase()) => m,
-            _ => OTHER,
-        };
+        let method = self.method_name(method);
         let path = match std::str::from_utf8(path) {
             Ok(p) if p.starts_with('/') && p.len() <= MAX_PATH_LEN => p,
             _ => OTHER,
@@ -110,7 +117,7 @@ impl OperationNamer {
             None => (format!("{method} {path}"), false),
         };
         if let Some(known) = self.named.get(&name) {
-            return Rc::clone(known);
+            return known.clone();
         }
         let name = if templated || (self.literal < self.max_literal && path != OTHER) {
             self.literal += usize::from(!templated);
@@ -118,13 +125,33 @@ impl OperationNamer {
         } else {
             format!("{method} {OTHER}")
         };
-        let shared = self.named.entry(name).or_insert_with_key(|name| Rc::from(name.as_str()));
-        Rc::clone(shared)
+        self.named.entry(name).or_insert_with_key(|name| Operation(Rc::from(name.as_str()))).clone()
+    }
+
+    /// The method as the name shows it: itself when it is a standard method or one of the first
+    /// [`MAX_EXTENSION_METHODS`] others in upper-case token form, else `(other)`.
+    fn method_name(&mut self, method: &[u8]) -> String {
+        let Ok(method) = std::str::from_utf8(method) else { return OTHER.to_owned() };
+        if STANDARD_METHODS.contains(&method) || self.extension_methods.iter().any(|known| known == method) {
+            return method.to_owned();
+        }
+        let token =
+            !method.is_empty() && method.len() <= MAX_METHOD_LEN && method.bytes().all(|b| b.is_ascii_uppercase());
+        if token && self.extension_methods.len() < MAX_EXTENSION_METHODS {
+            self.extension_methods.push(method.to_owned());
+            return method.to_owned();
+        }
+        OTHER.to_owned()
     }
 
     /// Distinct literal names tracked.
     pub fn literal_count(&self) -> usize {
         self.literal
+    }
+
+    /// Distinct names handed out.
+    pub fn name_count(&self) -> usize {
+        self.named.len()
     }
 }
 
@@ -132,6 +159,19 @@ impl OperationNamer {
 pub fn strip_query(path: &[u8]) -> &[u8] {
     let end = path.iter().position(|b| *b == b'?' || *b == b'#').unwrap_or(path.len());
     &path[..end]
+}
+
+/// The operation named `METHOD /path` (written as the namer writes it), from one namer per test
+/// thread: what the tests of the modules keyed by operations record under.
+#[cfg(test)]
+pub(crate) fn interned(name: &str) -> Operation {
+    thread_local! {
+        static NAMER: std::cell::RefCell<OperationNamer> = std::cell::RefCell::new(OperationNamer::new(&[], usize::MAX));
+    }
+    let (method, path) = name.split_once(' ').expect("METHOD /path");
+    let operation = NAMER.with(|namer| namer.borrow_mut().name(method.as_bytes(), path.as_bytes()));
+    assert_eq!(operation.as_str(), name, "written as the namer writes it");
+    operation
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ use std::rc::Rc;
 
 use crate::decimal::Decimal;
 use crate::json::Json;
+use crate::mix_hash::MixState;
+use crate::operation::Operation;
 
 /// Operations one VM tracks with their own sampler (Jaeger clients' `maxOperations`).
 pub const MAX_TRACKED_OPERATIONS: usize = 2_000;
@@ -351,9 +353,19 @@ struct GuaranteedThroughput {
 
 #[derive(Debug, Clone)]
 enum State {
-    Probabilistic { rate: f64, rule: Rc<str> },
-    RateLimiting { bucket: TokenBucket, rule: Rc<str> },
-    PerOperation { config: PerOperation, samplers: HashMap<String, GuaranteedThroughput>, overflow_rule: Rc<str> },
+    Probabilistic {
+        rate: f64,
+        rule: Rc<str>,
+    },
+    RateLimiting {
+        bucket: TokenBucket,
+        rule: Rc<str>,
+    },
+    PerOperation {
+        config: PerOperation,
+        samplers: HashMap<Operation, GuaranteedThroughput, MixState>,
+        overflow_rule: Rc<str>,
+    },
 }
 
 /// Applies one strategy to requests; holds the buckets and the rule names (made once per
@@ -380,7 +392,7 @@ impl Sampler {
             Strategy::PerOperation(config) => State::PerOperation {
                 overflow_rule: format!("probabilistic({})@{service}", Decimal(config.default_probability)).into(),
                 config: config.clone(),
-                samplers: HashMap::new(),
+                samplers: HashMap::default(),
             },
         };
         Self { service, strategy, state }
@@ -397,7 +409,7 @@ impl Sampler {
         }
     }
 
-    pub fn should_sample(&mut self, operation: &str, key: &SamplingKey, now_nanos: u64) -> Sampled {
+    pub fn should_sample(&mut self, operation: &Operation, key: &SamplingKey, now_nanos: u64) -> Sampled {
         let verdict = |keep: bool, rule: &Rc<str>| Sampled { keep, rule: Rc::clone(rule) };
         match &mut self.state {
             State::Probabilistic { rate, rule } => verdict(key.keeps(*rate), rule),
@@ -410,18 +422,22 @@ impl Sampler {
                     let rate = config
                         .operations
                         .iter()
-                        .find(|(name, _)| name == operation)
+                        .find(|(name, _)| name == operation.as_str())
                         .map_or(config.default_probability, |(_, rate)| *rate);
                     let lower_bound = config.default_lower_bound_per_second;
                     let service = &self.service;
+                    let operation_name = operation.as_str();
                     samplers.insert(
-                        operation.to_owned(),
+                        operation.clone(),
                         GuaranteedThroughput {
                             rate,
                             lower_bound: TokenBucket::new(lower_bound),
-                            rate_rule: format!("operation({})@{service}:{operation}", Decimal(rate)).into(),
-                            lower_bound_rule: format!("lowerbound({}/s)@{service}:{operation}", Decimal(lower_bound))
-                                .into(),
+                            rate_rule: format!("operation({})@{service}:{operation_name}", Decimal(rate)).into(),
+                            lower_bound_rule: format!(
+                                "lowerbound({}/s)@{service}:{operation_name}",
+                                Decimal(lower_bound)
+                            )
+                            .into(),
                         },
                     );
                 }

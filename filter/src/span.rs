@@ -128,7 +128,7 @@ impl SpanWriter {
         if let Some(parent) = &decision.parent_span_id {
             put_len_field(field::PARENT_SPAN_ID, parent, buf);
         }
-        put_len_field(field::NAME, decision.operation.as_bytes(), buf);
+        put_len_field(field::NAME, decision.operation.as_str().as_bytes(), buf);
         put_varint(field::START, request.start_nanos, buf);
         put_varint(field::END, request.end_nanos.max(request.start_nanos), buf);
         put_len_field(field::PEER, request.peer.as_bytes(), buf);
@@ -150,7 +150,7 @@ impl SpanWriter {
             .status
             .map_or(0, |status| u8::try_from(status / 100).ok().filter(|c| (1..=5).contains(c)).unwrap_or(0));
         RequestRecord {
-            operation: Rc::clone(&decision.operation),
+            operation: decision.operation.clone(),
             category: decision.category,
             status_class,
             hash_status: decision.hash_status,

@@ -22,6 +22,8 @@ use prost::Message as _;
 use crate::category::Category;
 use crate::config::Tracer;
 use crate::hash::HashStatus;
+use crate::mix_hash::MixState;
+use crate::operation::Operation;
 
 /// `TelemetryBatch.spans`.
 const SPANS_FIELD: u32 = 7;
@@ -43,7 +45,7 @@ impl Default for BufferLimits {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggregateKey {
-    operation: Rc<str>,
+    operation: Operation,
     category: Category,
     status_class: u8,
     hash_status: HashStatus,
@@ -61,7 +63,7 @@ struct AggregateValue {
 /// One finished request, as the glue saw it.
 #[derive(Debug)]
 pub struct RequestRecord<'a> {
-    pub operation: Rc<str>,
+    pub operation: Operation,
     pub category: Category,
     /// 1..=5 for 1xx..5xx, 0 when no response was seen.
     pub status_class: u8,
@@ -115,7 +117,7 @@ pub struct TelemetryBuffer {
     constitutional_hash: String,
     span_source: SpanSource,
     limits: BufferLimits,
-    entries: HashMap<AggregateKey, AggregateValue>,
+    entries: HashMap<AggregateKey, AggregateValue, MixState>,
     /// Encoded `SpanRecord` messages, each already framed as the batch's `spans` field (7), so a
     /// batch is the other fields followed by these bytes; the buffer is reused across batches.
     spans: Vec<u8>,
@@ -148,7 +150,7 @@ impl TelemetryBuffer {
             constitutional_hash: constitutional_hash.to_owned(),
             span_source: SpanSource::Envoy,
             limits,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             spans: Vec::new(),
             span_count: 0,
             dropped: DroppedCounters::default(),
@@ -262,7 +264,7 @@ impl TelemetryBuffer {
                 let used = value.buckets.iter().rposition(|n| *n > 0).map_or(0, |last| last + 1);
                 AggregateEntry {
                     service: self.service.clone(),
-                    operation: key.operation.to_string(),
+                    operation: key.operation.as_str().to_owned(),
                     status_class: u32::from(key.status_class),
                     hash_status: key.hash_status as i32,
                     category: key.category.as_str().to_owned(),

@@ -15,10 +15,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::root::FilterRoot;
 use super::stream::ConstitutionalStream;
+use crate::mix_hash::MixState;
 
 /// `Action::Continue` and `Action::Pause`.
 pub(super) const CONTINUE: u32 = 0;
@@ -28,33 +28,13 @@ pub(super) const PAUSE: u32 = 1;
 #[derive(Default)]
 struct Contexts {
     roots: Vec<(u32, FilterRoot)>,
-    streams: HashMap<u32, ConstitutionalStream, BuildHasherDefault<ContextIdHasher>>,
+    /// Context ids are small integers in sequence: [`MixState`] spreads them with one multiplication.
+    streams: HashMap<u32, ConstitutionalStream, MixState>,
 }
 
 impl Contexts {
     fn root(&mut self, id: u32) -> Option<&mut FilterRoot> {
         self.roots.iter_mut().find(|(root_id, _)| *root_id == id).map(|(_, root)| root)
-    }
-}
-
-/// Context ids are small integers the host hands out in sequence: one multiplication spreads
-/// them over the table (SipHash per callback would cost more than the lookup it serves).
-#[derive(Default)]
-struct ContextIdHasher(u64);
-
-impl Hasher for ContextIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.0 = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::operation::interned as op;
 use proptest::prelude::{any, prop_assert, proptest, ProptestConfig};
 use serde_json::json;
 
@@ -105,11 +106,11 @@ fn verdicts_name_the_rule_that_gave_them() {
     let key = SamplingKey::TraceId(trace_with_low56(1 << 50));
     let mut probabilistic = Sampler::new(Strategy::Probabilistic { rate: 0.1 }, "auth-service".into());
     assert_eq!(
-        probabilistic.should_sample("GET /x", &key, 0),
+        probabilistic.should_sample(&op("GET /x"), &key, 0),
         Sampled { keep: true, rule: "probabilistic(0.1)@auth-service".into() }
     );
     let mut limited = Sampler::new(Strategy::RateLimiting { max_traces_per_second: 2.5 }, "svc".into());
-    assert_eq!(limited.should_sample("GET /x", &key, 0).rule.as_ref(), "ratelimiting(2.5/s)@svc");
+    assert_eq!(limited.should_sample(&op("GET /x"), &key, 0).rule.as_ref(), "ratelimiting(2.5/s)@svc");
     let mut per_operation = Sampler::new(
         Strategy::PerOperation(PerOperation {
             default_probability: 0.0,
@@ -119,15 +120,15 @@ fn verdicts_name_the_rule_that_gave_them() {
         "groqcloud-policy".into(),
     );
     assert_eq!(
-        per_operation.should_sample("GET /v1/policies/{id}", &key, 0),
+        per_operation.should_sample(&op("GET /v1/policies/{id}"), &key, 0),
         Sampled { keep: true, rule: "operation(1)@groqcloud-policy:GET /v1/policies/{id}".into() }
     );
     assert_eq!(
-        per_operation.should_sample("GET /rare", &key, 0),
+        per_operation.should_sample(&op("GET /rare"), &key, 0),
         Sampled { keep: true, rule: "lowerbound(1/s)@groqcloud-policy:GET /rare".into() }
     );
     assert_eq!(
-        per_operation.should_sample("GET /rare", &key, 0),
+        per_operation.should_sample(&op("GET /rare"), &key, 0),
         Sampled { keep: false, rule: "lowerbound(1/s)@groqcloud-policy:GET /rare".into() },
         "a drop names the rule that could have kept it"
     );
@@ -145,8 +146,8 @@ fn the_lower_bound_is_charged_even_when_the_probability_keeps_as_in_jaeger() {
     );
     let kept_by_rate = SamplingKey::TraceId(trace_with_low56(0));
     let not_by_rate = SamplingKey::TraceId(trace_with_low56((1 << 56) - 1));
-    assert!(sampler.should_sample("GET /x", &kept_by_rate, 0).keep);
-    assert!(!sampler.should_sample("GET /x", &not_by_rate, 0).keep, "the one token went to the first trace");
+    assert!(sampler.should_sample(&op("GET /x"), &kept_by_rate, 0).keep);
+    assert!(!sampler.should_sample(&op("GET /x"), &not_by_rate, 0).keep, "the one token went to the first trace");
 }
 
 #[test]
@@ -162,19 +163,19 @@ fn the_request_id_key_is_envoys_draw_and_the_trace_id_key_its_low_bits() {
 fn rate_limiting_starts_full_and_refills_at_its_rate() {
     let mut sampler = Sampler::new(Strategy::RateLimiting { max_traces_per_second: 5.0 }, "svc".into());
     let id = SamplingKey::TraceId(trace_with_low56(0));
-    let first: Vec<bool> = (0..7).map(|_| sampler.should_sample("GET /x", &id, SECOND).keep).collect();
+    let first: Vec<bool> = (0..7).map(|_| sampler.should_sample(&op("GET /x"), &id, SECOND).keep).collect();
     assert_eq!(first, [true, true, true, true, true, false, false]);
-    assert!(!sampler.should_sample("GET /x", &id, SECOND + SECOND / 10).keep, "0.5 token after 100 ms");
-    assert!(sampler.should_sample("GET /x", &id, SECOND + SECOND / 5).keep, "1 token after 200 ms");
-    let refilled = (0..10).filter(|_| sampler.should_sample("GET /x", &id, 100 * SECOND).keep).count();
+    assert!(!sampler.should_sample(&op("GET /x"), &id, SECOND + SECOND / 10).keep, "0.5 token after 100 ms");
+    assert!(sampler.should_sample(&op("GET /x"), &id, SECOND + SECOND / 5).keep, "1 token after 200 ms");
+    let refilled = (0..10).filter(|_| sampler.should_sample(&op("GET /x"), &id, 100 * SECOND).keep).count();
     assert_eq!(refilled, 5, "the balance is capped at the rate");
     let mut slow = Sampler::new(Strategy::RateLimiting { max_traces_per_second: 0.5 }, "svc".into());
-    assert!(slow.should_sample("x", &id, 0).keep, "capacity is at least one trace");
-    assert!(!slow.should_sample("x", &id, SECOND).keep);
-    assert!(slow.should_sample("x", &id, 2 * SECOND).keep);
+    assert!(slow.should_sample(&op("GET /x"), &id, 0).keep, "capacity is at least one trace");
+    assert!(!slow.should_sample(&op("GET /x"), &id, SECOND).keep);
+    assert!(slow.should_sample(&op("GET /x"), &id, 2 * SECOND).keep);
     let mut zero = Sampler::new(Strategy::RateLimiting { max_traces_per_second: 0.0 }, "svc".into());
-    assert!(!zero.should_sample("x", &id, 0).keep, "a zero rate grants nothing");
-    assert!(!zero.should_sample("x", &id, 1_000 * SECOND).keep);
+    assert!(!zero.should_sample(&op("GET /x"), &id, 0).keep, "a zero rate grants nothing");
+    assert!(!zero.should_sample(&op("GET /x"), &id, 1_000 * SECOND).keep);
 }
 
 #[test]
@@ -188,11 +189,11 @@ fn per_operation_rates_with_a_lower_bound() {
         "svc".into(),
     );
     let id = SamplingKey::TraceId(trace_with_low56(1 << 40));
-    assert!(sampler.should_sample("GET /always", &id, 0).keep);
-    assert!(sampler.should_sample("GET /always", &id, 0).keep, "its probability keeps sampling");
-    assert!(sampler.should_sample("GET /rare", &id, 0).keep, "the lower bound grants one per second");
-    assert!(!sampler.should_sample("GET /rare", &id, 0).keep);
-    assert!(sampler.should_sample("GET /rare", &id, SECOND).keep);
+    assert!(sampler.should_sample(&op("GET /always"), &id, 0).keep);
+    assert!(sampler.should_sample(&op("GET /always"), &id, 0).keep, "its probability keeps sampling");
+    assert!(sampler.should_sample(&op("GET /rare"), &id, 0).keep, "the lower bound grants one per second");
+    assert!(!sampler.should_sample(&op("GET /rare"), &id, 0).keep);
+    assert!(sampler.should_sample(&op("GET /rare"), &id, SECOND).keep);
 }
 
 #[test]
@@ -207,9 +208,9 @@ fn operations_beyond_the_tracking_cap_use_the_default_probability() {
     );
     let id = SamplingKey::TraceId(trace_with_low56(1));
     for n in 0..MAX_TRACKED_OPERATIONS {
-        assert!(sampler.should_sample(&format!("GET /{n}"), &id, 0).keep, "lower bound of operation {n}");
+        assert!(sampler.should_sample(&op(&format!("GET /{n}")), &id, 0).keep, "lower bound of operation {n}");
     }
-    assert!(!sampler.should_sample("GET /one-too-many", &id, 0).keep, "no lower bound past the cap");
+    assert!(!sampler.should_sample(&op("GET /one-too-many"), &id, 0).keep, "no lower bound past the cap");
 }
 
 #[test]
@@ -217,11 +218,11 @@ fn applying_the_same_strategy_keeps_the_buckets() {
     let strategy = Strategy::RateLimiting { max_traces_per_second: 1.0 };
     let mut sampler = Sampler::new(strategy.clone(), "svc".into());
     let id = SamplingKey::TraceId(trace_with_low56(0));
-    assert!(sampler.should_sample("x", &id, 0).keep);
+    assert!(sampler.should_sample(&op("GET /x"), &id, 0).keep);
     sampler.apply(strategy);
-    assert!(!sampler.should_sample("x", &id, 0).keep, "not refilled by a re-apply");
+    assert!(!sampler.should_sample(&op("GET /x"), &id, 0).keep, "not refilled by a re-apply");
     sampler.apply(Strategy::RateLimiting { max_traces_per_second: 2.0 });
-    assert!(sampler.should_sample("x", &id, 0).keep, "a new strategy starts full");
+    assert!(sampler.should_sample(&op("GET /x"), &id, 0).keep, "a new strategy starts full");
     assert_eq!(sampler.strategy(), &Strategy::RateLimiting { max_traces_per_second: 2.0 });
 }
 

@@ -7,7 +7,7 @@ use super::*;
 fn record(buffer: &mut TelemetryBuffer, operation: &str, status: HashStatus, latency: u64, sampled: bool) {
     let span = SpanRecord { name: operation.to_owned(), ..SpanRecord::default() }.encode_to_vec();
     buffer.record(RequestRecord {
-        operation: Rc::from(operation),
+        operation: crate::operation::interned(operation),
         category: Category::Other,
         status_class: 2,
         hash_status: status,
