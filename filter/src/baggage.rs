@@ -11,6 +11,8 @@
 
 /// The member's key.
 pub const MEMBER_KEY: &str = "acgs.sampling";
+use std::rc::Rc;
+
 /// Longest `baggage` header the W3C limits allow; a longer result is not written.
 pub const MAX_BAGGAGE_LEN: usize = 8_192;
 /// Longest rule accepted from a member.
@@ -62,6 +64,33 @@ pub fn with_decision(incoming: Option<&[u8]>, keep: bool, rule: &str) -> Option<
     out.extend_from_slice(if keep { b"keep:" } else { b"drop:" });
     percent_encode(rule.as_bytes(), &mut out);
     (out.len() <= MAX_BAGGAGE_LEN).then_some(out)
+}
+
+/// [`with_decision`] for one VM, remembering the last header it wrote for a request without
+/// `baggage`: an entry hop writes the same few headers (one per rule) over and over.
+#[derive(Debug, Default)]
+pub struct BaggageWriter {
+    /// The decision and rule of the last header written without incoming members, and the header.
+    last: Option<(bool, Rc<str>, Rc<[u8]>)>,
+}
+
+impl BaggageWriter {
+    /// The `baggage` header to forward ([`with_decision`]).
+    pub fn with_decision(&mut self, incoming: Option<&[u8]>, keep: bool, rule: &Rc<str>) -> Option<Rc<[u8]>> {
+        if incoming.is_some() {
+            return with_decision(incoming, keep, rule).map(Rc::from);
+        }
+        match &self.last {
+            Some((last_keep, last_rule, header)) if *last_keep == keep && Rc::ptr_eq(last_rule, rule) => {
+                Some(Rc::clone(header))
+            }
+            _ => {
+                let header: Rc<[u8]> = with_decision(None, keep, rule)?.into();
+                self.last = Some((keep, Rc::clone(rule), Rc::clone(&header)));
+                Some(header)
+            }
+        }
+    }
 }
 
 fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {

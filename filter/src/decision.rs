@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::baggage;
+use crate::baggage::{self, BaggageWriter};
 use crate::category::{categorize, Category, Compliance, RequestFacts};
 use crate::config::{FilterConfig, Mode, Tracer};
 use crate::hash::{classify, HashStatus};
@@ -65,7 +65,7 @@ pub struct RequestDecision {
     pub traceparent_out: Option<[u8; TRACEPARENT_LEN]>,
     /// The `baggage` to forward when the decision it carries changes here (absent on a local
     /// reply, and when the header would outgrow the W3C limit).
-    pub baggage_out: Option<Vec<u8>>,
+    pub baggage_out: Option<Rc<[u8]>>,
     /// Whether the configured hash must be added to the forwarded request (inject mode).
     pub inject_hash: bool,
     pub verdict: Verdict,
@@ -86,6 +86,7 @@ pub struct Engine {
     operations: OperationNamer,
     routes: RouteCache,
     sampler: Sampler,
+    baggage: BaggageWriter,
     ids: SplitMix64,
     missing_body: Vec<u8>,
     mismatch_body: Vec<u8>,
@@ -129,6 +130,7 @@ impl Engine {
             mismatch_body: body(HashStatus::Mismatch),
             operations: OperationNamer::new(&config.operations, config.max_operations),
             routes: RouteCache::new(seed.rotate_left(32)),
+            baggage: BaggageWriter::default(),
             sampler: Sampler::new(config.fallback_strategy.clone(), Rc::from(service)),
             ids: SplitMix64(seed),
             rules: ForcedRules::new(service),
@@ -205,8 +207,11 @@ impl Engine {
         let traceparent_out =
             (forwarded && config.tracer == Tracer::None).then(|| format(&trace_id, &span_id, hop.keep));
         let unchanged = propagated.is_some_and(|p| p.keep == hop.keep && *p.rule == *hop.rule);
-        let baggage_out =
-            if forwarded && !unchanged { baggage::with_decision(request.baggage, hop.keep, &hop.rule) } else { None };
+        let baggage_out = if forwarded && !unchanged {
+            self.baggage.with_decision(request.baggage, hop.keep, &hop.rule)
+        } else {
+            None
+        };
         RequestDecision {
             hash_status,
             category,

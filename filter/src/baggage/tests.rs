@@ -81,3 +81,19 @@ fn arbitrary_input_never_panics_and_what_is_read_is_printable() {
         let _ = with_decision(Some(&bytes), true, "r@s");
     });
 }
+
+#[test]
+fn the_writer_reuses_the_last_header_of_a_request_without_baggage() {
+    let mut writer = BaggageWriter::default();
+    let (constitutional, other): (Rc<str>, Rc<str>) = ("constitutional@core".into(), "probabilistic(0.1)@core".into());
+    let first = writer.with_decision(None, true, &constitutional).expect("fits");
+    assert_eq!(&*first, b"acgs.sampling=keep:constitutional@core");
+    let again = writer.with_decision(None, true, &constitutional).expect("fits");
+    assert!(Rc::ptr_eq(&first, &again), "the same header, not written again");
+    let dropped = writer.with_decision(None, false, &other).expect("fits");
+    assert_eq!(&*dropped, b"acgs.sampling=drop:probabilistic(0.1)@core");
+    let kept = writer.with_decision(None, true, &other).expect("fits");
+    assert_eq!(&*kept, b"acgs.sampling=keep:probabilistic(0.1)@core", "the decision is part of the key");
+    let with_members = writer.with_decision(Some(b"k=v"), true, &other).expect("fits");
+    assert_eq!(&*with_members, b"k=v,acgs.sampling=keep:probabilistic(0.1)@core", "incoming members kept");
+}

@@ -34,8 +34,8 @@ fn without_tracer(config: FilterConfig) -> FilterConfig {
     FilterConfig { tracer: Tracer::None, ..config }
 }
 
-fn text(bytes: Option<Vec<u8>>) -> Option<String> {
-    bytes.map(|bytes| String::from_utf8(bytes).expect("ascii"))
+fn text(bytes: Option<Rc<[u8]>>) -> Option<String> {
+    bytes.map(|bytes| String::from_utf8(bytes.to_vec()).expect("ascii"))
 }
 
 #[test]

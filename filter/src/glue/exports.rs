@@ -2,7 +2,8 @@
 //! `abi-versions/v0.2.1`), and the table of this VM's contexts they dispatch to. Only the
 //! callbacks the filter acts on are exported; Envoy skips a callback the module does not export
 //! (proxy-wasm-cpp-host `src/context.cc`, `ContextBase::onRequestHeaders` and its siblings return
-//! `Continue` when the function is missing), so a request body, trailers or a gRPC callout cost
+//! `Continue` when the function is missing, and `ContextBase::onDone` answers done), so a request
+//! body, trailers, a gRPC callout or the end of a stream (the filter keeps nothing pending) cost
 //! the filter nothing. A callback for a context the table does not hold (a stream created before
 //! the plugin was configured) answers as a filter that is not there would: `Continue`.
 //!
@@ -132,12 +133,6 @@ pub extern "C" fn proxy_on_response_headers(context_id: u32, _num_headers: usize
 #[no_mangle]
 pub extern "C" fn proxy_on_log(context_id: u32) {
     on_stream(context_id, (), ConstitutionalStream::on_log);
-}
-
-/// Every context is done at once: the filter keeps nothing pending at the end of a stream.
-#[no_mangle]
-pub extern "C" fn proxy_on_done(_context_id: u32) -> u32 {
-    1
 }
 
 #[no_mangle]
