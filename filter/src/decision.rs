@@ -25,6 +25,7 @@ use crate::operation::{strip_query, Operation, OperationNamer};
 use crate::request_id::envoy_draw;
 use crate::route::{Route, RouteCache};
 use crate::sampling::{Sampled, Sampler, SamplingKey, Strategy};
+use crate::span_wire::route_fields;
 use crate::traceparent::{format, TraceParent, TRACEPARENT_LEN};
 
 /// The request facts the decision needs, as raw header bytes.
@@ -52,6 +53,8 @@ pub struct RequestDecision {
     pub category: Category,
     pub compliance: Compliance,
     pub operation: Operation,
+    /// The span's fields the method and path decide, encoded ([`crate::span_wire::route_fields`]).
+    pub span_fields: Rc<[u8]>,
     /// This hop's sampling decision (`acgs.sampling.decision`: keep or drop).
     pub sampled: bool,
     /// The rule that made it (`acgs.sampling.rule`).
@@ -157,11 +160,13 @@ impl Engine {
         let config = &self.config;
         let path = strip_query(request.path);
         let (operations, service) = (&mut self.operations, self.service.as_str());
-        let Route { operation, exempt, category } = self.routes.route(request.method, path, || {
+        let Route { operation, exempt, category, span_fields } = self.routes.route(request.method, path, || {
             let exempt = is_exempt(path, &config.exempt_paths);
             let operation = operations.name(request.method, path);
             let facts = RequestFacts { exempt, service, path, operation: operation.as_str() };
-            Route { category: categorize(&facts, &config.constitutional), operation, exempt }
+            let category = categorize(&facts, &config.constitutional);
+            let span_fields = route_fields(operation.as_str(), category, request.method, path);
+            Route { operation, exempt, category, span_fields }
         });
         let classified =
             if exempt { HashStatus::Exempt } else { classify(request.hash, config.constitutional_hash.as_bytes()) };
@@ -217,6 +222,7 @@ impl Engine {
             category,
             compliance: Compliance::of(hash_status),
             operation,
+            span_fields,
             sampled: hop.keep,
             rule: hop.rule,
             trace_id,

@@ -20,6 +20,7 @@ pub mod route;
 pub mod sampling;
 pub mod span;
 pub mod span_headers;
+pub mod span_wire;
 pub mod telemetry;
 pub mod traceparent;
 

@@ -130,18 +130,18 @@ impl OperationNamer {
 
     /// The method as the name shows it: itself when it is a standard method or one of the first
     /// [`MAX_EXTENSION_METHODS`] others in upper-case token form, else `(other)`.
-    fn method_name(&mut self, method: &[u8]) -> String {
-        let Ok(method) = std::str::from_utf8(method) else { return OTHER.to_owned() };
+    fn method_name<'a>(&mut self, method: &'a [u8]) -> &'a str {
+        let Ok(method) = std::str::from_utf8(method) else { return OTHER };
         if STANDARD_METHODS.contains(&method) || self.extension_methods.iter().any(|known| known == method) {
-            return method.to_owned();
+            return method;
         }
         let token =
             !method.is_empty() && method.len() <= MAX_METHOD_LEN && method.bytes().all(|b| b.is_ascii_uppercase());
         if token && self.extension_methods.len() < MAX_EXTENSION_METHODS {
             self.extension_methods.push(method.to_owned());
-            return method.to_owned();
+            return method;
         }
-        OTHER.to_owned()
+        OTHER
     }
 
     /// Distinct literal names tracked.

@@ -1,7 +1,8 @@
 //! What a request's method and path say about it, remembered per VM: its operation name, whether
-//! the path is exempt, its category. All three depend on the method, the path without its query
+//! the path is exempt, its category, and those of its span's fields they decide, encoded
+//! ([`crate::span_wire::route_fields`]). All depend on the method, the path without its query
 //! and the configuration alone, and working them out (template matching, formatting, the exempt
-//! and category rules) costs more than looking them up, on every request.
+//! and category rules, the encoding) costs more than looking them up, on every request.
 //!
 //! The cache is direct-mapped: a (method, path) pair has one slot, chosen by a hash seeded at
 //! random per VM, and a new pair takes the slot over. A client sending paths that share a slot
@@ -10,6 +11,7 @@
 //! cached.
 
 use std::hash::Hasher;
+use std::rc::Rc;
 
 use crate::category::Category;
 use crate::mix_hash::MixHasher;
@@ -26,6 +28,8 @@ pub struct Route {
     pub operation: Operation,
     pub exempt: bool,
     pub category: Category,
+    /// The span's name, category, method and path fields, encoded.
+    pub span_fields: Rc<[u8]>,
 }
 
 #[derive(Debug)]

@@ -16,7 +16,6 @@ use super::host::{self, Headers};
 use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::header_map::Selected;
-use crate::operation::strip_query;
 use crate::span::Finished;
 use crate::span_headers::{
     decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
@@ -190,8 +189,6 @@ impl ConstitutionalStream {
         let header = |name: RequestHeader| seen.headers.as_ref().and_then(|headers| headers.get(name as usize));
         let finished = Finished {
             decision: &seen.decision,
-            method: header(RequestHeader::Method).unwrap_or_default(),
-            path: strip_query(header(RequestHeader::Path).unwrap_or_default()),
             status,
             authority: header(RequestHeader::Authority),
             user_agent: header(RequestHeader::UserAgent),

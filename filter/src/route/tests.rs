@@ -19,7 +19,9 @@ impl Resolver {
         let calls = &self.calls;
         cache.route(method, path, || {
             calls.set(calls.get() + 1);
-            Route { operation: namer.name(method, path), exempt: path == b"/healthz", category: Category::Other }
+            let operation = namer.name(method, path);
+            let span_fields = crate::span_wire::route_fields(operation.as_str(), Category::Other, method, path);
+            Route { operation, exempt: path == b"/healthz", category: Category::Other, span_fields }
         })
     }
 }

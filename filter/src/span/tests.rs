@@ -5,29 +5,21 @@ use acgs_proto::telemetry::{HashStatus, SpanRecord};
 use prost::Message as _;
 
 fn decision(hash: Option<&[u8]>, path: &str) -> RequestDecision {
+    decision_of(hash, b"POST", path.as_bytes())
+}
+
+fn decision_of(hash: Option<&[u8]>, method: &[u8], path: &[u8]) -> RequestDecision {
     let mut engine = Engine::new(
         Rc::new(FilterConfig { mode: crate::config::Mode::Permissive, ..FilterConfig::default() }),
         "groqcloud-policy",
         3,
     );
-    engine.decide(
-        &RequestView {
-            method: b"POST",
-            path: path.as_bytes(),
-            hash,
-            traceparent: None,
-            request_id: None,
-            baggage: None,
-        },
-        1,
-    )
+    engine.decide(&RequestView { method, path, hash, traceparent: None, request_id: None, baggage: None }, 1)
 }
 
 fn finished<'a>(decision: &'a RequestDecision, status: Option<u16>) -> Finished<'a> {
     Finished {
         decision,
-        method: b"POST",
-        path: b"/v1/constitutional/validate",
         status,
         authority: Some(b"groqcloud-policy:8080"),
         user_agent: Some(b"curl/8"),
@@ -87,10 +79,11 @@ fn violations_record_their_source_and_odd_statuses_have_no_class() {
     assert_eq!(record.status_class, 4);
     assert_eq!(record.source.as_deref(), Some("spiffe://cluster.local/ns/default/sa/client"));
     assert!(record.span.is_some(), "violations are sampled");
-    let mut odd = finished(&decision, Some(403));
-    odd.path = b"/v1/\xff\xfe";
-    let span = SpanRecord::decode(writer.span_record(&odd)).expect("invalid UTF-8 is carried lossily");
-    assert_eq!(span.path, "/v1/\u{fffd}\u{fffd}");
+    let odd = decision_of(None, b"G\xffT", b"/v1/\xff\xfe?q");
+    let span =
+        SpanRecord::decode(writer.span_record(&finished(&odd, Some(403)))).expect("invalid UTF-8 is carried lossily");
+    assert_eq!((span.method.as_str(), span.path.as_str()), ("G\u{fffd}T", "/v1/\u{fffd}\u{fffd}"));
+    assert_eq!(span.name, "(other) (other)");
     assert_eq!(span.hash_status, HashStatus::Missing as i32);
     for status in [None, Some(99), Some(700)] {
         assert_eq!(writer.request_record(&finished(&decision, status)).status_class, 0, "{status:?}");

@@ -1,0 +1,92 @@
+//! The wire form of `acgs.telemetry.v1.SpanRecord` (proto/proto/telemetry.proto) as the filter
+//! writes it by hand: its field numbers, the writers of its fields, and the block of the fields a
+//! request's method and path decide (name, category, method, path), encoded once per route
+//! ([`crate::route`]) and copied into each of its spans. A message's fields may come in any order,
+//! so the block is one copy in the middle of the span. The tests decode what is written here with
+//! the generated type, field by field.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use prost::encoding::WireType;
+
+use crate::category::Category;
+
+/// Field numbers of `acgs.telemetry.v1.SpanRecord`.
+pub mod field {
+    pub const TRACE_ID: u32 = 1;
+    pub const SPAN_ID: u32 = 2;
+    pub const PARENT_SPAN_ID: u32 = 3;
+    pub const NAME: u32 = 4;
+    pub const START: u32 = 5;
+    pub const END: u32 = 6;
+    pub const PEER: u32 = 8;
+    pub const HASH_STATUS: u32 = 9;
+    pub const CATEGORY: u32 = 10;
+    pub const SAMPLING_RULE: u32 = 11;
+    pub const METHOD: u32 = 12;
+    pub const PATH: u32 = 13;
+    pub const STATUS_CODE: u32 = 14;
+    pub const AUTHORITY: u32 = 15;
+    pub const USER_AGENT: u32 = 16;
+}
+
+/// A varint, written with one copy: prost's `encode_varint` pushes byte by byte through
+/// `BufMut`, each push checking the capacity, and the two nine-byte timestamps of every span made
+/// that a fifth of the span's cost.
+fn put_varint_value(mut value: u64, buf: &mut Vec<u8>) {
+    if value < 0x80 {
+        buf.push(value as u8);
+        return;
+    }
+    let mut bytes = [0u8; 10];
+    let mut len = 0;
+    for slot in &mut bytes {
+        len += 1;
+        if value < 0x80 {
+            *slot = value as u8;
+            break;
+        }
+        *slot = (value as u8 & 0x7f) | 0x80;
+        value >>= 7;
+    }
+    buf.extend_from_slice(&bytes[..len]);
+}
+
+fn put_key(field: u32, wire_type: WireType, buf: &mut Vec<u8>) {
+    put_varint_value(u64::from(field << 3 | wire_type as u32), buf);
+}
+
+/// A bytes or string field; empty values are not written (proto3 defaults).
+pub fn put_len_field(field: u32, bytes: &[u8], buf: &mut Vec<u8>) {
+    if !bytes.is_empty() {
+        put_key(field, WireType::LengthDelimited, buf);
+        put_varint_value(bytes.len() as u64, buf);
+        buf.extend_from_slice(bytes);
+    }
+}
+
+/// A varint field; zero is not written (proto3 default).
+pub fn put_varint(field: u32, value: u64, buf: &mut Vec<u8>) {
+    if value != 0 {
+        put_key(field, WireType::Varint, buf);
+        put_varint_value(value, buf);
+    }
+}
+
+/// A header value as text: borrowed when it is UTF-8 (checked by the standard library's fast
+/// path), else carried lossily so that a batch always decodes.
+pub fn text(bytes: &[u8]) -> Cow<'_, str> {
+    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
+}
+
+/// The fields a request's method and path decide, encoded: its operation name and category,
+/// and the method and path themselves (carried lossily when they are not UTF-8).
+pub fn route_fields(operation: &str, category: Category, method: &[u8], path: &[u8]) -> Rc<[u8]> {
+    let mut buf = Vec::with_capacity(operation.len() + method.len() + path.len() + 32);
+    put_len_field(field::NAME, operation.as_bytes(), &mut buf);
+    put_len_field(field::CATEGORY, category.as_str().as_bytes(), &mut buf);
+    put_len_field(field::METHOD, text(method).as_bytes(), &mut buf);
+    put_len_field(field::PATH, text(path).as_bytes(), &mut buf);
+    buf.into()
+}
