@@ -108,23 +108,38 @@ impl MetricKind {
     }
 }
 
-/// Serialises header pairs: u32 count, (u32 key length, u32 value length) per pair, then each
-/// key and value followed by a NUL byte, all little-endian.
-pub(crate) fn serialize_pairs<'a>(pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
-    let size: usize = pairs.clone().map(|(k, v)| k.len() + v.len() + 10).sum::<usize>() + 4;
-    let mut bytes = Vec::with_capacity(size);
-    bytes.extend_from_slice(&u32_len(pairs.len()).to_le_bytes());
-    for (key, value) in pairs.clone() {
-        bytes.extend_from_slice(&u32_len(key.len()).to_le_bytes());
-        bytes.extend_from_slice(&u32_len(value.len()).to_le_bytes());
+/// The size of the pairs' serialisation ([`serialize_pairs_into`]).
+pub(crate) fn serialized_pairs_len<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> usize {
+    pairs.map(|(k, v)| k.len() + v.len() + 10).sum::<usize>() + 4
+}
+
+/// Serialises header pairs into `out`, which is exactly [`serialized_pairs_len`] long: u32
+/// count, (u32 key length, u32 value length) per pair, then each key and value followed by a NUL
+/// byte, all little-endian. `None` when `out` is not that long.
+pub(crate) fn serialize_pairs_into<'a>(
+    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    out: &mut [u8],
+) -> Option<()> {
+    if out.len() != serialized_pairs_len(pairs.clone()) {
+        return None;
     }
+    let (count, mut sizes) = out.split_at_mut(4);
+    count.copy_from_slice(&u32_len(pairs.len()).to_le_bytes());
+    let (size_table, mut data) = sizes.split_at_mut(pairs.len() * 8);
+    sizes = size_table;
     for (key, value) in pairs {
-        bytes.extend_from_slice(key);
-        bytes.push(0);
-        bytes.extend_from_slice(value);
-        bytes.push(0);
+        let (entry, rest) = sizes.split_at_mut(8);
+        entry[..4].copy_from_slice(&u32_len(key.len()).to_le_bytes());
+        entry[4..].copy_from_slice(&u32_len(value.len()).to_le_bytes());
+        sizes = rest;
+        for part in [key, value] {
+            let (target, rest) = data.split_at_mut(part.len() + 1);
+            target[..part.len()].copy_from_slice(part);
+            target[part.len()] = 0;
+            data = rest;
+        }
     }
-    bytes
+    Some(())
 }
 
 /// Parses the pair serialisation a guest passes in; `None` when it is malformed.

@@ -68,9 +68,26 @@ pub(crate) fn return_bytes(
     ptr_ptr: i32,
     size_ptr: i32,
 ) -> wasmtime::Result<i32> {
+    return_written(caller, bytes.len(), ptr_ptr, size_ptr, |target, _| {
+        target.copy_from_slice(bytes);
+        Ok(())
+    })
+}
+
+/// Returns a value of `len` bytes to the guest that `write` writes straight into the memory
+/// allocated for it (with the host state at hand, to read the value from where it lives): no
+/// copy of it is made in the host. A trap in the guest's allocator propagates; `write`'s error
+/// status is the call's.
+pub(crate) fn return_written(
+    caller: &mut Caller<'_, VmState>,
+    len: usize,
+    ptr_ptr: i32,
+    size_ptr: i32,
+    write: impl FnOnce(&mut [u8], &mut VmState) -> Result<(), i32>,
+) -> wasmtime::Result<i32> {
     let mut pointer = 0u32;
-    if !bytes.is_empty() {
-        let size = i32::try_from(bytes.len()).map_err(|_| wasmtime::Error::msg("value larger than guest memory"))?;
+    if len != 0 {
+        let size = i32::try_from(len).map_err(|_| wasmtime::Error::msg("value larger than guest memory"))?;
         // Taken out for the call (a clone would cost more than the call): a host call made from
         // inside the guest's allocator finds no allocator and gets InvalidMemoryAccess.
         let Some(allocate) = caller.data_mut().guest.allocate.take() else {
@@ -83,12 +100,12 @@ pub(crate) fn return_bytes(
             return Ok(status::INVALID_MEMORY_ACCESS);
         }
     }
-    Ok(to_status(with_guest(caller, |memory, _| {
+    Ok(to_status(with_guest(caller, |memory, state| {
         if pointer != 0 {
-            slice_mut(memory, pointer as i32, bytes.len())?.copy_from_slice(bytes);
+            write(slice_mut(memory, pointer as i32, len)?, state)?;
         }
         slice_mut(memory, ptr_ptr, 4)?.copy_from_slice(&pointer.to_le_bytes());
-        slice_mut(memory, size_ptr, 4)?.copy_from_slice(&u32_len(bytes.len()).to_le_bytes());
+        slice_mut(memory, size_ptr, 4)?.copy_from_slice(&u32_len(len).to_le_bytes());
         Ok(())
     })))
 }

@@ -3,7 +3,9 @@ use super::*;
 #[test]
 fn pairs_serialise_as_the_sdk_expects() {
     let pairs: Vec<(&[u8], &[u8])> = vec![(b":path", b"/x"), (b"a", b"")];
-    let bytes = serialize_pairs(pairs.iter().copied());
+    let mut bytes = vec![0; serialized_pairs_len(pairs.iter().copied())];
+    assert_eq!(serialize_pairs_into(pairs.iter().copied(), &mut bytes[1..]), None, "a buffer of another size");
+    assert_eq!(serialize_pairs_into(pairs.iter().copied(), &mut bytes), Some(()));
     let expected: Vec<u8> = [
         &2u32.to_le_bytes()[..],
         &5u32.to_le_bytes(),

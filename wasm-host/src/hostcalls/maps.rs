@@ -10,9 +10,9 @@
 use wasmtime::Caller;
 
 use super::{Registrar, ENV};
-use crate::abi::{parse_pairs, serialize_pairs, status, u32_len, BufferType, MapType};
+use crate::abi::{parse_pairs, serialize_pairs_into, serialized_pairs_len, status, u32_len, BufferType, MapType};
 use crate::headers::Headers;
-use crate::memory::{read, return_bytes, slice, to_status, with_guest, write_u32};
+use crate::memory::{read, return_bytes, return_written, slice, to_status, with_guest, write_u32};
 use crate::state::{RootPhase, VmState};
 use crate::stream::{StreamPhase, StreamState};
 
@@ -81,14 +81,19 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
         ENV,
         "proxy_get_header_map_pairs",
         |mut caller: Caller<'_, VmState>, map: i32, ret_ptr: i32, ret_len: i32| -> wasmtime::Result<i32> {
-            let bytes = match map_ref(caller.data_mut(), map) {
-                Ok(headers) if !headers.is_empty() => serialize_pairs(headers.iter()),
-                Ok(_) => Vec::new(),
+            let len = match map_ref(caller.data_mut(), map) {
+                Ok(headers) if !headers.is_empty() => serialized_pairs_len(headers.iter()),
+                Ok(_) => 0,
                 // An unknown map type is refused; an unavailable map has no pairs.
                 Err(_) if MapType::from_abi(map).is_none() => return Ok(status::BAD_ARGUMENT),
-                Err(_) => Vec::new(),
+                Err(_) => 0,
             };
-            return_bytes(&mut caller, &bytes, ret_ptr, ret_len)
+            // Serialised straight into the guest's memory. The guest's allocator ran in between:
+            // the map is found again, and a map that changed size meanwhile is an internal failure.
+            return_written(&mut caller, len, ret_ptr, ret_len, |target, state| {
+                let headers = map_ref(state, map)?;
+                serialize_pairs_into(headers.iter(), target).ok_or(status::INTERNAL_FAILURE)
+            })
         },
     )?;
     registrar.wrap(
