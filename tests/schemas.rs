@@ -3,7 +3,7 @@
 //! schemas), the Istio CRDs and the PrometheusRule CRD (strict JSON Schema), the SamplingPolicy CRD
 //! (our own generated schema, made strict), the Envoy bootstrap and EnvoyFilter patches (Envoy's
 //! API protos, unknown fields and unknown `@type`s rejected), the filter's plugin configuration (the
-//! filter's own parser), PromQL (promql-parser), the OTel Collector configs (their structure, and
+//! filter's own parser), PromQL (the installed `promtool`, Prometheus's own parser), the OTel Collector configs (their structure, and
 //! each component's settings against strict schemas of the component's Go config struct, in
 //! schemas/otelcol/), and the Grafana dashboard's structure, for which no schema exists.
 //!
@@ -349,24 +349,64 @@ pub fn check_filter_config(label: &str, config: &str) -> Vec<String> {
 
 /// Every rule's PromQL parses.
 fn check_prometheus_rule(document: &Document) -> Vec<String> {
-    let mut failures = Vec::new();
+    let mut expressions = Vec::new();
     for group in document.value["spec"]["groups"].as_array().into_iter().flatten() {
         for rule in group["rules"].as_array().into_iter().flatten() {
             let name = rule["alert"].as_str().or(rule["record"].as_str()).unwrap_or("?");
-            failures.extend(check_promql(
-                &format!("{}: rule {name}", document.label()),
-                rule["expr"].as_str().unwrap_or(""),
-            ));
+            expressions
+                .push((format!("{}: rule {name}", document.label()), rule["expr"].as_str().unwrap_or("").to_owned()));
         }
     }
-    failures
+    check_promql(&expressions)
 }
 
-pub fn check_promql(label: &str, expr: &str) -> Vec<String> {
-    match promql_parser::parser::parse(expr) {
-        Ok(_) => Vec::new(),
-        Err(error) => vec![format!("{label}: PromQL: {error}")],
+/// Install command for `promtool`, named when it cannot run.
+pub const PROMTOOL_INSTALL: &str = "apt-get install prometheus (scripts/test installs it)";
+
+/// Each (label, expression) parses as PromQL, as Prometheus's own parser reads it: the
+/// expressions are written as the recording rules `acgs_check_<index>` of one rule file and
+/// checked by the installed `promtool check rules`, whose failures name the rule; each failure
+/// comes back under its expression's label.
+pub fn check_promql(expressions: &[(String, String)]) -> Vec<String> {
+    if expressions.is_empty() {
+        return Vec::new();
     }
+    let rules: Vec<Value> = expressions
+        .iter()
+        .enumerate()
+        .map(|(index, (_, expr))| serde_json::json!({"record": format!("acgs_check_{index}"), "expr": expr}))
+        .collect();
+    // JSON is YAML: the expressions need no quoting of their own.
+    let file = serde_json::json!({"groups": [{"name": "acgs_check", "rules": rules}]});
+    let path =
+        std::env::temp_dir().join(format!("acgs-promql-{}-{:?}.json", std::process::id(), std::thread::current().id()));
+    if let Err(error) = std::fs::write(&path, file.to_string()) {
+        return vec![format!("cannot write {}: {error}", path.display())];
+    }
+    let output = std::process::Command::new("promtool").arg("check").arg("rules").arg(&path).output();
+    let _ = std::fs::remove_file(&path);
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => return vec![format!("cannot run promtool ({error}); install it with: {PROMTOOL_INSTALL}")],
+    };
+    if output.status.success() {
+        return Vec::new();
+    }
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let mut failures: Vec<String> = expressions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (label, _))| {
+            let name = format!("\"acgs_check_{index}\"");
+            let line = report.lines().find(|line| line.contains(&name))?;
+            let reason = line.split_once(&format!("{name}: ")).map_or(line, |(_, reason)| reason);
+            Some(format!("{label}: PromQL: {reason}"))
+        })
+        .collect();
+    if failures.is_empty() {
+        failures.push(format!("promtool check rules failed: {report}"));
+    }
+    failures
 }
 
 /// ConfigMaps that carry an OTel Collector config (`*.yaml` keys with a `service` section; the
@@ -482,6 +522,7 @@ pub fn check_grafana_dashboard(label: &str, dashboard: &Value) -> Vec<String> {
     let variables: HashSet<&str> =
         dashboard["templating"]["list"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
     let mut ids = HashSet::new();
+    let mut expressions = Vec::new();
     let Some(panels) = dashboard["panels"].as_array() else {
         return [failures, vec![format!("{label}: panels is missing")]].concat();
     };
@@ -514,7 +555,7 @@ pub fn check_grafana_dashboard(label: &str, dashboard: &Value) -> Vec<String> {
                 failures.push(format!("{at}: refId {ref_id:?} is missing or repeated"));
             }
             if let Some(expr) = target["expr"].as_str() {
-                failures.extend(check_promql(&at, expr));
+                expressions.push((at.clone(), expr.to_owned()));
                 for variable in template_variables(expr) {
                     if !variables.contains(variable) {
                         failures.push(format!("{at}: template variable ${variable} is not in templating"));
@@ -523,5 +564,6 @@ pub fn check_grafana_dashboard(label: &str, dashboard: &Value) -> Vec<String> {
             }
         }
     }
+    failures.extend(check_promql(&expressions));
     failures
 }
