@@ -9,8 +9,9 @@
 //! - [`jaeger::api_v2`] (feature `grpc`): Jaeger's remote-sampling messages and the tonic
 //!   `SamplingManager` client/server, wire-identical to Jaeger's `sampling.proto`.
 //!
-//! The code under `src/gen/` is generated from `proto/` and checked in; `tests/bootstrap.rs`
-//! regenerates it and fails on drift, so no build needs protoc.
+//! The code under `src/gen/` is generated from `proto/` and checked in, so no build needs protoc:
+//! `examples/generate.rs` regenerates it and records the protos' digests, and `tests/bootstrap.rs`
+//! fails when a proto no longer matches them.
 
 pub mod shared_data;
 pub mod telemetry;
