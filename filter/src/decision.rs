@@ -15,12 +15,11 @@
 
 use std::rc::Rc;
 
-use serde::Serialize;
-
 use crate::baggage::{self, BaggageWriter};
 use crate::category::{categorize, Category, Compliance, RequestFacts};
 use crate::config::{FilterConfig, Mode, Tracer};
 use crate::hash::{classify, HashStatus};
+use crate::json::Json;
 use crate::operation::{strip_query, Operation, OperationNamer};
 use crate::request_id::envoy_draw;
 use crate::route::{Route, RouteCache};
@@ -74,13 +73,6 @@ pub struct RequestDecision {
     pub verdict: Verdict,
 }
 
-#[derive(Serialize)]
-struct RejectionBody<'a> {
-    error: &'static str,
-    status: &'static str,
-    expected_hash: &'a str,
-}
-
 /// The per-VM decision state: configuration, operation names, the sampler, an id generator.
 #[derive(Debug)]
 pub struct Engine {
@@ -121,12 +113,13 @@ impl ForcedRules {
 impl Engine {
     pub fn new(config: Rc<FilterConfig>, service: &str, seed: u64) -> Self {
         let body = |status: HashStatus| {
-            let body = RejectionBody {
-                error: "constitutional_hash_invalid",
-                status: status.as_str(),
-                expected_hash: &config.constitutional_hash,
-            };
-            serde_json::to_vec(&body).unwrap_or_default()
+            let member = |key: &str, value: &str| (key.to_owned(), Json::String(value.to_owned()));
+            let body = Json::Object(vec![
+                member("error", "constitutional_hash_invalid"),
+                member("status", status.as_str()),
+                member("expected_hash", &config.constitutional_hash),
+            ]);
+            body.to_string().into_bytes()
         };
         Self {
             missing_body: body(HashStatus::Missing),

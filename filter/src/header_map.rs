@@ -15,6 +15,8 @@ pub struct HeaderMap {
 
 use std::ops::Range;
 
+use crate::words;
+
 const WORD: usize = 4;
 
 fn word(bytes: &[u8], at: usize) -> Option<usize> {
@@ -55,18 +57,59 @@ impl HeaderMap {
 
     /// The first value of each of `names`, as Envoy's `getHeaderMapValue` answers each (names
     /// are lower-case in Envoy's maps, so the comparison is exact), found in one pass over the
-    /// map: the filter reads eight headers of every request.
-    pub fn select<const N: usize>(self, names: &[&[u8]; N]) -> Selected<N> {
+    /// map: the filter reads eight headers of every request. A header whose name has the length
+    /// of none of the names still wanted costs one table lookup.
+    pub fn select<const N: usize>(self, names: &HeaderNames<N>) -> Selected<N> {
         let mut ranges = [const { None }; N];
+        let mut wanted = names.all();
         for (name, value) in self.entries() {
             let key = &self.bytes[name];
-            for (slot, wanted) in ranges.iter_mut().zip(names) {
-                if slot.is_none() && key == *wanted {
-                    *slot = Some(value.clone());
+            let mut candidates = names.of_length(key.len()) & wanted;
+            while candidates != 0 {
+                let index = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                if words::same(&names.names[index], key) {
+                    ranges[index] = Some(value.clone());
+                    wanted &= !(1 << index);
                 }
+            }
+            if wanted == 0 {
+                break;
             }
         }
         Selected { map: self, ranges }
+    }
+}
+
+/// Up to 32 header names to select, indexed by their lengths.
+#[derive(Debug, Clone)]
+pub struct HeaderNames<const N: usize> {
+    names: [Box<[u8]>; N],
+    /// For each length below [`LONG`], the names of that length (bit `i`: `names[i]`); names of
+    /// [`LONG`] bytes or more share the last slot.
+    by_length: [u32; LONG + 1],
+}
+
+/// Names this long or longer share one slot of [`HeaderNames::by_length`].
+const LONG: usize = 63;
+
+impl<const N: usize> HeaderNames<N> {
+    pub fn new(names: [&[u8]; N]) -> Self {
+        const { assert!(N <= 32, "at most 32 names: one bit each in a u32") };
+        let mut by_length = [0u32; LONG + 1];
+        for (index, name) in names.iter().enumerate() {
+            by_length[name.len().min(LONG)] |= 1 << index;
+        }
+        Self { names: names.map(Box::from), by_length }
+    }
+
+    /// One bit per name.
+    fn all(&self) -> u32 {
+        ((1u64 << N) - 1) as u32
+    }
+
+    fn of_length(&self, len: usize) -> u32 {
+        self.by_length[len.min(LONG)]
     }
 }
 

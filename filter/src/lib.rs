@@ -23,6 +23,7 @@ pub mod span_headers;
 pub mod span_wire;
 pub mod telemetry;
 pub mod traceparent;
+pub mod words;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -6,6 +6,8 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::words::tail_word;
+
 /// 2^64 / φ, odd: spreads consecutive integers over the whole word.
 const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -36,17 +38,12 @@ impl Hasher for MixHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+        let (whole, rest) = bytes.as_chunks::<8>();
+        for word in whole {
+            self.add(u64::from_le_bytes(*word));
         }
-        let rest = chunks.remainder();
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
         // The length is mixed in, so `"ab"` and `"ab\0"` differ.
-        self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        self.add(tail_word(rest) ^ ((rest.len() as u64) << 59));
     }
 
     fn write_u8(&mut self, value: u8) {

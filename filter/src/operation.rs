@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::words;
+
 /// Longest path named literally.
 pub const MAX_PATH_LEN: usize = 256;
 /// Longest method accepted as a method name.
@@ -157,7 +159,7 @@ impl OperationNamer {
 
 /// The path without `?query` or `#fragment`.
 pub fn strip_query(path: &[u8]) -> &[u8] {
-    let end = path.iter().position(|b| *b == b'?' || *b == b'#').unwrap_or(path.len());
+    let end = words::find_either(path, b'?', b'#').unwrap_or(path.len());
     &path[..end]
 }
 

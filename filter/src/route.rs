@@ -16,6 +16,7 @@ use std::rc::Rc;
 use crate::category::Category;
 use crate::mix_hash::MixHasher;
 use crate::operation::{Operation, MAX_PATH_LEN};
+use crate::words;
 
 /// Slots in the cache (a power of two).
 const SLOTS: usize = 1_024;
@@ -66,7 +67,7 @@ impl RouteCache {
         let slot = &mut self.slots[index];
         if let Some(cached) = slot {
             let (cached_method, cached_path) = cached.key.split_at(cached.method_len);
-            if cached_method == method && cached_path == path {
+            if words::same(cached_method, method) && words::same(cached_path, path) {
                 return cached.route.clone();
             }
         }

@@ -33,12 +33,17 @@ pub mod field {
 
 /// A varint, written with one copy: prost's `encode_varint` pushes byte by byte through
 /// `BufMut`, each push checking the capacity, and the two nine-byte timestamps of every span made
-/// that a fifth of the span's cost.
-fn put_varint_value(mut value: u64, buf: &mut Vec<u8>) {
+/// that a fifth of the span's cost. One byte (keys, most lengths) is one push.
+#[inline]
+fn put_varint_value(value: u64, buf: &mut Vec<u8>) {
     if value < 0x80 {
         buf.push(value as u8);
-        return;
+    } else {
+        put_long_varint(value, buf);
     }
+}
+
+fn put_long_varint(mut value: u64, buf: &mut Vec<u8>) {
     let mut bytes = [0u8; 10];
     let mut len = 0;
     for slot in &mut bytes {
@@ -53,11 +58,14 @@ fn put_varint_value(mut value: u64, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&bytes[..len]);
 }
 
+/// A field's key (inlined, so that a constant field's key is a constant).
+#[inline]
 fn put_key(field: u32, wire_type: WireType, buf: &mut Vec<u8>) {
     put_varint_value(u64::from(field << 3 | wire_type as u32), buf);
 }
 
 /// A bytes or string field; empty values are not written (proto3 defaults).
+#[inline]
 pub fn put_len_field(field: u32, bytes: &[u8], buf: &mut Vec<u8>) {
     if !bytes.is_empty() {
         put_key(field, WireType::LengthDelimited, buf);
@@ -67,6 +75,7 @@ pub fn put_len_field(field: u32, bytes: &[u8], buf: &mut Vec<u8>) {
 }
 
 /// A varint field; zero is not written (proto3 default).
+#[inline]
 pub fn put_varint(field: u32, value: u64, buf: &mut Vec<u8>) {
     if value != 0 {
         put_key(field, WireType::Varint, buf);

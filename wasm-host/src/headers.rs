@@ -15,6 +15,10 @@ pub struct Headers {
     garbage: usize,
 }
 
+/// Headers and bytes a map has room for beyond what it holds when a filter gets it.
+const FILTER_HEADROOM_ENTRIES: usize = 8;
+const FILTER_HEADROOM_BYTES: usize = 512;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     start: u32,
@@ -174,10 +178,12 @@ impl Headers {
         }
     }
 
-    /// Room for `bytes` more bytes in `entries` more headers without reallocating.
-    pub(crate) fn reserve(&mut self, entries: usize, bytes: usize) {
-        self.entries.reserve(entries);
-        self.bytes.reserve(bytes);
+    /// Room for the headers a filter typically adds ([`FILTER_HEADROOM_ENTRIES`] of
+    /// [`FILTER_HEADROOM_BYTES`] bytes) without reallocating: Envoy's maps are lists that grow by
+    /// an entry, so a filter's writes should not cost this host a copy of the whole map.
+    pub(crate) fn reserve_filter_headroom(&mut self) {
+        self.entries.reserve(FILTER_HEADROOM_ENTRIES);
+        self.bytes.reserve(FILTER_HEADROOM_BYTES);
     }
 
     pub(crate) fn set_all(&mut self, pairs: Vec<(Vec<u8>, Vec<u8>)>) {
@@ -212,8 +218,8 @@ impl HttpResponse {
     /// trailers.
     pub(crate) fn into_filter_view(self) -> (Headers, Vec<u8>, Headers) {
         let mut map = Headers {
-            bytes: Vec::with_capacity(self.headers.byte_size() + 10),
-            entries: Vec::with_capacity(self.headers.len() + 1),
+            bytes: Vec::with_capacity(self.headers.byte_size() + 10 + FILTER_HEADROOM_BYTES),
+            entries: Vec::with_capacity(self.headers.len() + 1 + FILTER_HEADROOM_ENTRIES),
             garbage: 0,
         };
         let mut digits = [0u8; 5];

@@ -74,6 +74,25 @@ pub(crate) fn return_bytes(
     })
 }
 
+/// Returns to the guest a value that `look_up` writes into a buffer the host reuses (with the
+/// guest's memory at hand, to read a key from): a lookup costs the host no allocation. The
+/// buffer is cleared before `look_up` runs; `look_up`'s error status is the call's.
+pub(crate) fn return_looked_up(
+    caller: &mut Caller<'_, VmState>,
+    ptr_ptr: i32,
+    size_ptr: i32,
+    look_up: impl FnOnce(&[u8], &mut VmState, &mut Vec<u8>) -> Result<(), i32>,
+) -> wasmtime::Result<i32> {
+    let mut value = std::mem::take(&mut caller.data_mut().lookup_scratch);
+    value.clear();
+    let result = match with_guest(caller, |memory, state| look_up(memory, state, &mut value)) {
+        Ok(()) => return_bytes(caller, &value, ptr_ptr, size_ptr),
+        Err(code) => Ok(code),
+    };
+    caller.data_mut().lookup_scratch = value;
+    result
+}
+
 /// Returns a value of `len` bytes to the guest that `write` writes straight into the memory
 /// allocated for it (with the host state at hand, to read the value from where it lives): no
 /// copy of it is made in the host. A trap in the guest's allocator propagates; `write`'s error

@@ -13,12 +13,16 @@ use crate::stream::{StreamPhase, StreamState};
 /// The longest property path resolved (`xds.node.metadata.KEY` has four segments).
 const MAX_SEGMENTS: usize = 8;
 
-fn int(value: i64) -> Vec<u8> {
-    value.to_le_bytes().to_vec()
+fn int(value: i64, out: &mut Vec<u8>) {
+    out.extend_from_slice(&value.to_le_bytes());
 }
 
-fn text(value: &str) -> Vec<u8> {
-    value.as_bytes().to_vec()
+fn len_int(len: usize, out: &mut Vec<u8>) {
+    int(i64::try_from(len).unwrap_or(i64::MAX), out);
+}
+
+fn text(value: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(value.as_bytes());
 }
 
 /// The text of the last peer address asked for. Envoy formats an address once, when its
@@ -39,102 +43,113 @@ impl AddressText {
     }
 }
 
-/// The value at `path` (segments separated by NUL bytes, as the SDK serialises them).
-pub(crate) fn resolve(state: &mut VmState, raw_path: &[u8]) -> Option<Vec<u8>> {
+/// Writes the value at `path` (segments separated by NUL bytes, as the SDK serialises them) into
+/// `out`, which the caller reuses from call to call (a lookup allocates nothing once it has
+/// grown); `false` when there is none. Segments are matched as bytes, as Envoy's attribute names
+/// are ASCII.
+pub(crate) fn resolve(state: &mut VmState, raw_path: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
     let effective = state.effective_context;
     let stream = state.stream.as_ref().filter(|stream| stream.context_id == effective);
-    if let Some(value) = stream.filter(|s| !s.properties.is_empty()).and_then(|s| s.properties.get(raw_path)) {
-        return Some(value.clone());
-    }
-    if let Some(value) = Some(&state.root_properties).filter(|p| !p.is_empty()).and_then(|p| p.get(raw_path)) {
-        return Some(value.clone());
+    let set = stream.filter(|s| !s.properties.is_empty()).and_then(|s| s.properties.get(raw_path)).or_else(|| {
+        Some(&state.root_properties).filter(|p| !p.is_empty()).and_then(|p| p.get(raw_path))
+    });
+    if let Some(value) = set {
+        out.extend_from_slice(value);
+        return true;
     }
     // Paths are short: split into a fixed array rather than allocating on every call.
-    let mut parts = [""; MAX_SEGMENTS];
+    let mut parts: [&[u8]; MAX_SEGMENTS] = [&[]; MAX_SEGMENTS];
     let mut count = 0;
     for segment in raw_path.split(|byte| *byte == 0) {
-        *parts.get_mut(count)? = std::str::from_utf8(segment).ok()?;
+        let Some(part) = parts.get_mut(count) else {
+            return false;
+        };
+        *part = segment;
         count += 1;
     }
     let segments = &parts[..count];
     let env = &state.env;
-    match segments {
-        ["plugin_name"] => Some(text(&env.plugin.name)),
-        ["plugin_root_id"] => Some(text(&env.plugin.root_id)),
-        ["plugin_vm_id"] => Some(text(&env.plugin.vm_id)),
-        ["xds", "node", rest @ ..] | ["node", rest @ ..] => node(state, rest),
-        ["xds", "cluster_name"] => Some(text(&env.proxy.node.cluster)),
-        ["request", rest @ ..] => stream.and_then(|stream| request(stream, rest)),
-        ["response", rest @ ..] => stream.and_then(|stream| response(stream, rest)),
-        ["source", "address"] => {
-            let address = stream?.source_address;
-            Some(state.address_text.of(address).to_vec())
+    let found = match segments {
+        [b"plugin_name"] => Some(text(&env.plugin.name, out)),
+        [b"plugin_root_id"] => Some(text(&env.plugin.root_id, out)),
+        [b"plugin_vm_id"] => Some(text(&env.plugin.vm_id, out)),
+        [b"xds", b"node", rest @ ..] | [b"node", rest @ ..] => node(state, rest, out),
+        [b"xds", b"cluster_name"] => Some(text(&env.proxy.node.cluster, out)),
+        [b"request", rest @ ..] => stream.and_then(|stream| request(stream, rest, out)),
+        [b"response", rest @ ..] => stream.and_then(|stream| response(stream, rest, out)),
+        [b"source", b"address"] => {
+            let address = stream.map(|stream| stream.source_address);
+            address.map(|address| out.extend_from_slice(state.address_text.of(address)))
         }
-        ["source", "port"] => stream.map(|stream| int(i64::from(stream.source_address.port()))),
-        ["destination", "address"] => stream.map(|_| text(&env.proxy.listener_address.to_string())),
-        ["destination", "port"] => stream.map(|_| int(i64::from(env.proxy.listener_address.port()))),
-        ["upstream", "address"] => stream
+        [b"source", b"port"] => stream.map(|stream| int(i64::from(stream.source_address.port()), out)),
+        [b"destination", b"address"] => stream.map(|_| text(&env.proxy.listener_address.to_string(), out)),
+        [b"destination", b"port"] => stream.map(|_| int(i64::from(env.proxy.listener_address.port()), out)),
+        [b"upstream", b"address"] => stream
             .filter(|s| s.phase >= StreamPhase::ResponseHeaders)
-            .map(|_| text(&env.proxy.upstream_address.to_string())),
-        ["upstream", "port"] => stream
+            .map(|_| text(&env.proxy.upstream_address.to_string(), out)),
+        [b"upstream", b"port"] => stream
             .filter(|s| s.phase >= StreamPhase::ResponseHeaders)
-            .map(|_| int(i64::from(env.proxy.upstream_address.port()))),
-        ["connection", "mtls"] => stream.map(|stream| vec![u8::from(stream.peer_principal.is_some())]),
-        ["connection", "uri_san_peer_certificate"] => {
-            stream.and_then(|stream| stream.peer_principal.as_deref().map(text))
+            .map(|_| int(i64::from(env.proxy.upstream_address.port()), out)),
+        [b"connection", b"mtls"] => stream.map(|stream| out.push(u8::from(stream.peer_principal.is_some()))),
+        [b"connection", b"uri_san_peer_certificate"] => {
+            stream.and_then(|stream| stream.peer_principal.as_deref()).map(|principal| text(principal, out))
         }
         _ => None,
-    }
+    };
+    found.is_some()
 }
 
-fn node(state: &VmState, rest: &[&str]) -> Option<Vec<u8>> {
+fn node(state: &VmState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()> {
     let node = &state.env.proxy.node;
     match rest {
-        ["id"] => Some(text(&node.id)),
-        ["cluster"] => Some(text(&node.cluster)),
-        ["metadata", key] => node.metadata.get(*key).map(|value| text(value)),
+        [b"id"] => Some(text(&node.id, out)),
+        [b"cluster"] => Some(text(&node.cluster, out)),
+        [b"metadata", key] => {
+            let value = node.metadata.get(std::str::from_utf8(key).ok()?)?;
+            Some(text(value, out))
+        }
         _ => None,
     }
 }
 
-fn header(headers: &Headers, name: &str) -> Option<Vec<u8>> {
-    headers.get(name).map(<[u8]>::to_vec)
+fn header(headers: &Headers, name: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    headers.get_bytes(name).map(|value| out.extend_from_slice(value))
 }
 
-fn request(stream: &StreamState, rest: &[&str]) -> Option<Vec<u8>> {
+fn request(stream: &StreamState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()> {
     let headers = &stream.request_headers;
     match rest {
-        ["path"] => header(headers, ":path"),
-        ["url_path"] => headers.get(":path").map(|path| path.split(|b| *b == b'?').next().unwrap_or_default().to_vec()),
-        ["host"] => header(headers, ":authority"),
-        ["scheme"] => header(headers, ":scheme"),
-        ["method"] => header(headers, ":method"),
-        ["headers", name] => header(headers, name),
-        ["referer"] => header(headers, "referer"),
-        ["useragent"] => header(headers, "user-agent"),
-        ["id"] => header(headers, "x-request-id"),
-        ["protocol"] => Some(text("HTTP/1.1")),
-        ["size"] => Some(int(i64::try_from(stream.request_body.len()).unwrap_or(i64::MAX))),
-        ["total_size"] => Some(int(i64::try_from(stream.request_body.len() + headers.byte_size()).unwrap_or(i64::MAX))),
+        [b"path"] => header(headers, b":path", out),
+        [b"url_path"] => headers
+            .get_bytes(b":path")
+            .map(|path| out.extend_from_slice(path.split(|b| *b == b'?').next().unwrap_or_default())),
+        [b"host"] => header(headers, b":authority", out),
+        [b"scheme"] => header(headers, b":scheme", out),
+        [b"method"] => header(headers, b":method", out),
+        [b"headers", name] => header(headers, name, out),
+        [b"referer"] => header(headers, b"referer", out),
+        [b"useragent"] => header(headers, b"user-agent", out),
+        [b"id"] => header(headers, b"x-request-id", out),
+        [b"protocol"] => Some(text("HTTP/1.1", out)),
+        [b"size"] => Some(len_int(stream.request_body.len(), out)),
+        [b"total_size"] => Some(len_int(stream.request_body.len() + headers.byte_size(), out)),
         _ => None,
     }
 }
 
-fn response(stream: &StreamState, rest: &[&str]) -> Option<Vec<u8>> {
+fn response(stream: &StreamState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()> {
     let headers = stream.response_headers.as_ref()?;
     match rest {
-        ["code"] => headers
-            .get(":status")
-            .and_then(|status| std::str::from_utf8(status).ok())
-            .and_then(|status| status.parse::<i64>().ok())
-            .map(int),
-        ["code_details"] => Some(text(stream.response_code_details.as_deref().unwrap_or("via_upstream"))),
-        ["headers", name] => header(headers, name),
-        ["trailers", name] => stream.response_trailers.as_ref().and_then(|trailers| header(trailers, name)),
-        ["size"] => Some(int(i64::try_from(stream.response_body.len()).unwrap_or(i64::MAX))),
-        ["total_size"] => {
-            Some(int(i64::try_from(stream.response_body.len() + headers.byte_size()).unwrap_or(i64::MAX)))
+        [b"code"] => {
+            let code = std::str::from_utf8(headers.get_bytes(b":status")?).ok()?.parse::<i64>().ok()?;
+            Some(int(code, out))
         }
+        [b"code_details"] => Some(text(stream.response_code_details.as_deref().unwrap_or("via_upstream"), out)),
+        [b"headers", name] => header(headers, name, out),
+        [b"trailers", name] => stream.response_trailers.as_ref().and_then(|trailers| header(trailers, name, out)),
+        [b"size"] => Some(len_int(stream.response_body.len(), out)),
+        [b"total_size"] => Some(len_int(stream.response_body.len() + headers.byte_size(), out)),
         _ => None,
     }
 }

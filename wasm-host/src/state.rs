@@ -85,6 +85,9 @@ pub(crate) struct VmState {
     /// Values the root context stored with `proxy_set_property`.
     pub(crate) root_properties: HashMap<Vec<u8>, Vec<u8>>,
     pub(crate) address_text: AddressText,
+    /// The buffer a value is looked up into before it is returned to the guest, reused from
+    /// call to call ([`crate::memory::return_looked_up`]).
+    pub(crate) lookup_scratch: Vec<u8>,
 }
 
 impl VmState {
@@ -108,6 +111,7 @@ impl VmState {
             stdio: StdioLines::default(),
             root_properties: HashMap::new(),
             address_text: AddressText::default(),
+            lookup_scratch: Vec::new(),
         }
     }
 

@@ -57,8 +57,7 @@ impl StreamState {
     /// phases (the phase gates every read).
     pub(crate) fn new(context_id: u32, request: crate::headers::HttpRequest) -> Self {
         let mut request_headers = request.headers;
-        // Filters add headers: grow once here rather than on every write.
-        request_headers.reserve(8, 512);
+        request_headers.reserve_filter_headroom();
         let request_kind = RequestKind::of(&request_headers);
         Self {
             context_id,

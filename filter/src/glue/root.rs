@@ -14,9 +14,10 @@ use acgs_proto::shared_data::{decode_strategy_record, encode_strategy_record, LE
 
 use super::host::{self, Buffer, Headers};
 use super::stats::FilterStats;
-use super::stream::ConstitutionalStream;
+use super::stream::{request_header_names, ConstitutionalStream, RequestHeader};
 use crate::config::FilterConfig;
 use crate::decision::Engine;
+use crate::header_map::HeaderNames;
 use crate::poll::{lease_value, may_take_lease, poll_path, PollSchedule};
 use crate::sampling::{Strategy, UnknownFields};
 use crate::span::SpanWriter;
@@ -53,6 +54,8 @@ pub(super) struct StreamShared {
     pub(super) telemetry: RefCell<TelemetryBuffer>,
     /// Encodes a sampled request's span before it joins the batch.
     pub(super) spans: RefCell<SpanWriter>,
+    /// The request headers every stream reads.
+    pub(super) request_headers: HeaderNames<{ RequestHeader::COUNT }>,
 }
 
 impl FilterRoot {
@@ -131,12 +134,14 @@ impl FilterRoot {
         let telemetry =
             TelemetryBuffer::new(&service, &self.vm_id, &config.constitutional_hash, BufferLimits::default(), now)
                 .spans_recorded_by(config.tracer);
+        let request_headers = request_header_names(&config.header);
         self.shared = Some(Rc::new(StreamShared {
             config,
             engine: RefCell::new(engine),
             stats: FilterStats::define(),
             telemetry: RefCell::new(telemetry),
             spans: RefCell::default(),
+            request_headers,
         }));
         true
     }

@@ -15,7 +15,7 @@ use super::exports::{CONTINUE, PAUSE};
 use super::host::{self, Headers};
 use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
-use crate::header_map::Selected;
+use crate::header_map::{HeaderNames, Selected};
 use crate::span::Finished;
 use crate::span_headers::{
     decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
@@ -37,9 +37,8 @@ struct Seen {
     decision: RequestDecision,
 }
 
-/// The request headers the filter reads, by their place in the names `read_request_headers`
-/// selects.
-enum RequestHeader {
+/// The request headers the filter reads, by their place in [`request_header_names`].
+pub(super) enum RequestHeader {
     Method,
     Path,
     Hash,
@@ -51,12 +50,13 @@ enum RequestHeader {
 }
 
 impl RequestHeader {
-    const COUNT: usize = 8;
+    pub(super) const COUNT: usize = 8;
 }
 
-/// The request headers the filter reads, in one host call and one pass over the map.
-fn read_request_headers(hash_header: &str) -> Selected<{ RequestHeader::COUNT }> {
-    host::header_map(Headers::Request).select(&[
+/// The names of the request headers the filter reads, in [`RequestHeader`]'s order, with the
+/// configured hash header among them (built once per configuration).
+pub(super) fn request_header_names(hash_header: &str) -> HeaderNames<{ RequestHeader::COUNT }> {
+    HeaderNames::new([
         b":method",
         b":path",
         hash_header.as_bytes(),
@@ -117,7 +117,7 @@ impl ConstitutionalStream {
     /// locally (`Pause`).
     pub(super) fn on_request_headers(&mut self) -> u32 {
         let config = &self.shared.config;
-        let headers = read_request_headers(&config.header);
+        let headers = host::header_map(Headers::Request).select(&self.shared.request_headers);
         let now = host::now_nanos();
         let view = RequestView {
             method: headers.get(RequestHeader::Method as usize).unwrap_or_default(),

@@ -1,6 +1,6 @@
 use proptest::prelude::*;
 
-use super::HeaderMap;
+use super::{HeaderMap, HeaderNames};
 
 /// The ABI's serialisation, written out field by field as the spec states it.
 fn serialised(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
@@ -27,7 +27,7 @@ fn finds_request_headers_by_exact_name() {
         (b"empty", b""),
     ]));
     let names: [&[u8]; 6] = [b"constitutional-hash", b":method", b"traceparent", b":path", b"empty", b":method2"];
-    let found = map.select(&names);
+    let found = map.select(&HeaderNames::new(names));
     assert_eq!(found.get(0), Some(&b"cdd01ef066bc6cf2"[..]));
     assert_eq!(found.get(1), Some(&b"POST"[..]));
     assert_eq!(found.get(2), None);
@@ -40,12 +40,12 @@ fn finds_request_headers_by_exact_name() {
 #[test]
 fn a_repeated_header_answers_its_first_value_as_envoy_does() {
     let map = HeaderMap::new(serialised(&[(b"baggage", b"a=1"), (b"x", b"y"), (b"baggage", b"b=2")]));
-    assert_eq!(map.select(&[b"baggage"]).get(0), Some(&b"a=1"[..]));
+    assert_eq!(map.select(&HeaderNames::new([b"baggage"])).get(0), Some(&b"a=1"[..]));
 }
 
 #[test]
 fn an_empty_or_absent_map_has_no_headers() {
-    assert_eq!(HeaderMap::new(Vec::new()).select(&[b":path"]).get(0), None);
+    assert_eq!(HeaderMap::new(Vec::new()).select(&HeaderNames::new([b":path"])).get(0), None);
     assert_eq!(HeaderMap::new(serialised(&[])).pairs().count(), 0);
 }
 
@@ -53,7 +53,7 @@ fn an_empty_or_absent_map_has_no_headers() {
 fn a_truncated_map_keeps_the_headers_before_the_cut() {
     let full = serialised(&[(b":method", b"GET"), (b":path", b"/health")]);
     // Cut inside the second value: the first header is whole, the second is not there.
-    let cut = HeaderMap::new(full[..full.len() - 4].to_vec()).select(&[b":method", b":path"]);
+    let cut = HeaderMap::new(full[..full.len() - 4].to_vec()).select(&HeaderNames::new([b":method", b":path"]));
     assert_eq!(cut.get(0), Some(&b"GET"[..]));
     assert_eq!(cut.get(1), None);
     // A count larger than the sizes table: nothing past the table is invented.
@@ -75,7 +75,7 @@ proptest! {
             borrowed.last().map_or(b"absent", |(n, _)| n),
             b"absent",
         ];
-        let found = map.select(&names);
+        let found = map.select(&HeaderNames::new(names));
         for (index, name) in names.iter().enumerate() {
             let first = borrowed.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
             prop_assert_eq!(found.get(index), first);
@@ -86,6 +86,25 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), name in prop::collection::vec(any::<u8>(), 0..8)) {
         let map = HeaderMap::new(bytes);
         prop_assert!(map.pairs().count() <= 256 / 8);
-        let _ = map.select(&[name.as_slice()]).get(0);
+        let _ = map.select(&HeaderNames::new([name.as_slice()])).get(0);
     }
+}
+
+#[test]
+fn names_of_one_length_and_names_past_the_length_table_are_each_found() {
+    let (long_a, long_b) = ([b'a'; 70], [b'b'; 64]);
+    let map = HeaderMap::new(serialised(&[
+        (b"user-agent", b"ua"),
+        (&long_b, b"b"),
+        (b":authority", b"host"),
+        (&long_a, b"a"),
+        (&[b'a'; 69], b"not a"),
+    ]));
+    let names: [&[u8]; 5] = [b":authority", &long_a, b"user-agent", &long_b, b"accept"];
+    let found = map.select(&HeaderNames::new(names));
+    assert_eq!(found.get(0), Some(&b"host"[..]));
+    assert_eq!(found.get(1), Some(&b"a"[..]));
+    assert_eq!(found.get(2), Some(&b"ua"[..]));
+    assert_eq!(found.get(3), Some(&b"b"[..]));
+    assert_eq!(found.get(4), None);
 }

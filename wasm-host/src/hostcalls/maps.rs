@@ -12,7 +12,7 @@ use wasmtime::Caller;
 use super::{Registrar, ENV};
 use crate::abi::{parse_pairs, serialize_pairs_into, serialized_pairs_len, status, u32_len, BufferType, MapType};
 use crate::headers::Headers;
-use crate::memory::{read, return_bytes, return_written, slice, to_status, with_guest, write_u32};
+use crate::memory::{read, return_bytes, return_looked_up, return_written, slice, to_status, with_guest, write_u32};
 use crate::state::{RootPhase, VmState};
 use crate::stream::{StreamPhase, StreamState};
 
@@ -124,15 +124,12 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
          ret_ptr: i32,
          ret_len: i32|
          -> wasmtime::Result<i32> {
-            let found = with_guest(&mut caller, |memory, state| {
+            return_looked_up(&mut caller, ret_ptr, ret_len, |memory, state, value| {
                 let key = slice(memory, key_ptr, key_len)?;
-                map_ref(state, map)?.get_bytes(key).map(<[u8]>::to_vec).ok_or(status::NOT_FOUND)
-            });
-            let value = match found {
-                Ok(value) => value,
-                Err(code) => return Ok(code),
-            };
-            return_bytes(&mut caller, &value, ret_ptr, ret_len)
+                let found = map_ref(state, map)?.get_bytes(key).ok_or(status::NOT_FOUND)?;
+                value.extend_from_slice(found);
+                Ok(())
+            })
         },
     )?;
     registrar.wrap(

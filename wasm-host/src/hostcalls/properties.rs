@@ -6,7 +6,7 @@ use wasmtime::Caller;
 
 use super::{Registrar, ENV};
 use crate::abi::status;
-use crate::memory::{read, return_bytes, slice, with_guest};
+use crate::memory::{read, return_looked_up, slice};
 use crate::state::VmState;
 
 pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
@@ -19,14 +19,14 @@ pub(super) fn register(registrar: &mut Registrar) -> wasmtime::Result<()> {
          ret_ptr: i32,
          ret_len: i32|
          -> wasmtime::Result<i32> {
-            let resolved = with_guest(&mut caller, |memory, state| {
+            return_looked_up(&mut caller, ret_ptr, ret_len, |memory, state, value| {
                 let path = slice(memory, path_ptr, path_len)?;
-                crate::properties::resolve(state, path).ok_or(status::NOT_FOUND)
-            });
-            match resolved {
-                Ok(value) => return_bytes(&mut caller, &value, ret_ptr, ret_len),
-                Err(code) => Ok(code),
-            }
+                if crate::properties::resolve(state, path, value) {
+                    Ok(())
+                } else {
+                    Err(status::NOT_FOUND)
+                }
+            })
         },
     )?;
     registrar.wrap(
