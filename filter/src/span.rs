@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use crate::decision::RequestDecision;
-use crate::span_wire::{field, put_len_field, put_varint, text};
+use crate::span_wire::{bounded, field, put_len_field, put_varint, text};
 use crate::telemetry::RequestRecord;
 
 /// The finished request as the glue saw it.
@@ -57,9 +57,9 @@ impl SpanWriter {
         buf.extend_from_slice(&decision.span_fields);
         put_varint(field::START, request.start_nanos, buf);
         put_varint(field::END, request.end_nanos.max(request.start_nanos), buf);
-        put_len_field(field::PEER, request.peer.as_bytes(), buf);
+        put_len_field(field::PEER, bounded(request.peer).as_bytes(), buf);
         put_varint(field::HASH_STATUS, decision.hash_status as u64, buf);
-        put_len_field(field::SAMPLING_RULE, decision.rule.as_bytes(), buf);
+        put_len_field(field::SAMPLING_RULE, bounded(&decision.rule).as_bytes(), buf);
         put_varint(field::STATUS_CODE, request.status.map_or(0, u64::from), buf);
         put_len_field(field::AUTHORITY, text(request.authority.unwrap_or_default()).as_bytes(), buf);
         put_len_field(field::USER_AGENT, text(request.user_agent.unwrap_or_default()).as_bytes(), buf);

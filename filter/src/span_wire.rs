@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use acgs_proto::telemetry::MAX_SPAN_VALUE_BYTES;
 use prost::encoding::WireType;
 
 use crate::category::Category;
@@ -83,10 +84,25 @@ pub fn put_varint(field: u32, value: u64, buf: &mut Vec<u8>) {
     }
 }
 
-/// A header value as text: borrowed when it is UTF-8 (checked by the standard library's fast
-/// path), else carried lossily so that a batch always decodes.
+/// A request's value as a span's text, cut to [`MAX_SPAN_VALUE_BYTES`] at a character boundary
+/// (as the control plane cuts what it receives, so a client's 60 KB header costs every buffer
+/// on the way 1 KB): borrowed when it is UTF-8 (checked by the standard library's fast path),
+/// else carried lossily so that a batch always decodes.
 pub fn text(bytes: &[u8]) -> Cow<'_, str> {
-    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
+    let cut = bytes.get(..MAX_SPAN_VALUE_BYTES).unwrap_or(bytes);
+    match std::str::from_utf8(cut) {
+        Ok(text) => Cow::Borrowed(text),
+        // Only the cut split a character: the text before it.
+        Err(error) if error.error_len().is_none() && cut.len() < bytes.len() => {
+            Cow::Borrowed(std::str::from_utf8(&cut[..error.valid_up_to()]).unwrap_or_default())
+        }
+        Err(_) => Cow::Owned(bounded(&String::from_utf8_lossy(cut)).to_owned()),
+    }
+}
+
+/// `text` cut to [`MAX_SPAN_VALUE_BYTES`] at a character boundary.
+pub fn bounded(text: &str) -> &str {
+    &text[..text.floor_char_boundary(MAX_SPAN_VALUE_BYTES)]
 }
 
 /// The fields a request's method and path decide, encoded: its operation name and category,

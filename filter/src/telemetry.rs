@@ -28,6 +28,10 @@ use crate::operation::Operation;
 /// `TelemetryBatch.spans`.
 const SPANS_FIELD: u32 = 7;
 
+/// Room a batch body has from the start beside its spans, for the other fields and a few hundred
+/// aggregates (more grow it once).
+const BODY_RESERVE: usize = 64 * 1024;
+
 /// Bounds of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferLimits {
@@ -35,11 +39,15 @@ pub struct BufferLimits {
     pub max_entries: usize,
     /// Span records waiting.
     pub max_spans: usize,
+    /// Bytes of encoded span records waiting. The span buffer is this large from the start and
+    /// the batch body is reused from batch to batch, so a VM's linear memory does not grow with
+    /// the traffic: a busy sidecar reaches the same size as an idle one.
+    pub max_span_bytes: usize,
 }
 
 impl Default for BufferLimits {
     fn default() -> Self {
-        Self { max_entries: 1_024, max_spans: 2_048 }
+        Self { max_entries: 1_024, max_spans: 2_048, max_span_bytes: 512 * 1024 }
     }
 }
 
@@ -121,6 +129,8 @@ pub struct TelemetryBuffer {
     /// Encoded `SpanRecord` messages, each already framed as the batch's `spans` field (7), so a
     /// batch is the other fields followed by these bytes; the buffer is reused across batches.
     spans: Vec<u8>,
+    /// The body of the last settled batch, kept to write the next one into.
+    spare_body: Vec<u8>,
     /// How many spans `spans` holds.
     span_count: usize,
     dropped: DroppedCounters,
@@ -151,7 +161,8 @@ impl TelemetryBuffer {
             span_source: SpanSource::Envoy,
             limits,
             entries: HashMap::default(),
-            spans: Vec::new(),
+            spans: Vec::with_capacity(limits.max_span_bytes),
+            spare_body: Vec::with_capacity(limits.max_span_bytes + BODY_RESERVE),
             span_count: 0,
             dropped: DroppedCounters::default(),
             window_start_nanos: now_nanos,
@@ -195,7 +206,9 @@ impl TelemetryBuffer {
         }
         if let Some(span) = request.span {
             self.totals.spans_seen += 1;
-            if self.span_count >= self.limits.max_spans {
+            // Framed: the field's key (one byte) and the length (at most three bytes here).
+            let framed = span.len() + 4;
+            if self.span_count >= self.limits.max_spans || self.spans.len() + framed > self.limits.max_span_bytes {
                 self.dropped.spans += 1;
                 self.totals.spans_dropped += 1;
             } else {
@@ -209,7 +222,9 @@ impl TelemetryBuffer {
 
     /// Whether the buffer is close enough to its bounds to flush before the interval ends.
     pub fn nearly_full(&self) -> bool {
-        self.entries.len() * 4 >= self.limits.max_entries * 3 || self.span_count * 4 >= self.limits.max_spans * 3
+        self.entries.len() * 4 >= self.limits.max_entries * 3
+            || self.span_count * 4 >= self.limits.max_spans * 3
+            || self.spans.len() * 4 >= self.limits.max_span_bytes * 3
     }
 
     /// Whether anything waits to be sent.
@@ -241,7 +256,7 @@ impl TelemetryBuffer {
             Delivery::Delivered => {
                 self.totals.requests_delivered += batch.requests;
                 self.totals.spans_delivered += batch.spans;
-                self.in_flight = None;
+                self.recycle_in_flight();
             }
             Delivery::Refused => {
                 self.dropped.batches += 1;
@@ -249,8 +264,15 @@ impl TelemetryBuffer {
                 self.dropped.spans += batch.spans;
                 self.totals.requests_dropped += batch.requests;
                 self.totals.spans_dropped += batch.spans;
-                self.in_flight = None;
+                self.recycle_in_flight();
             }
+        }
+    }
+
+    /// Ends the batch in flight, keeping its body's memory for the next one.
+    fn recycle_in_flight(&mut self) {
+        if let Some(batch) = self.in_flight.take() {
+            self.spare_body = batch.body;
         }
     }
 
@@ -293,7 +315,9 @@ impl TelemetryBuffer {
         self.next_seq += 1;
         self.window_start_nanos = now_nanos;
         // The spans are already encoded: a repeated field may follow the rest of the message.
-        let mut body = Vec::with_capacity(batch.encoded_len() + self.spans.len());
+        let mut body = std::mem::take(&mut self.spare_body);
+        body.clear();
+        body.reserve(batch.encoded_len() + self.spans.len());
         batch.encode_raw(&mut body);
         body.extend_from_slice(&self.spans);
         self.spans.clear();

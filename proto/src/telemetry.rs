@@ -16,3 +16,9 @@ pub const LATENCY_BUCKET_BOUNDS_MICROS: [u64; 19] = [
 
 /// Number of buckets in a full histogram (the bounds plus the overflow bucket).
 pub const LATENCY_BUCKETS: usize = LATENCY_BUCKET_BOUNDS_MICROS.len() + 1;
+
+/// Longest text a [`SpanRecord`] keeps in one field (name, peer, method, path, authority, user
+/// agent, rule, an attribute's key or string value), in bytes: the filter cuts what it copies
+/// from a request to this length and the control plane cuts what it receives, both at a UTF-8
+/// character boundary.
+pub const MAX_SPAN_VALUE_BYTES: usize = 1024;

@@ -7,7 +7,7 @@
 //! Every cut is at a UTF-8 character boundary; what was cut is counted in [`Cuts`].
 
 use acgs_proto::telemetry::attribute::Value;
-use acgs_proto::telemetry::SpanRecord;
+use acgs_proto::telemetry::{SpanRecord, MAX_SPAN_VALUE_BYTES};
 use prost::Message;
 
 use super::received::ReceivedBatch;
@@ -15,7 +15,7 @@ use super::received::ReceivedBatch;
 /// Longest label value kept on `/metrics`, in bytes.
 pub const MAX_LABEL_BYTES: usize = 128;
 /// Longest span name, peer, attribute key or string value kept, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1024;
+pub const MAX_VALUE_BYTES: usize = MAX_SPAN_VALUE_BYTES;
 /// Largest span record kept (its protobuf encoding), in bytes.
 pub const MAX_SPAN_BYTES: usize = 16 * 1024;
 

@@ -89,3 +89,23 @@ fn violations_record_their_source_and_odd_statuses_have_no_class() {
         assert_eq!(writer.request_record(&finished(&decision, status)).status_class, 0, "{status:?}");
     }
 }
+
+#[test]
+fn values_from_the_request_are_cut_to_the_span_value_bound_at_a_character_boundary() {
+    let decision = decision(Some(b"cdd01ef066bc6cf2"), "/v1/constitutional/validate");
+    let mut writer = SpanWriter::default();
+    let huge_agent = "é".repeat(40_000);
+    let huge_host = vec![b'h'; 60_000];
+    let peer = "p".repeat(5_000);
+    let mut request = finished(&decision, Some(200));
+    (request.user_agent, request.authority, request.peer) = (Some(huge_agent.as_bytes()), Some(huge_host.as_slice()), &peer);
+    let span = SpanRecord::decode(writer.span_record(&request)).expect("a valid SpanRecord");
+    assert_eq!(span.user_agent, "é".repeat(512), "1,024 bytes: 512 two-byte characters");
+    assert_eq!(span.authority.len(), 1_024);
+    assert_eq!(span.peer.len(), 1_024);
+    // A cut inside a character of a value that is not UTF-8 either.
+    let odd = [&[0xffu8][..], "é".repeat(600).as_bytes()].concat();
+    request.user_agent = Some(&odd);
+    let span = SpanRecord::decode(writer.span_record(&request)).expect("a valid SpanRecord");
+    assert_eq!(span.user_agent, format!("\u{fffd}{}", "é".repeat(510)));
+}

@@ -73,7 +73,7 @@ fn an_unacknowledged_batch_is_resent_unchanged_while_new_requests_wait() {
 
 #[test]
 fn what_does_not_fit_is_dropped_counted_and_reported() {
-    let limits = BufferLimits { max_entries: 2, max_spans: 1 };
+    let limits = BufferLimits { max_entries: 2, max_spans: 1, ..BufferLimits::default() };
     let mut buffer = TelemetryBuffer::new("svc", "vm", "h", limits, 0);
     record(&mut buffer, "GET /a", HashStatus::Valid, 1, true);
     record(&mut buffer, "GET /b", HashStatus::Valid, 1, true);
@@ -114,4 +114,34 @@ fn http_statuses_map_to_delivery_outcomes() {
     assert_eq!(Delivery::from_status(Some(403)), Delivery::Retry);
     assert_eq!(Delivery::from_status(Some(400)), Delivery::Refused);
     assert_eq!(Delivery::from_status(Some(413)), Delivery::Refused);
+}
+
+#[test]
+fn spans_beyond_the_byte_budget_are_dropped_and_counted() {
+    // Each test span (named "GET /a") frames to 10 bytes: two fit in 25, the third does not.
+    let limits = BufferLimits { max_span_bytes: 25, ..BufferLimits::default() };
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", limits, 0);
+    for _ in 0..3 {
+        record(&mut buffer, "GET /a", HashStatus::Valid, 1, true);
+    }
+    assert!(buffer.nearly_full(), "past three quarters of the byte budget");
+    let batch = decode(buffer.next_batch(1).expect("batch"));
+    assert_eq!(batch.spans.len(), 2);
+    assert_eq!(batch.dropped, Some(DroppedCounters { spans: 1, aggregates: 0, batches: 0 }));
+}
+
+#[test]
+fn the_buffers_keep_their_memory_from_batch_to_batch() {
+    let limits = BufferLimits { max_span_bytes: 4_096, ..BufferLimits::default() };
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", limits, 0);
+    let (spans, body) = (buffer.spans.capacity(), buffer.spare_body.capacity());
+    assert!(spans >= 4_096 && body >= 4_096 + BODY_RESERVE, "{spans} {body}");
+    for round in 0..50u64 {
+        for _ in 0..300 {
+            record(&mut buffer, "GET /a", HashStatus::Valid, 1, true);
+        }
+        let seq = buffer.next_batch(round).map(|batch| batch.seq).expect("batch");
+        buffer.settle(seq, if round % 2 == 0 { Delivery::Delivered } else { Delivery::Refused });
+    }
+    assert_eq!((buffer.spans.capacity(), buffer.spare_body.capacity()), (spans, body), "no buffer was reallocated");
 }
