@@ -1,15 +1,15 @@
 //! The JSON the filter reads (its plugin configuration, the strategies the control plane serves)
-//! as a small document tree. `serde_json` parses it (its errors name the line and column) into
-//! this type rather than into `serde_json::Value`, whose sorted maps, serializer and float printer
-//! every sidecar would otherwise carry in the module (docs/performance.md). Objects keep their
-//! members in document order; a member repeated in a document appears twice, so the filter
-//! validates both and the later one wins (`serde_json::Value` kept only the later one).
+//! as a small document tree, parsed by [`parser`] (its errors name the line and column). Objects
+//! keep their members in document order; a member repeated in a document appears twice, so the
+//! filter validates both and the later one wins (`serde_json::Value` keeps only the later one).
 
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-
 use crate::decimal::Decimal;
+
+mod parser;
+
+pub use parser::{SyntaxError, MAX_DEPTH};
 
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,8 +32,8 @@ pub enum Number {
 
 impl Json {
     /// Parses a whole document.
-    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    pub fn parse(bytes: &[u8]) -> Result<Self, SyntaxError> {
+        parser::parse(bytes)
     }
 
     pub fn is_null(&self) -> bool {
@@ -131,70 +131,6 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
         }
     }
     f.write_str("\"")
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, value: bool) -> Result<Json, E> {
-        Ok(Json::Bool(value))
-    }
-
-    fn visit_u64<E>(self, value: u64) -> Result<Json, E> {
-        Ok(Json::Number(Number::Unsigned(value)))
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<Json, E> {
-        Ok(Json::Number(u64::try_from(value).map_or(Number::Negative(value), Number::Unsigned)))
-    }
-
-    fn visit_f64<E>(self, value: f64) -> Result<Json, E> {
-        Ok(Json::Number(Number::Float(value)))
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<Json, E> {
-        Ok(Json::String(value.to_owned()))
-    }
-
-    fn visit_string<E>(self, value: String) -> Result<Json, E> {
-        Ok(Json::String(value))
-    }
-
-    fn visit_unit<E>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Json::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut members = Vec::new();
-        while let Some(member) = map.next_entry()? {
-            members.push(member);
-        }
-        Ok(Json::Object(members))
-    }
 }
 
 #[cfg(test)]

@@ -98,7 +98,8 @@ fn values_from_the_request_are_cut_to_the_span_value_bound_at_a_character_bounda
     let huge_host = vec![b'h'; 60_000];
     let peer = "p".repeat(5_000);
     let mut request = finished(&decision, Some(200));
-    (request.user_agent, request.authority, request.peer) = (Some(huge_agent.as_bytes()), Some(huge_host.as_slice()), &peer);
+    (request.user_agent, request.authority, request.peer) =
+        (Some(huge_agent.as_bytes()), Some(huge_host.as_slice()), &peer);
     let span = SpanRecord::decode(writer.span_record(&request)).expect("a valid SpanRecord");
     assert_eq!(span.user_agent, "é".repeat(512), "1,024 bytes: 512 two-byte characters");
     assert_eq!(span.authority.len(), 1_024);
