@@ -61,8 +61,8 @@ impl SpanWriter {
         put_varint(field::HASH_STATUS, decision.hash_status as u64, buf);
         put_len_field(field::SAMPLING_RULE, bounded(&decision.rule).as_bytes(), buf);
         put_varint(field::STATUS_CODE, request.status.map_or(0, u64::from), buf);
-        put_len_field(field::AUTHORITY, text(request.authority.unwrap_or_default()).as_bytes(), buf);
-        put_len_field(field::USER_AGENT, text(request.user_agent.unwrap_or_default()).as_bytes(), buf);
+        put_len_field(field::AUTHORITY, &text(request.authority.unwrap_or_default()), buf);
+        put_len_field(field::USER_AGENT, &text(request.user_agent.unwrap_or_default()), buf);
         buf
     }
 

@@ -44,6 +44,9 @@ fn put_varint_value(value: u64, buf: &mut Vec<u8>) {
     }
 }
 
+/// All ten bytes a varint can take are appended (a copy of a constant length: stores, where a
+/// length known only at run time is a call out of the module on wasm32), then the unused ones
+/// cut off.
 fn put_long_varint(mut value: u64, buf: &mut Vec<u8>) {
     let mut bytes = [0u8; 10];
     let mut len = 0;
@@ -56,7 +59,9 @@ fn put_long_varint(mut value: u64, buf: &mut Vec<u8>) {
         *slot = (value as u8 & 0x7f) | 0x80;
         value >>= 7;
     }
-    buf.extend_from_slice(&bytes[..len]);
+    let start = buf.len();
+    buf.extend_from_slice(&bytes);
+    buf.truncate(start + len);
 }
 
 /// A field's key (inlined, so that a constant field's key is a constant).
@@ -84,19 +89,22 @@ pub fn put_varint(field: u32, value: u64, buf: &mut Vec<u8>) {
     }
 }
 
-/// A request's value as a span's text, cut to [`MAX_SPAN_VALUE_BYTES`] at a character boundary
-/// (as the control plane cuts what it receives, so a client's 60 KB header costs every buffer
-/// on the way 1 KB): borrowed when it is UTF-8 (checked by the standard library's fast path),
-/// else carried lossily so that a batch always decodes.
-pub fn text(bytes: &[u8]) -> Cow<'_, str> {
+/// A request's value as a span's text (its UTF-8 bytes), cut to [`MAX_SPAN_VALUE_BYTES`] at a
+/// character boundary (as the control plane cuts what it receives, so a client's 60 KB header
+/// costs every buffer on the way 1 KB): borrowed when it is ASCII (checked a word at a time) or
+/// UTF-8, else carried lossily so that a batch always decodes.
+pub fn text(bytes: &[u8]) -> Cow<'_, [u8]> {
     let cut = bytes.get(..MAX_SPAN_VALUE_BYTES).unwrap_or(bytes);
+    if cut.is_ascii() {
+        return Cow::Borrowed(cut);
+    }
     match std::str::from_utf8(cut) {
-        Ok(text) => Cow::Borrowed(text),
+        Ok(_) => Cow::Borrowed(cut),
         // Only the cut split a character: the text before it.
         Err(error) if error.error_len().is_none() && cut.len() < bytes.len() => {
-            Cow::Borrowed(std::str::from_utf8(&cut[..error.valid_up_to()]).unwrap_or_default())
+            Cow::Borrowed(&cut[..error.valid_up_to()])
         }
-        Err(_) => Cow::Owned(bounded(&String::from_utf8_lossy(cut)).to_owned()),
+        Err(_) => Cow::Owned(bounded(&String::from_utf8_lossy(cut)).as_bytes().to_vec()),
     }
 }
 
@@ -111,7 +119,7 @@ pub fn route_fields(operation: &str, category: Category, method: &[u8], path: &[
     let mut buf = Vec::with_capacity(operation.len() + method.len() + path.len() + 32);
     put_len_field(field::NAME, operation.as_bytes(), &mut buf);
     put_len_field(field::CATEGORY, category.as_str().as_bytes(), &mut buf);
-    put_len_field(field::METHOD, text(method).as_bytes(), &mut buf);
-    put_len_field(field::PATH, text(path).as_bytes(), &mut buf);
+    put_len_field(field::METHOD, &text(method), &mut buf);
+    put_len_field(field::PATH, &text(path), &mut buf);
     buf.into()
 }

@@ -51,9 +51,10 @@ pub(crate) fn resolve(state: &mut VmState, raw_path: &[u8], out: &mut Vec<u8>) -
     out.clear();
     let effective = state.effective_context;
     let stream = state.stream.as_ref().filter(|stream| stream.context_id == effective);
-    let set = stream.filter(|s| !s.properties.is_empty()).and_then(|s| s.properties.get(raw_path)).or_else(|| {
-        Some(&state.root_properties).filter(|p| !p.is_empty()).and_then(|p| p.get(raw_path))
-    });
+    let set = stream
+        .filter(|s| !s.properties.is_empty())
+        .and_then(|s| s.properties.get(raw_path))
+        .or_else(|| Some(&state.root_properties).filter(|p| !p.is_empty()).and_then(|p| p.get(raw_path)));
     if let Some(value) = set {
         out.extend_from_slice(value);
         return true;
