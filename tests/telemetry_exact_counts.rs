@@ -114,3 +114,36 @@ fn batches_held_while_the_control_plane_is_down_arrive_exactly_once_after() {
     assert_eq!(counts, expected(), "held batches delivered once, nothing lost");
     runtime.block_on(server.shutdown());
 }
+
+#[test]
+fn a_sampled_span_names_its_caller_by_mtls_identity_else_by_address_without_the_port() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = control_plane(&runtime, "127.0.0.1:0");
+    let mut proxy = sidecar(server.http_addr);
+    let principal = "spiffe://cluster.local/ns/default/sa/gateway";
+    let callers = [
+        (Some(principal), std::net::SocketAddr::from(([10, 0, 0, 9], 41_000))),
+        (None, std::net::SocketAddr::from(([10, 0, 3, 7], 43_000))),
+        (None, std::net::SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 5_000))),
+    ];
+    for (peer_principal, source_address) in callers {
+        let mut request = acgs_e2e::request("POST", "/v1/constitutional/validate", &[("constitutional-hash", HASH)]);
+        (request.peer_principal, request.source_address) = (peer_principal.map(str::to_owned), source_address);
+        assert_eq!(acgs_e2e::send(&mut proxy, request).response.status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let peers = loop {
+        for worker in proxy.workers_mut() {
+            worker.run_for(Duration::from_millis(30));
+        }
+        let store = server.telemetry.store();
+        let mut peers: Vec<String> = store.read().expect("store").spans().map(|span| span.record.peer.clone()).collect();
+        if peers.len() >= callers.len() {
+            peers.sort();
+            break peers;
+        }
+        assert!(Instant::now() < deadline, "only {peers:?} arrived");
+    };
+    assert_eq!(peers, ["10.0.3.7", "::1", principal]);
+    runtime.block_on(server.shutdown());
+}

@@ -21,8 +21,9 @@ pub struct Finished<'a> {
     pub user_agent: Option<&'a [u8]>,
     pub start_nanos: u64,
     pub end_nanos: u64,
-    /// Who called: the peer identity, or its address.
-    pub peer: &'a str,
+    /// Who called: the peer identity, or its address (UTF-8, at most
+    /// [`acgs_proto::telemetry::MAX_SPAN_VALUE_BYTES`]: [`crate::span_wire::text`]).
+    pub peer: &'a [u8],
 }
 
 /// Bytes the span buffer starts with (a span of the benchmark's request is about 250).
@@ -57,7 +58,7 @@ impl SpanWriter {
         buf.extend_from_slice(&decision.span_fields);
         put_varint(field::START, request.start_nanos, buf);
         put_varint(field::END, request.end_nanos.max(request.start_nanos), buf);
-        put_len_field(field::PEER, bounded(request.peer).as_bytes(), buf);
+        put_len_field(field::PEER, request.peer, buf);
         put_varint(field::HASH_STATUS, decision.hash_status as u64, buf);
         put_len_field(field::SAMPLING_RULE, bounded(&decision.rule).as_bytes(), buf);
         put_varint(field::STATUS_CODE, request.status.map_or(0, u64::from), buf);
@@ -78,7 +79,7 @@ impl SpanWriter {
             status_class,
             hash_status: decision.hash_status,
             latency_micros: request.end_nanos.saturating_sub(request.start_nanos) / 1_000,
-            source: decision.hash_status.is_violation().then(|| Rc::from(request.peer)),
+            source: decision.hash_status.is_violation().then(|| Rc::from(String::from_utf8_lossy(request.peer))),
             span: if decision.sampled { Some(self.span_record(request)) } else { None },
         }
     }

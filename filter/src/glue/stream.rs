@@ -17,6 +17,7 @@ use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::header_map::{HeaderNames, Selected};
 use crate::span::Finished;
+use crate::span_wire::text;
 use crate::span_headers::{
     decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
     SAMPLING_DECISION_HEADER, SAMPLING_RULE_HEADER, TRACEPARENT_HEADER,
@@ -86,22 +87,22 @@ impl Peer {
         }
     }
 
-    /// The identity, or the address without its port (`10.0.3.7`, `::1`).
-    fn name(&self) -> Cow<'_, str> {
+    /// The identity, or the address without its port (`10.0.3.7`, `::1`), as span text.
+    fn name(&self) -> Cow<'_, [u8]> {
         match self {
-            Peer::Principal(principal) => String::from_utf8_lossy(principal),
-            Peer::Address(address) => match String::from_utf8_lossy(address) {
-                Cow::Borrowed(address) => Cow::Borrowed(address_host(address)),
-                Cow::Owned(address) => Cow::Owned(address_host(&address).to_owned()),
-            },
+            Peer::Principal(principal) => text(principal),
+            Peer::Address(address) => text(address_host(address)),
         }
     }
 }
 
 /// `host:port` or `[v6]:port` without the port and brackets; anything else as it is.
-fn address_host(address: &str) -> &str {
-    match address.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.trim_matches(['[', ']']),
+fn address_host(address: &[u8]) -> &[u8] {
+    match address.iter().rposition(|b| *b == b':') {
+        Some(colon) if address[colon + 1..].iter().all(u8::is_ascii_digit) => {
+            let host = &address[..colon];
+            host.strip_prefix(b"[").and_then(|host| host.strip_suffix(b"]")).unwrap_or(host)
+        }
         _ => address,
     }
 }
