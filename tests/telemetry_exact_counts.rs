@@ -137,7 +137,8 @@ fn a_sampled_span_names_its_caller_by_mtls_identity_else_by_address_without_the_
             worker.run_for(Duration::from_millis(30));
         }
         let store = server.telemetry.store();
-        let mut peers: Vec<String> = store.read().expect("store").spans().map(|span| span.record.peer.clone()).collect();
+        let mut peers: Vec<String> =
+            store.read().expect("store").spans().map(|span| span.record.peer.clone()).collect();
         if peers.len() >= callers.len() {
             peers.sort();
             break peers;

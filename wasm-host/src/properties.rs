@@ -13,16 +13,19 @@ use crate::stream::{StreamPhase, StreamState};
 /// The longest property path resolved (`xds.node.metadata.KEY` has four segments).
 const MAX_SEGMENTS: usize = 8;
 
-fn int(value: i64, out: &mut Vec<u8>) {
+/// The value writers: each writes into `out` and answers "found" (`Some`).
+fn int(value: i64, out: &mut Vec<u8>) -> Option<()> {
     out.extend_from_slice(&value.to_le_bytes());
+    Some(())
 }
 
-fn len_int(len: usize, out: &mut Vec<u8>) {
-    int(i64::try_from(len).unwrap_or(i64::MAX), out);
+fn len_int(len: usize, out: &mut Vec<u8>) -> Option<()> {
+    int(i64::try_from(len).unwrap_or(i64::MAX), out)
 }
 
-fn text(value: &str, out: &mut Vec<u8>) {
+fn text(value: &str, out: &mut Vec<u8>) -> Option<()> {
     out.extend_from_slice(value.as_bytes());
+    Some(())
 }
 
 /// The text of the last peer address asked for. Envoy formats an address once, when its
@@ -72,29 +75,29 @@ pub(crate) fn resolve(state: &mut VmState, raw_path: &[u8], out: &mut Vec<u8>) -
     let segments = &parts[..count];
     let env = &state.env;
     let found = match segments {
-        [b"plugin_name"] => Some(text(&env.plugin.name, out)),
-        [b"plugin_root_id"] => Some(text(&env.plugin.root_id, out)),
-        [b"plugin_vm_id"] => Some(text(&env.plugin.vm_id, out)),
+        [b"plugin_name"] => text(&env.plugin.name, out),
+        [b"plugin_root_id"] => text(&env.plugin.root_id, out),
+        [b"plugin_vm_id"] => text(&env.plugin.vm_id, out),
         [b"xds", b"node", rest @ ..] | [b"node", rest @ ..] => node(state, rest, out),
-        [b"xds", b"cluster_name"] => Some(text(&env.proxy.node.cluster, out)),
+        [b"xds", b"cluster_name"] => text(&env.proxy.node.cluster, out),
         [b"request", rest @ ..] => stream.and_then(|stream| request(stream, rest, out)),
         [b"response", rest @ ..] => stream.and_then(|stream| response(stream, rest, out)),
         [b"source", b"address"] => {
             let address = stream.map(|stream| stream.source_address);
             address.map(|address| out.extend_from_slice(state.address_text.of(address)))
         }
-        [b"source", b"port"] => stream.map(|stream| int(i64::from(stream.source_address.port()), out)),
-        [b"destination", b"address"] => stream.map(|_| text(&env.proxy.listener_address.to_string(), out)),
-        [b"destination", b"port"] => stream.map(|_| int(i64::from(env.proxy.listener_address.port()), out)),
+        [b"source", b"port"] => stream.and_then(|stream| int(i64::from(stream.source_address.port()), out)),
+        [b"destination", b"address"] => stream.and_then(|_| text(&env.proxy.listener_address.to_string(), out)),
+        [b"destination", b"port"] => stream.and_then(|_| int(i64::from(env.proxy.listener_address.port()), out)),
         [b"upstream", b"address"] => stream
             .filter(|s| s.phase >= StreamPhase::ResponseHeaders)
-            .map(|_| text(&env.proxy.upstream_address.to_string(), out)),
+            .and_then(|_| text(&env.proxy.upstream_address.to_string(), out)),
         [b"upstream", b"port"] => stream
             .filter(|s| s.phase >= StreamPhase::ResponseHeaders)
-            .map(|_| int(i64::from(env.proxy.upstream_address.port()), out)),
+            .and_then(|_| int(i64::from(env.proxy.upstream_address.port()), out)),
         [b"connection", b"mtls"] => stream.map(|stream| out.push(u8::from(stream.peer_principal.is_some()))),
         [b"connection", b"uri_san_peer_certificate"] => {
-            stream.and_then(|stream| stream.peer_principal.as_deref()).map(|principal| text(principal, out))
+            stream.and_then(|stream| stream.peer_principal.as_deref()).and_then(|principal| text(principal, out))
         }
         _ => None,
     };
@@ -104,12 +107,9 @@ pub(crate) fn resolve(state: &mut VmState, raw_path: &[u8], out: &mut Vec<u8>) -
 fn node(state: &VmState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()> {
     let node = &state.env.proxy.node;
     match rest {
-        [b"id"] => Some(text(&node.id, out)),
-        [b"cluster"] => Some(text(&node.cluster, out)),
-        [b"metadata", key] => {
-            let value = node.metadata.get(std::str::from_utf8(key).ok()?)?;
-            Some(text(value, out))
-        }
+        [b"id"] => text(&node.id, out),
+        [b"cluster"] => text(&node.cluster, out),
+        [b"metadata", key] => text(node.metadata.get(std::str::from_utf8(key).ok()?)?, out),
         _ => None,
     }
 }
@@ -132,9 +132,9 @@ fn request(stream: &StreamState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()
         [b"referer"] => header(headers, b"referer", out),
         [b"useragent"] => header(headers, b"user-agent", out),
         [b"id"] => header(headers, b"x-request-id", out),
-        [b"protocol"] => Some(text("HTTP/1.1", out)),
-        [b"size"] => Some(len_int(stream.request_body.len(), out)),
-        [b"total_size"] => Some(len_int(stream.request_body.len() + headers.byte_size(), out)),
+        [b"protocol"] => text("HTTP/1.1", out),
+        [b"size"] => len_int(stream.request_body.len(), out),
+        [b"total_size"] => len_int(stream.request_body.len() + headers.byte_size(), out),
         _ => None,
     }
 }
@@ -142,15 +142,12 @@ fn request(stream: &StreamState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()
 fn response(stream: &StreamState, rest: &[&[u8]], out: &mut Vec<u8>) -> Option<()> {
     let headers = stream.response_headers.as_ref()?;
     match rest {
-        [b"code"] => {
-            let code = std::str::from_utf8(headers.get_bytes(b":status")?).ok()?.parse::<i64>().ok()?;
-            Some(int(code, out))
-        }
-        [b"code_details"] => Some(text(stream.response_code_details.as_deref().unwrap_or("via_upstream"), out)),
+        [b"code"] => int(std::str::from_utf8(headers.get_bytes(b":status")?).ok()?.parse::<i64>().ok()?, out),
+        [b"code_details"] => text(stream.response_code_details.as_deref().unwrap_or("via_upstream"), out),
         [b"headers", name] => header(headers, name, out),
         [b"trailers", name] => stream.response_trailers.as_ref().and_then(|trailers| header(trailers, name, out)),
-        [b"size"] => Some(len_int(stream.response_body.len(), out)),
-        [b"total_size"] => Some(len_int(stream.response_body.len() + headers.byte_size(), out)),
+        [b"size"] => len_int(stream.response_body.len(), out),
+        [b"total_size"] => len_int(stream.response_body.len() + headers.byte_size(), out),
         _ => None,
     }
 }

@@ -17,11 +17,11 @@ use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::header_map::{HeaderNames, Selected};
 use crate::span::Finished;
-use crate::span_wire::text;
 use crate::span_headers::{
     decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
     SAMPLING_DECISION_HEADER, SAMPLING_RULE_HEADER, TRACEPARENT_HEADER,
 };
+use crate::span_wire::text;
 
 pub(super) struct ConstitutionalStream {
     shared: Rc<StreamShared>,
