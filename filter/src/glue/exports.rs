@@ -26,7 +26,6 @@ pub(super) const CONTINUE: u32 = 0;
 pub(super) const PAUSE: u32 = 1;
 
 /// This VM's contexts: its root contexts (one per plugin sharing the VM) and its HTTP streams.
-#[derive(Default)]
 struct Contexts {
     roots: Vec<(u32, FilterRoot)>,
     /// Context ids are small integers in sequence: [`MixState`] spreads them with one multiplication.
@@ -40,7 +39,8 @@ impl Contexts {
 }
 
 thread_local! {
-    static CONTEXTS: RefCell<Contexts> = RefCell::new(Contexts::default());
+    static CONTEXTS: RefCell<Contexts> =
+        const { RefCell::new(Contexts { roots: Vec::new(), streams: HashMap::with_hasher(MixState::new()) }) };
 }
 
 /// Runs `f` on the table; `None` when it is already borrowed (a re-entrant call).
@@ -75,12 +75,14 @@ pub extern "C" fn _initialize() {
 #[no_mangle]
 pub extern "C" fn proxy_abi_version_0_2_1() {}
 
-/// Memory for a value the host returns: a `Vec` of exactly `size` bytes, leaked until the host
-/// call that asked for it hands it back ([`super::host`] takes it over).
+/// Memory for a value the host returns: the VM's scratch when the host call asked for it
+/// ([`super::scratch`]), else a `Vec` of exactly `size` bytes, leaked until the host call that
+/// asked for it hands it back ([`super::host`] takes it over).
 #[no_mangle]
 pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     // `with_capacity` allocates exactly `size` bytes for `u8`; the host fills all of them.
-    std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size)).as_mut_ptr()
+    super::scratch::lend(size)
+        .unwrap_or_else(|| std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size)).as_mut_ptr())
 }
 
 #[no_mangle]

@@ -12,6 +12,7 @@
 
 use std::ptr::{null, null_mut};
 
+use super::scratch;
 use crate::header_map::HeaderMap;
 
 /// `Status::Ok`.
@@ -180,10 +181,36 @@ pub(super) fn header_map(map: Headers) -> HeaderMap {
     )
 }
 
+/// Calls `call` with out-pointers for a small returned value and runs `read` on it where it lies:
+/// in the VM's scratch ([`super::scratch`]) when the value fits there, else in the buffer the host
+/// allocated (freed after `read`). `read` runs exactly once. Not generic, so that the module
+/// holds it once.
+fn read_returned(call: &mut dyn FnMut(*mut *mut u8, *mut usize) -> u32, read: &mut dyn FnMut(Option<&[u8]>)) {
+    let (mut data, mut size) = (null_mut(), 0);
+    scratch::arm();
+    let status = call(&mut data, &mut size);
+    let lent = scratch::disarm();
+    if status == OK && !data.is_null() && lent == Some(data) {
+        scratch::read(size, read);
+    } else {
+        read(owned(status, data, size).as_deref());
+    }
+}
+
+/// Runs `read` on one header's value.
+pub(super) fn read_header(map: Headers, name: &str, read: &mut dyn FnMut(Option<&[u8]>)) {
+    // SAFETY: `name` is valid for reads of its length, the out-pointers for writes.
+    read_returned(
+        &mut |data, len| unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), data, len) },
+        read,
+    );
+}
+
 /// One header's value.
 pub(super) fn header(map: Headers, name: &str) -> Option<Vec<u8>> {
-    // SAFETY: `name` is valid for reads of its length, the out-pointers for writes.
-    returned(|data, len| unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), data, len) })
+    let mut owned = None;
+    read_header(map, name, &mut |value| owned = value.map(<[u8]>::to_vec));
+    owned
 }
 
 /// Sets a header, replacing any value it had.
@@ -192,10 +219,17 @@ pub(super) fn set_header(map: Headers, name: &str, value: &[u8]) {
     unsafe { proxy_replace_header_map_value(map as u32, name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
 }
 
-/// A property by its path in the ABI's form (segments separated by NUL bytes).
-pub(super) fn property(path: &[u8]) -> Option<Vec<u8>> {
+/// Runs `read` on a property, by its path in the ABI's form (segments separated by NUL bytes).
+pub(super) fn read_property(path: &[u8], read: &mut dyn FnMut(Option<&[u8]>)) {
     // SAFETY: `path` is valid for reads of its length, the out-pointers for writes.
-    returned(|data, len| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, len) })
+    read_returned(&mut |data, len| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, len) }, read);
+}
+
+/// A property by its path in the ABI's form.
+pub(super) fn property(path: &[u8]) -> Option<Vec<u8>> {
+    let mut owned = None;
+    read_property(path, &mut |value| owned = value.map(<[u8]>::to_vec));
+    owned
 }
 
 /// A shared-data value and its CAS token (0: no value).

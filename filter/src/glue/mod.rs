@@ -9,5 +9,6 @@ mod exports;
 mod host;
 mod logger;
 mod root;
+mod scratch;
 mod stats;
 mod stream;

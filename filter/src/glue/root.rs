@@ -54,6 +54,8 @@ pub(super) struct StreamShared {
     pub(super) telemetry: RefCell<TelemetryBuffer>,
     /// Encodes a sampled request's span before it joins the batch.
     pub(super) spans: RefCell<SpanWriter>,
+    /// The caller's name of the request being logged (reused from request to request).
+    pub(super) caller: RefCell<Vec<u8>>,
     /// The request headers every stream reads.
     pub(super) request_headers: HeaderNames<{ RequestHeader::COUNT }>,
 }
@@ -141,6 +143,7 @@ impl FilterRoot {
             stats: FilterStats::define(),
             telemetry: RefCell::new(telemetry),
             spans: RefCell::default(),
+            caller: RefCell::default(),
             request_headers,
         }));
         true

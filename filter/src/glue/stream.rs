@@ -8,7 +8,6 @@
 //! always set on the response. When the stream ends (`on_log`, after local replies too) it
 //! records the request in the VM's telemetry buffer, with its span when sampled.
 
-use std::borrow::Cow;
 use std::rc::Rc;
 
 use super::exports::{CONTINUE, PAUSE};
@@ -73,26 +72,22 @@ pub(super) fn request_header_names(hash_header: &str) -> HeaderNames<{ RequestHe
 const PEER_PRINCIPAL: &[u8] = b"connection\0uri_san_peer_certificate";
 const SOURCE_ADDRESS: &[u8] = b"source\0address";
 
-/// The caller as the host names it: its mTLS identity when there is one, else its address.
-enum Peer {
-    Principal(Vec<u8>),
-    Address(Vec<u8>),
-}
-
-impl Peer {
-    fn lookup() -> Self {
-        match host::property(PEER_PRINCIPAL) {
-            Some(principal) => Peer::Principal(principal),
-            None => Peer::Address(host::property(SOURCE_ADDRESS).unwrap_or_default()),
+/// Writes the caller's name into `name` as span text: its mTLS identity when there is one, else
+/// its address without the port (`10.0.3.7`, `::1`). Both are read where the host returned them
+/// ([`host::read_property`]) and `name` is the VM's, reused: no allocation per request.
+fn write_caller_name(name: &mut Vec<u8>) {
+    name.clear();
+    let mut identified = false;
+    host::read_property(PEER_PRINCIPAL, &mut |principal| {
+        if let Some(principal) = principal {
+            name.extend_from_slice(&text(principal));
+            identified = true;
         }
-    }
-
-    /// The identity, or the address without its port (`10.0.3.7`, `::1`), as span text.
-    fn name(&self) -> Cow<'_, [u8]> {
-        match self {
-            Peer::Principal(principal) => text(principal),
-            Peer::Address(address) => text(address_host(address)),
-        }
+    });
+    if !identified {
+        host::read_property(SOURCE_ADDRESS, &mut |address| {
+            name.extend_from_slice(&text(address_host(address.unwrap_or_default())));
+        });
     }
 }
 
@@ -182,11 +177,16 @@ impl ConstitutionalStream {
             return;
         };
         let end_nanos = host::now_nanos();
-        let status = host::header(Headers::Response, ":status")
-            .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u16>().ok()));
-        let sampled = seen.decision.sampled;
-        let peer = (sampled || seen.decision.hash_status.is_violation()).then(Peer::lookup);
-        let peer = peer.as_ref().map(Peer::name).unwrap_or_default();
+        let mut status = None;
+        host::read_header(Headers::Response, ":status", &mut |value| {
+            status = value.and_then(|value| std::str::from_utf8(value).ok()?.parse::<u16>().ok());
+        });
+        let mut peer = self.shared.caller.borrow_mut();
+        if seen.decision.sampled || seen.decision.hash_status.is_violation() {
+            write_caller_name(&mut peer);
+        } else {
+            peer.clear();
+        }
         let header = |name: RequestHeader| seen.headers.as_ref().and_then(|headers| headers.get(name as usize));
         let finished = Finished {
             decision: &seen.decision,
