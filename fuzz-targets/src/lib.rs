@@ -19,6 +19,7 @@ use acgs_control_plane::telemetry::received::ReceivedBatch;
 use acgs_control_plane::telemetry::store::{StoreLimits, TelemetryStore};
 use acgs_filter::config::FilterConfig;
 use acgs_filter::decision::{Engine, RequestView, Verdict};
+use acgs_filter::json::Json;
 use acgs_filter::sampling::{Strategy, UnknownFields};
 use acgs_proto::telemetry::{TelemetryBatch, LATENCY_BUCKETS};
 use prost::bytes::Bytes;
@@ -31,8 +32,9 @@ pub use host_abi::host_abi;
 pub type Target = (&'static str, fn(&[u8]) -> bool);
 
 /// Every target, by name.
-pub const TARGETS: [Target; 9] = [
+pub const TARGETS: [Target; 10] = [
     ("filter_config", filter_config),
+    ("filter_json", filter_json),
     ("sampling_strategy", sampling_strategy),
     ("request_headers", request_headers),
     ("telemetry_batch", telemetry_batch),
@@ -47,6 +49,19 @@ pub const TARGETS: [Target; 9] = [
 pub fn filter_config(data: &[u8]) -> bool {
     let Ok(config) = FilterConfig::from_json(data) else { return false };
     let _ = Engine::new(Rc::new(config), "fuzz", 1);
+    true
+}
+
+/// The filter's own JSON parser against `serde_json` (which it replaced in the module): both accept
+/// a document or both refuse it, and what the filter prints of an accepted one (error messages
+/// quote values that way) is JSON again.
+pub fn filter_json(data: &[u8]) -> bool {
+    let ours = Json::parse(data);
+    let theirs = serde_json::from_slice::<serde_json::Value>(data);
+    assert_eq!(ours.is_ok(), theirs.is_ok(), "ours {ours:?}, serde_json {theirs:?}");
+    let Ok(json) = ours else { return false };
+    let text = json.to_string();
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok(), "our text of it is not JSON: {text}");
     true
 }
 
