@@ -114,22 +114,13 @@ impl Parser<'_> {
     /// After `[`.
     fn array(&mut self) -> Result<Json, SyntaxError> {
         let mut items = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
+        if self.closes_at_once(b']') {
             return Ok(Json::Array(items));
         }
         loop {
             items.push(self.value()?);
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(Json::Array(items));
-                }
-                Some(_) => return Err(self.error("expected `,` or `]`")),
-                None => return Err(self.error("EOF while parsing a list")),
+            if !self.another_item(b']', "expected `,` or `]`", "EOF while parsing a list")? {
+                return Ok(Json::Array(items));
             }
         }
     }
@@ -137,9 +128,7 @@ impl Parser<'_> {
     /// After `{`.
     fn object(&mut self) -> Result<Json, SyntaxError> {
         let mut members = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
+        if self.closes_at_once(b'}') {
             return Ok(Json::Object(members));
         }
         loop {
@@ -157,17 +146,32 @@ impl Parser<'_> {
                 None => return Err(self.error("EOF while parsing an object")),
             }
             members.push((key, self.value()?));
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Json::Object(members));
-                }
-                Some(_) => return Err(self.error("expected `,` or `}`")),
-                None => return Err(self.error("EOF while parsing an object")),
+            if !self.another_item(b'}', "expected `,` or `}`", "EOF while parsing an object")? {
+                return Ok(Json::Object(members));
             }
         }
+    }
+
+    /// Whether an array or object is empty: its `close` byte comes first (and is taken).
+    fn closes_at_once(&mut self, close: u8) -> bool {
+        self.skip_whitespace();
+        let empty = self.peek() == Some(close);
+        self.at += usize::from(empty);
+        empty
+    }
+
+    /// After an item of an array or object: `true` on `,` (another follows), `false` on its
+    /// `close` byte (taken), else the error.
+    fn another_item(&mut self, close: u8, expected: &'static str, eof: &'static str) -> Result<bool, SyntaxError> {
+        self.skip_whitespace();
+        let Some(byte) = self.peek() else {
+            return Err(self.error(eof));
+        };
+        if byte != b',' && byte != close {
+            return Err(self.error(expected));
+        }
+        self.at += 1;
+        Ok(byte == b',')
     }
 
     /// At `"`: the string's text, escapes resolved.
