@@ -2,7 +2,8 @@
 //! proxy-wasm import, tested natively: configuration ([`config`]), the hash check ([`hash`]),
 //! categories ([`category`]), operation names ([`operation`]) and what a request's route says ([`route`]), sampling ([`sampling`],
 //! [`request_id`], [`traceparent`]) and how its decision travels ([`baggage`]), the per-request
-//! decision ([`decision`]) and the per-VM telemetry buffer ([`telemetry`]). On `wasm32` the `glue` module moves bytes between Envoy and that logic.
+//! decision ([`decision`]) and the per-VM telemetry buffer ([`telemetry`]), with the JSON it reads
+//! ([`json`]), the caller's address ([`peer`]) and byte strings read a word at a time ([`words`]). On `wasm32` the `glue` module moves bytes between Envoy and that logic.
 
 pub mod baggage;
 pub mod category;
@@ -14,6 +15,7 @@ pub mod header_map;
 pub mod json;
 pub mod mix_hash;
 pub mod operation;
+pub mod peer;
 pub mod poll;
 pub mod request_id;
 pub mod route;

@@ -15,6 +15,7 @@ use super::host::{self, Headers};
 use super::root::StreamShared;
 use crate::decision::{RequestDecision, RequestView, Verdict};
 use crate::header_map::{HeaderNames, Selected};
+use crate::peer::address_host;
 use crate::span::Finished;
 use crate::span_headers::{
     decision_value, BAGGAGE_HEADER, CATEGORY_HEADER, COMPLIANT_HEADER, HASH_STATUS_HEADER, REQUEST_ID_HEADER,
@@ -88,17 +89,6 @@ fn write_caller_name(name: &mut Vec<u8>) {
         host::read_property(SOURCE_ADDRESS, &mut |address| {
             name.extend_from_slice(&text(address_host(address.unwrap_or_default())));
         });
-    }
-}
-
-/// `host:port` or `[v6]:port` without the port and brackets; anything else as it is.
-fn address_host(address: &[u8]) -> &[u8] {
-    match address.iter().rposition(|b| *b == b':') {
-        Some(colon) if address[colon + 1..].iter().all(u8::is_ascii_digit) => {
-            let host = &address[..colon];
-            host.strip_prefix(b"[").and_then(|host| host.strip_suffix(b"]")).unwrap_or(host)
-        }
-        _ => address,
     }
 }
 

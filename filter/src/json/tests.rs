@@ -148,6 +148,15 @@ fn edge_cases_are_read_as_serde_json_reads_them() {
         b" \t\r\n[ 1 , 2 ] \n",
         b"\x0c1",
         b"[1] [2]",
+        b"1.7976931348623157e308",
+        b"-1.7976931348623157e308",
+        b"1.797693134862315e308",
+        b"1.7976931348623159e308",
+        b"5e-324",
+        b"4.9406564584124654e-324",
+        b"1e-330",
+        b"[1, ]",
+        b"{\"a\": 1 , }",
         b"",
         b"   ",
         b"\"\\/\\b\\f\"",
@@ -225,4 +234,36 @@ fn rates_and_durations_are_read_exactly() {
         let parsed = Json::parse(text.as_bytes()).ok().and_then(|json| json.as_f64());
         assert_eq!(parsed, text.parse::<f64>().ok(), "{text}");
     }
+}
+
+#[test]
+fn the_largest_doubles_are_read_and_one_past_them_is_out_of_range() {
+    let max = Json::parse(b"1.7976931348623157e308").ok().and_then(|json| json.as_f64());
+    assert_eq!(max, Some(f64::MAX));
+    // All 309 digits, read as serde_json reads them (its first 20 digits times 10^289).
+    let digits = format!("{:.0}", f64::MAX);
+    agrees_with_serde_json(digits.as_bytes()).unwrap_or_else(|mismatch| panic!("{mismatch}"));
+    assert_eq!(Json::parse(b"-1.7976931348623157e308").ok().and_then(|json| json.as_f64()), Some(f64::MIN));
+    let error = Json::parse(b"[1e309]").expect_err("past f64::MAX");
+    assert_eq!(error.to_string(), "number out of range at line 1 column 7");
+}
+
+#[test]
+fn a_trailing_comma_is_named() {
+    assert_eq!(Json::parse(b"[1,]").map_err(|e| e.to_string()), Err("trailing comma at line 1 column 4".to_owned()));
+    let error = Json::parse(b"{\"a\": 1,\n}").expect_err("a trailing comma");
+    assert_eq!(error.to_string(), "trailing comma at line 2 column 1");
+}
+
+#[test]
+fn exponents_and_digit_counts_of_a_megabyte_add_up() {
+    let zeros = "0".repeat(1 << 20);
+    let small_digits_big_exponent = format!("0.{zeros}1e1048600");
+    let big_digits_small_exponent = format!("1{zeros}e-1048576");
+    for document in [&small_digits_big_exponent, &big_digits_small_exponent] {
+        agrees_with_serde_json(document.as_bytes()).unwrap_or_else(|mismatch| panic!("{}", &mismatch[..200]));
+    }
+    let read = |document: &str| Json::parse(document.as_bytes()).ok().and_then(|json| json.as_f64());
+    assert_eq!(read(&small_digits_big_exponent), Some(1e23));
+    assert_eq!(read(&big_digits_small_exponent), Some(1.0));
 }

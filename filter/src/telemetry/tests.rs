@@ -145,3 +145,19 @@ fn the_buffers_keep_their_memory_from_batch_to_batch() {
     }
     assert_eq!((buffer.spans.capacity(), buffer.spare_body.capacity()), (spans, body), "no buffer was reallocated");
 }
+
+#[test]
+fn a_batch_written_into_a_recycled_body_is_resent_unchanged() {
+    let mut buffer = TelemetryBuffer::new("svc", "vm", "h", BufferLimits::default(), 0);
+    record(&mut buffer, "GET /a", HashStatus::Valid, 1, true);
+    let first = buffer.next_batch(1).map(|batch| batch.seq).expect("batch");
+    buffer.settle(first, Delivery::Delivered);
+    record(&mut buffer, "GET /b", HashStatus::Mismatch, 2, true);
+    let second = buffer.next_batch(2).cloned().expect("a batch in the recycled body");
+    buffer.settle(second.seq, Delivery::Retry);
+    record(&mut buffer, "GET /c", HashStatus::Valid, 3, true);
+    assert_eq!(buffer.next_batch(3), Some(&second), "the same seq, the same bytes");
+    let decoded = decode(&second);
+    assert_eq!((decoded.seq, decoded.aggregates.len(), decoded.spans.len()), (2, 1, 1));
+    assert_eq!(decoded.aggregates[0].operation, "GET /b");
+}
