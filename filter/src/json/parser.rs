@@ -6,11 +6,11 @@
 //! hold it to `serde_json`'s answers on generated documents.
 //!
 //! Numbers follow `serde_json` too: an integer is kept exactly when it fits (`u64`, or `i64`
-//! when negative; `-0` is the float), anything else is a float read as `serde_json` reads it
-//! without its `float_roundtrip` feature ([`decimal_f64`]): exactly when its digits fit in 53 bits
-//! and its decimal exponent in ±22 (the rates and durations of a configuration), else within a
-//! unit in the last place or two (the standard library's exact parser would add 18 KB to the
-//! module).
+//! when negative; `-0` is the float), anything else is a float ([`decimal_f64`]): exact when its
+//! digits fit in 53 bits and its decimal exponent in ±22 (the rates and durations of a
+//! configuration), else within a few units in the last place (the standard library's exact
+//! parser would add 18 KB to the module), except that a number within a few units of `f64::MAX`
+//! may be refused as out of range where `serde_json` reads it.
 
 use std::fmt;
 
@@ -51,29 +51,10 @@ struct Parser<'a> {
     depth: usize,
 }
 
-/// 10^0 to 10^308, each the double nearest to it (the compiler rounds a literal correctly), as
-/// `serde_json` keeps them: one multiplication or division by one of these reads a number, so the
-/// two parsers read the same value, up to `f64::MAX`.
-const POWERS_OF_TEN: [f64; 309] = [
+/// Powers of ten a double holds exactly.
+const EXACT_POWERS: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
-    1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39,
-    1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58,
-    1e59, 1e60, 1e61, 1e62, 1e63, 1e64, 1e65, 1e66, 1e67, 1e68, 1e69, 1e70, 1e71, 1e72, 1e73, 1e74, 1e75, 1e76, 1e77,
-    1e78, 1e79, 1e80, 1e81, 1e82, 1e83, 1e84, 1e85, 1e86, 1e87, 1e88, 1e89, 1e90, 1e91, 1e92, 1e93, 1e94, 1e95, 1e96,
-    1e97, 1e98, 1e99, 1e100, 1e101, 1e102, 1e103, 1e104, 1e105, 1e106, 1e107, 1e108, 1e109, 1e110, 1e111, 1e112, 1e113,
-    1e114, 1e115, 1e116, 1e117, 1e118, 1e119, 1e120, 1e121, 1e122, 1e123, 1e124, 1e125, 1e126, 1e127, 1e128, 1e129,
-    1e130, 1e131, 1e132, 1e133, 1e134, 1e135, 1e136, 1e137, 1e138, 1e139, 1e140, 1e141, 1e142, 1e143, 1e144, 1e145,
-    1e146, 1e147, 1e148, 1e149, 1e150, 1e151, 1e152, 1e153, 1e154, 1e155, 1e156, 1e157, 1e158, 1e159, 1e160, 1e161,
-    1e162, 1e163, 1e164, 1e165, 1e166, 1e167, 1e168, 1e169, 1e170, 1e171, 1e172, 1e173, 1e174, 1e175, 1e176, 1e177,
-    1e178, 1e179, 1e180, 1e181, 1e182, 1e183, 1e184, 1e185, 1e186, 1e187, 1e188, 1e189, 1e190, 1e191, 1e192, 1e193,
-    1e194, 1e195, 1e196, 1e197, 1e198, 1e199, 1e200, 1e201, 1e202, 1e203, 1e204, 1e205, 1e206, 1e207, 1e208, 1e209,
-    1e210, 1e211, 1e212, 1e213, 1e214, 1e215, 1e216, 1e217, 1e218, 1e219, 1e220, 1e221, 1e222, 1e223, 1e224, 1e225,
-    1e226, 1e227, 1e228, 1e229, 1e230, 1e231, 1e232, 1e233, 1e234, 1e235, 1e236, 1e237, 1e238, 1e239, 1e240, 1e241,
-    1e242, 1e243, 1e244, 1e245, 1e246, 1e247, 1e248, 1e249, 1e250, 1e251, 1e252, 1e253, 1e254, 1e255, 1e256, 1e257,
-    1e258, 1e259, 1e260, 1e261, 1e262, 1e263, 1e264, 1e265, 1e266, 1e267, 1e268, 1e269, 1e270, 1e271, 1e272, 1e273,
-    1e274, 1e275, 1e276, 1e277, 1e278, 1e279, 1e280, 1e281, 1e282, 1e283, 1e284, 1e285, 1e286, 1e287, 1e288, 1e289,
-    1e290, 1e291, 1e292, 1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299, 1e300, 1e301, 1e302, 1e303, 1e304, 1e305,
-    1e306, 1e307, 1e308,
+    1e21, 1e22,
 ];
 
 impl Parser<'_> {
@@ -358,11 +339,12 @@ fn decimal_u64(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |value, digit| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
 }
 
-/// `integer.fraction × 10^exponent` (digits only), as `serde_json` reads it without its
-/// `float_roundtrip` feature: the leading digits as an integer (as many as fit in a `u64`), then one
-/// multiplication or division by a power of ten ([`POWERS_OF_TEN`]; beyond 10^308, divisions by
-/// 10^308 first). Exact when those digits fit in 53 bits and the decimal exponent in ±22; else
-/// within a unit in the last place or two. Infinite when out of range.
+/// `integer.fraction × 10^exponent` (digits only): the leading digits as an integer (as many as
+/// fit in a `u64`, as `serde_json` takes them), then one multiplication or division by a power of
+/// ten. Exact when those digits fit in 53 bits and the decimal exponent in ±22; else the power is
+/// `powi`'s (steps of 10^300 keep it finite), within a few units in the last place, so a number
+/// within a few of them of `f64::MAX` can come out infinite (refused as out of range). A table
+/// of all 309 powers would read those as `serde_json` does, for 2.4 KB of the module.
 fn decimal_f64(integer: &[u8], fraction: &[u8], exponent: i64) -> f64 {
     // Digits are taken while the integer fits in a `u64`; later ones only move the point.
     let mut mantissa: u64 = 0;
@@ -381,16 +363,20 @@ fn decimal_f64(integer: &[u8], fraction: &[u8], exponent: i64) -> f64 {
         return 0.0;
     }
     let mut value = mantissa as f64;
-    if scale >= 0 {
-        return usize::try_from(scale)
-            .ok()
-            .and_then(|power| POWERS_OF_TEN.get(power))
-            .map_or(f64::INFINITY, |power| value * power);
+    while scale > 300 && value.is_finite() {
+        value *= 1e300;
+        scale -= 300;
     }
-    let mut power = scale.unsigned_abs();
-    while power > 308 && value != 0.0 {
-        value /= 1e308;
-        power -= 308;
+    while scale < -300 && value != 0.0 {
+        value /= 1e300;
+        scale += 300;
     }
-    usize::try_from(power).ok().and_then(|power| POWERS_OF_TEN.get(power)).map_or(0.0, |power| value / power)
+    let power = i32::try_from(scale.unsigned_abs()).unwrap_or(i32::MAX);
+    let exact = usize::try_from(power).ok().and_then(|power| EXACT_POWERS.get(power)).filter(|_| mantissa < 1 << 53);
+    let ten_to_the_power = exact.copied().unwrap_or_else(|| 10f64.powi(power));
+    if scale < 0 {
+        value / ten_to_the_power
+    } else {
+        value * ten_to_the_power
+    }
 }
