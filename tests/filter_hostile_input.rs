@@ -148,3 +148,35 @@ fn a_path_that_climbs_out_of_an_exempt_path_needs_the_hash() {
     let plain = send(&mut proxy, request("GET", "/healthz/deep", &[])).forwarded.expect("forwarded");
     assert_eq!(plain.get_str("x-acgs-hash-status"), Some("exempt"));
 }
+
+/// Each request is decided on its own headers whatever the size of the one before: the filter
+/// reads a request's headers into a buffer an earlier request handed back when one fits, gets a
+/// new one when none does, and does not keep one beyond 16 KiB.
+#[test]
+fn each_request_is_decided_on_its_own_headers_whatever_the_size_of_the_one_before() {
+    let mut proxy = start_sidecar("groqcloud-policy", &json!({}), 1).expect("sidecar starts");
+    let other = "0000000000000000";
+    for padding in [0, 3_000, 0, 20_000, 100, 40_000, 0, 9_000, 9_000, 50] {
+        for (hash, expected) in [(Some(HASH), None), (None, Some("missing")), (Some(other), Some("mismatch"))] {
+            let mut req = request("POST", "/v1/policies/evaluate", &[]);
+            if let Some(hash) = hash {
+                req.headers.push("constitutional-hash", hash);
+            }
+            req.headers.push("x-padding", vec![b'p'; padding]);
+            let outcome = send(&mut proxy, req);
+            assert_eq!(outcome.failure, None, "{padding} bytes of padding");
+            match expected {
+                None => {
+                    assert_eq!(outcome.response.status, 200, "{padding} bytes of padding");
+                    let forwarded = outcome.forwarded.expect("forwarded");
+                    assert_eq!(forwarded.get_str("x-acgs-hash-status"), Some("valid"), "{padding}");
+                }
+                Some(status) => {
+                    assert_eq!(outcome.response.status, 403, "{padding} bytes of padding");
+                    let body: serde_json::Value = serde_json::from_slice(&outcome.response.body).expect("JSON body");
+                    assert_eq!(body["status"].as_str(), Some(status), "{padding} bytes of padding");
+                }
+            }
+        }
+    }
+}

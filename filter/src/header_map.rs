@@ -31,6 +31,11 @@ impl HeaderMap {
         Self { bytes }
     }
 
+    /// The buffer, to be used again.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
     /// (name, value) pairs in the host's order; stops at the first entry out of bounds.
     pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.entries().map(|(name, value)| (&self.bytes[name], &self.bytes[value]))
@@ -125,6 +130,11 @@ impl<const N: usize> Selected<N> {
     pub fn get(&self, index: usize) -> Option<&[u8]> {
         let range = self.ranges.get(index)?.clone()?;
         self.map.bytes.get(range)
+    }
+
+    /// The map the values were selected from.
+    pub fn into_map(self) -> HeaderMap {
+        self.map
     }
 }
 

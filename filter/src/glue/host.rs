@@ -12,7 +12,7 @@
 
 use std::ptr::{null, null_mut};
 
-use super::scratch;
+use super::{recycled, scratch};
 use crate::header_map::HeaderMap;
 
 /// `Status::Ok`.
@@ -175,10 +175,30 @@ pub(super) fn buffer(buffer: Buffer, size: usize) -> Option<Vec<u8>> {
 
 /// A whole header map, in one call.
 pub(super) fn header_map(map: Headers) -> HeaderMap {
+    let (mut data, mut size) = (null_mut(), 0);
+    recycled::arm();
     // SAFETY: the out-pointers are valid for writes for the duration of the call.
-    HeaderMap::new(
-        returned(|data, len| unsafe { proxy_get_header_map_pairs(map as u32, data, len) }).unwrap_or_default(),
-    )
+    let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+    let bytes = match recycled::disarm() {
+        // SAFETY: the host wrote `size` bytes into the kept buffer it was lent (of `capacity`
+        // bytes, initialised up to `size`), and returned its pointer.
+        Some((lent, capacity)) if status == OK && data == lent && size <= capacity => unsafe {
+            Vec::from_raw_parts(lent, size, capacity)
+        },
+        // Lent but not returned (the host failed after allocating): taken back, empty.
+        // SAFETY: `lent` is a kept buffer's pointer and capacity, as `recycled::lend` leaked it.
+        Some((lent, capacity)) => {
+            recycled::give_back(unsafe { Vec::from_raw_parts(lent, 0, capacity) });
+            owned(status, data, size).unwrap_or_default()
+        }
+        None => owned(status, data, size).unwrap_or_default(),
+    };
+    HeaderMap::new(bytes)
+}
+
+/// Hands a header map's buffer back for the next one ([`recycled`]).
+pub(super) fn release_header_map(map: HeaderMap) {
+    recycled::give_back(map.into_bytes());
 }
 
 /// Calls `call` with out-pointers for a small returned value and runs `read` on it where it lies:

@@ -8,6 +8,7 @@
 mod exports;
 mod host;
 mod logger;
+mod recycled;
 mod root;
 mod scratch;
 mod stats;

@@ -92,6 +92,19 @@ fn write_caller_name(name: &mut Vec<u8>) {
     }
 }
 
+/// The request headers a sampled request keeps for its span; an unsampled request's buffer is
+/// handed back at once.
+fn kept_for_span(
+    sampled: bool,
+    headers: Selected<{ RequestHeader::COUNT }>,
+) -> Option<Selected<{ RequestHeader::COUNT }>> {
+    if sampled {
+        return Some(headers);
+    }
+    host::release_header_map(headers.into_map());
+    None
+}
+
 impl ConstitutionalStream {
     pub(super) fn new(shared: Rc<StreamShared>) -> Self {
         Self { shared, seen: None }
@@ -135,7 +148,8 @@ impl ConstitutionalStream {
                     ],
                     body,
                 );
-                self.seen = Some(Seen { start_nanos: now, headers: decision.sampled.then_some(headers), decision });
+                self.seen =
+                    Some(Seen { start_nanos: now, headers: kept_for_span(decision.sampled, headers), decision });
                 PAUSE
             }
             Verdict::Forward => {
@@ -148,7 +162,8 @@ impl ConstitutionalStream {
                 if let Some(baggage) = &decision.baggage_out {
                     host::set_header(request, BAGGAGE_HEADER, baggage);
                 }
-                self.seen = Some(Seen { start_nanos: now, headers: decision.sampled.then_some(headers), decision });
+                self.seen =
+                    Some(Seen { start_nanos: now, headers: kept_for_span(decision.sampled, headers), decision });
                 CONTINUE
             }
         }
@@ -189,5 +204,8 @@ impl ConstitutionalStream {
         };
         let mut spans = self.shared.spans.borrow_mut();
         self.shared.telemetry.borrow_mut().record(spans.request_record(&finished));
+        if let Some(headers) = seen.headers {
+            host::release_header_map(headers.into_map());
+        }
     }
 }
