@@ -44,21 +44,21 @@ fn put_varint_value(value: u64, buf: &mut Vec<u8>) {
     }
 }
 
-/// All ten bytes a varint can take are appended (a copy of a constant length: stores, where a
-/// length known only at run time is a call out of the module on wasm32), then the unused ones
-/// cut off.
-fn put_long_varint(mut value: u64, buf: &mut Vec<u8>) {
+/// All ten bytes a varint can take are written, each with its continuation bit, without a branch
+/// on the value (the two nine-byte timestamps of every span took a branch per byte); the last
+/// byte's bit is cleared and the unused bytes are cut off. The ten bytes go in as one copy of a
+/// constant length (stores, where a length known only at run time is a call out of the module on
+/// wasm32).
+fn put_long_varint(value: u64, buf: &mut Vec<u8>) {
+    // How many bytes the value takes, as prost's `encoded_len_varint` counts them (1 to 10).
+    let len = (((value | 1).leading_zeros() ^ 63) * 9 + 73) as usize / 64;
     let mut bytes = [0u8; 10];
-    let mut len = 0;
+    let mut rest = value;
     for slot in &mut bytes {
-        len += 1;
-        if value < 0x80 {
-            *slot = value as u8;
-            break;
-        }
-        *slot = (value as u8 & 0x7f) | 0x80;
-        value >>= 7;
+        *slot = rest as u8 | 0x80;
+        rest >>= 7;
     }
+    bytes[len - 1] &= 0x7f;
     let start = buf.len();
     buf.extend_from_slice(&bytes);
     buf.truncate(start + len);
@@ -123,3 +123,6 @@ pub fn route_fields(operation: &str, category: Category, method: &[u8], path: &[
     put_len_field(field::PATH, &text(path), &mut buf);
     buf.into()
 }
+
+#[cfg(test)]
+mod tests;
