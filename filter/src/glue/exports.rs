@@ -75,15 +75,13 @@ pub extern "C" fn _initialize() {
 #[no_mangle]
 pub extern "C" fn proxy_abi_version_0_2_1() {}
 
-/// Memory for a value the host returns: the VM's scratch ([`super::scratch`]) or a kept header
-/// buffer ([`super::recycled`]) when the host call asked for it, else a `Vec` of exactly `size`
-/// bytes, leaked until the host call that asked for it hands it back ([`super::host`] takes it
-/// over).
+/// Memory for a value the host returns: a loan ([`super::lending`]) when the host call asked for
+/// one and it fits, else a `Vec` of exactly `size` bytes, leaked until the host call that asked
+/// for it hands it back ([`super::host`] takes it over).
 #[no_mangle]
 pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     // `with_capacity` allocates exactly `size` bytes for `u8`; the host fills all of them.
-    super::scratch::lend(size)
-        .or_else(|| super::recycled::lend(size))
+    super::lending::lend(size)
         .unwrap_or_else(|| std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size)).as_mut_ptr())
 }
 

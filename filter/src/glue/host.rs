@@ -12,7 +12,7 @@
 
 use std::ptr::{null, null_mut};
 
-use super::{recycled, scratch};
+use super::lending::{self, Lent, Loan};
 use crate::header_map::HeaderMap;
 
 /// `Status::Ok`.
@@ -176,19 +176,19 @@ pub(super) fn buffer(buffer: Buffer, size: usize) -> Option<Vec<u8>> {
 /// A whole header map, in one call.
 pub(super) fn header_map(map: Headers) -> HeaderMap {
     let (mut data, mut size) = (null_mut(), 0);
-    recycled::arm();
+    lending::arm(Loan::HeaderBuffer);
     // SAFETY: the out-pointers are valid for writes for the duration of the call.
     let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
-    let bytes = match recycled::disarm() {
-        // SAFETY: the host wrote `size` bytes into the kept buffer it was lent (of `capacity`
-        // bytes, initialised up to `size`), and returned its pointer.
-        Some((lent, capacity)) if status == OK && data == lent && size <= capacity => unsafe {
-            Vec::from_raw_parts(lent, size, capacity)
+    let bytes = match lending::disarm() {
+        // SAFETY: the host wrote `size` bytes into the kept buffer it was lent (initialised up to
+        // `size`), and returned its pointer.
+        Some(Lent { pointer, capacity }) if status == OK && data == pointer && size <= capacity => unsafe {
+            Vec::from_raw_parts(pointer, size, capacity)
         },
         // Lent but not returned (the host failed after allocating): taken back, empty.
-        // SAFETY: `lent` is a kept buffer's pointer and capacity, as `recycled::lend` leaked it.
-        Some((lent, capacity)) => {
-            recycled::give_back(unsafe { Vec::from_raw_parts(lent, 0, capacity) });
+        // SAFETY: a kept buffer's pointer and capacity, as `lending::lend` leaked it.
+        Some(Lent { pointer, capacity }) => {
+            lending::give_back(unsafe { Vec::from_raw_parts(pointer, 0, capacity) });
             owned(status, data, size).unwrap_or_default()
         }
         None => owned(status, data, size).unwrap_or_default(),
@@ -196,22 +196,22 @@ pub(super) fn header_map(map: Headers) -> HeaderMap {
     HeaderMap::new(bytes)
 }
 
-/// Hands a header map's buffer back for the next one ([`recycled`]).
+/// Hands a header map's buffer back for the next one ([`lending`]).
 pub(super) fn release_header_map(map: HeaderMap) {
-    recycled::give_back(map.into_bytes());
+    lending::give_back(map.into_bytes());
 }
 
 /// Calls `call` with out-pointers for a small returned value and runs `read` on it where it lies:
-/// in the VM's scratch ([`super::scratch`]) when the value fits there, else in the buffer the host
+/// in the VM's scratch ([`lending`]) when the value fits there, else in the buffer the host
 /// allocated (freed after `read`). `read` runs exactly once. Not generic, so that the module
 /// holds it once.
 fn read_returned(call: &mut dyn FnMut(*mut *mut u8, *mut usize) -> u32, read: &mut dyn FnMut(Option<&[u8]>)) {
     let (mut data, mut size) = (null_mut(), 0);
-    scratch::arm();
+    lending::arm(Loan::Scratch);
     let status = call(&mut data, &mut size);
-    let lent = scratch::disarm();
-    if status == OK && !data.is_null() && lent == Some(data) {
-        scratch::read(size, read);
+    let lent = lending::disarm();
+    if status == OK && !data.is_null() && lent.is_some_and(|lent| lent.pointer == data) {
+        lending::read_scratch(size, read);
     } else {
         read(owned(status, data, size).as_deref());
     }

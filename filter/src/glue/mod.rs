@@ -7,9 +7,8 @@
 
 mod exports;
 mod host;
+mod lending;
 mod logger;
-mod recycled;
 mod root;
-mod scratch;
 mod stats;
 mod stream;
