@@ -710,6 +710,21 @@ fn on_sigterm_serve_refuses_telemetry_and_stops_right_after_the_next_scrape() {
     assert_eq!(status.ok().flatten(), Some(0));
 }
 
+/// A SIGTERM the moment `serve` says it is up (a rolling update that stops a pod just started)
+/// drains and stops cleanly: the signal is listened for before the banner, not after.
+#[test]
+fn a_sigterm_right_after_the_banner_stops_serve_cleanly() {
+    let (mut child, _stderr, _http) = serve(&[]);
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let (exited, status) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait().map(|s| s.code()));
+    });
+    let status = status.recv_timeout(std::time::Duration::from_secs(20)).expect("serve exits within 20 s");
+    assert_eq!(status.ok().flatten(), Some(0), "exit 0, not killed by the signal");
+}
+
 /// `serve` on loopback ports (no telemetry token) with `args` added, once it says where it
 /// listens: the child, the rest of its log, and its HTTP address.
 fn serve(args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>, String) {

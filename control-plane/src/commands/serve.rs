@@ -108,10 +108,13 @@ impl Serve {
                 },
                 untracked_services: self.untracked_service,
             };
+            // Listened for before anything says the server is up: a SIGTERM right after start
+            // (a rolling update stopping a pod just started) must drain, not kill.
+            let stop = StopSignals::listen();
             let server = start(config).await?;
             let grpc = server.grpc_addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
             eprintln!("acgs-tracing serving: HTTP {} gRPC {grpc}", server.http_addr);
-            wait_for_signal().await;
+            stop.received().await;
             if !self.final_scrape_wait.is_zero() {
                 drain_until_scraped(&server, self.final_scrape_wait).await;
             }
@@ -176,25 +179,59 @@ fn check_telemetry_token(token: Option<&str>) -> Result<(), crate::exit::UsageEr
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and Ctrl-C (SIGINT), listened for from the moment this is made: until then, either
+/// signal would end the process at once.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!("cannot listen for SIGTERM: {error}");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(error) => {
+                    tracing::warn!("cannot listen for {name}: {error}");
+                    None
+                }
+            };
+            Self {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
             }
-        };
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for either signal.
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.terminate) => {}
+                () = next(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
